@@ -1,0 +1,100 @@
+"""Typed value objects passed between dxmon's packages.
+
+All are frozen: a value is validated where it enters (config file, extractor,
+detector) and never changes afterwards. Text fields hold normalised text
+(:func:`core.text.normalize`); datetimes are timezone-aware (Asia/Ho_Chi_Minh
+unless the source said otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+__all__ = ["VN_TZ", "Source", "Watch", "Channel", "Extracted", "Mention", "ROLES"]
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+# A mention's role: what the article says about the session.
+#   report    - the article's story is that session (it met)
+#   preview   - the session is announced ("sẽ chủ trì", "dự kiến")
+#   reference - an earlier session is mentioned in passing, or in a conclusion notice
+ROLES = ("report", "preview", "reference")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One portal to crawl: ``[[sources]]`` in the config."""
+
+    name: str
+    start_urls: tuple[str, ...]
+    feeds: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+    interval: timedelta = timedelta(minutes=30)
+    delay: float = 1.0
+    # optional regex that article URLs must match (refines the generic recogniser)
+    article_pattern: str | None = None
+    # extra hosts that belong to the source (e.g. a media or mobile host)
+    allowed_domains: tuple[str, ...] = ()
+    max_pages: int = 2000
+    max_depth: int = 4
+    enabled: bool = True
+
+    @property
+    def all_urls(self) -> tuple[str, ...]:
+        return self.start_urls + self.feeds + self.sitemaps
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A body whose sessions are watched: ``[[watch]]`` in the config.
+
+    ``aliases`` are the names the press uses for it; ``exclude`` are names of other
+    bodies that contain an alias (the Party's central steering committee, say) and
+    must never be attributed to this one.
+    """
+
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    active_from: date | None = None
+    active_until: date | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A notification channel: ``[[notify]]`` in the config. ``options`` are kind-specific."""
+
+    name: str
+    kind: str
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What extraction makes of one article page."""
+
+    url: str
+    canonical_url: str
+    title: str
+    text: str
+    published_at: datetime | None = None
+    author: str | None = None
+    site_name: str | None = None
+    # the related-article lists, kept apart from the text: detection ignores them
+    related: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One session of a watched body that an article mentions."""
+
+    body: str  # Watch.id
+    role: str  # one of ROLES
+    evidence: str  # the sentence of the main text that says it
+    number: int | None = None
+    period: str | None = None  # numbering period when stated: "2026" in "lần thứ nhất năm 2026"
+    date: date | None = None
+    confidence: float = 1.0

@@ -1,0 +1,249 @@
+"""Verb-named questions and updates over the dxmon database.
+
+Each function takes the :class:`sqlite_utils.Database` first and is named after
+what it answers or does. Writers that must be atomic open their own
+:func:`storage.schema.transaction` (nested calls become savepoints), so callers
+can compose them.
+
+Sections: sources and crawl runs; articles (dedup, aliases, versions, search);
+sessions; the alert outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from core.models import Extracted
+from core.text import fold, normalize
+from storage.schema import transaction, utcnow_iso
+
+# --- sources and crawl runs -------------------------------------------------------------
+
+
+def ensure_source(db: sqlite_utils.Database, name: str) -> None:
+    """Make sure ``sources`` has a row for ``name`` (articles reference it)."""
+    db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", [name])
+
+
+def start_crawl_run(db: sqlite_utils.Database, source: str, *, pid: int | None = None,
+                    now: datetime | None = None) -> int:
+    """Record that a crawl of ``source`` started; return the run id."""
+    with transaction(db):
+        ensure_source(db, source)
+        db.execute("UPDATE sources SET first_crawl_at = COALESCE(first_crawl_at, ?) WHERE name = ?",
+                   [utcnow_iso(now), source])
+        cursor = db.execute(
+            "INSERT INTO crawl_runs (source, started_at, status, pid) VALUES (?, ?, 'running', ?)",
+            [source, utcnow_iso(now), pid])
+        return cursor.lastrowid
+
+
+def finish_crawl_run(db: sqlite_utils.Database, run_id: int, status: str, stats: dict,
+                     *, now: datetime | None = None) -> None:
+    """Close a crawl run. The first ``ok`` run of a source sets the source's baseline."""
+    finished = utcnow_iso(now)
+    with transaction(db):
+        db.execute("UPDATE crawl_runs SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
+                   [finished, status, json.dumps(stats, default=str, ensure_ascii=False), run_id])
+        if status == "ok":
+            db.execute(
+                "UPDATE sources SET baseline_at = COALESCE(baseline_at, ?) "
+                "WHERE name = (SELECT source FROM crawl_runs WHERE id = ?)", [finished, run_id])
+
+
+def source_baseline(db: sqlite_utils.Database, source: str) -> str | None:
+    """When the source's first successful crawl ended (UTC ISO), or None if it has not."""
+    row = db.execute("SELECT baseline_at FROM sources WHERE name = ?", [source]).fetchone()
+    return row[0] if row else None
+
+
+def last_crawl_runs(db: sqlite_utils.Database) -> dict[str, dict]:
+    """The latest crawl run of each source, by source name."""
+    rows = db.query(
+        "SELECT * FROM crawl_runs WHERE id IN (SELECT MAX(id) FROM crawl_runs GROUP BY source)")
+    return {row["source"]: row for row in rows}
+
+
+def last_finished_crawl(db: sqlite_utils.Database, source: str) -> str | None:
+    """When the latest finished crawl of ``source`` ended (UTC ISO), or None."""
+    row = db.execute("SELECT MAX(finished_at) FROM crawl_runs WHERE source = ? "
+                     "AND finished_at IS NOT NULL", [source]).fetchone()
+    return row[0] if row else None
+
+
+# --- articles ---------------------------------------------------------------------------
+
+
+def content_hash(text: str) -> str:
+    """Identity of an article's content: sha256 of its normalised text."""
+    return hashlib.sha256(normalize(text).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What :func:`store_article` did: ``new``, ``alias``, ``updated`` or ``unchanged``."""
+
+    article_id: int
+    outcome: str
+
+
+def known_url(db: sqlite_utils.Database, url: str) -> int | None:
+    """The id of the article any stored URL variant ``url`` led to, or None."""
+    row = db.execute("SELECT article_id FROM article_urls WHERE url = ?", [url]).fetchone()
+    return row[0] if row else None
+
+
+def known_urls(db: sqlite_utils.Database, source: str | None = None) -> set[str]:
+    """Every URL that led to a stored article (of ``source``, if given)."""
+    if source is None:
+        return {r[0] for r in db.execute("SELECT url FROM article_urls")}
+    return {r[0] for r in db.execute(
+        "SELECT u.url FROM article_urls u JOIN articles a ON a.id = u.article_id "
+        "WHERE a.source = ?", [source])}
+
+
+def store_article(db: sqlite_utils.Database, source: str, article: Extracted,
+                  *, now: datetime | None = None) -> Stored:
+    """Store one extracted article, deduplicated by content.
+
+    - a URL already known with the same content: ``unchanged`` (last_seen moves on);
+    - a URL already known with new content: ``updated``, and a row in article_versions;
+    - new URL, content already stored under another URL: ``alias`` of that article;
+    - otherwise ``new``.
+    Every URL that led here (fetched and canonical) is recorded in ``article_urls``.
+    """
+    seen = utcnow_iso(now)
+    text = normalize(article.text)
+    title = normalize(article.title)
+    digest = content_hash(text)
+    urls = list(dict.fromkeys([article.canonical_url, article.url]))
+    with transaction(db):
+        ensure_source(db, source)
+        existing = None
+        for url in urls:
+            existing = known_url(db, url)
+            if existing:
+                break
+        if existing:
+            row = db.execute("SELECT content_hash FROM articles WHERE id = ?",
+                             [existing]).fetchone()
+            if row[0] == digest:
+                outcome = "unchanged"
+                db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, existing])
+            else:
+                outcome = "updated"
+                _update_content(db, existing, article, title, text, digest, seen)
+            article_id = existing
+        else:
+            same = db.execute("SELECT id FROM articles WHERE content_hash = ? ORDER BY id LIMIT 1",
+                              [digest]).fetchone()
+            if same:
+                outcome, article_id = "alias", same[0]
+                db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, article_id])
+            else:
+                outcome = "new"
+                article_id = _insert_article(db, source, article, title, text, digest, seen)
+        for url in urls:
+            db.execute("INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) "
+                       "VALUES (?, ?, ?)", [url, article_id, seen])
+    return Stored(article_id, outcome)
+
+
+def _published(article: Extracted) -> str | None:
+    return article.published_at.isoformat(timespec="seconds") if article.published_at else None
+
+
+def _insert_article(db, source, article: Extracted, title, text, digest, seen) -> int:
+    cursor = db.execute(
+        "INSERT INTO articles (url, source, title, author, published_at, text, content_hash, "
+        "site_name, related, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [article.canonical_url, source, title, normalize(article.author) or None,
+         _published(article), text, digest, article.site_name,
+         json.dumps(list(article.related), ensure_ascii=False), seen, seen])
+    article_id = cursor.lastrowid
+    db.execute("INSERT INTO article_versions (article_id, content_hash, title, text, seen_at) "
+               "VALUES (?, ?, ?, ?, ?)", [article_id, digest, title, text, seen])
+    db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
+               [article_id, fold(title), fold(text)])
+    return article_id
+
+
+def _update_content(db, article_id, article: Extracted, title, text, digest, seen) -> None:
+    db.execute(
+        "UPDATE articles SET title = ?, author = COALESCE(?, author), "
+        "published_at = COALESCE(?, published_at), text = ?, content_hash = ?, "
+        "related = ?, last_seen = ? WHERE id = ?",
+        [title, normalize(article.author) or None, _published(article), text, digest,
+         json.dumps(list(article.related), ensure_ascii=False), seen, article_id])
+    db.execute("INSERT INTO article_versions (article_id, content_hash, title, text, seen_at) "
+               "VALUES (?, ?, ?, ?, ?)", [article_id, digest, title, text, seen])
+    db.execute("DELETE FROM articles_search WHERE rowid = ?", [article_id])
+    db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
+               [article_id, fold(title), fold(text)])
+
+
+def article_by_url(db: sqlite_utils.Database, url: str) -> dict | None:
+    """The stored article that ``url`` (canonical or any variant) led to."""
+    article_id = known_url(db, url)
+    if article_id is None:
+        return None
+    return next(db.query("SELECT * FROM articles WHERE id = ?", [article_id]), None)
+
+
+def article_aliases(db: sqlite_utils.Database, article_id: int) -> list[str]:
+    """Every URL that led to the article, oldest first."""
+    return [r[0] for r in db.execute(
+        "SELECT url FROM article_urls WHERE article_id = ? ORDER BY first_seen, url", [article_id])]
+
+
+def article_versions(db: sqlite_utils.Database, article_id: int) -> list[dict]:
+    """The article's text versions, oldest first."""
+    return list(db.query("SELECT * FROM article_versions WHERE article_id = ? ORDER BY id",
+                         [article_id]))
+
+
+def recent_articles(db: sqlite_utils.Database, *, source: str | None = None,
+                    limit: int = 50) -> list[dict]:
+    """Newest articles first (by first_seen), optionally of one source."""
+    where, params = ("WHERE source = ?", [source]) if source else ("", [])
+    return list(db.query(
+        f"SELECT a.id, a.url, a.source, a.title, a.author, a.published_at, a.first_seen, "
+        f"(SELECT COUNT(*) FROM article_urls u WHERE u.article_id = a.id) AS urls "
+        f"FROM articles a {where} ORDER BY a.first_seen DESC, a.id DESC LIMIT ?",
+        [*params, limit]))
+
+
+def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20) -> list[dict]:
+    """Full-text search, with or without diacritics ("chuyen doi so" finds "chuyển đổi số").
+
+    Words are matched as a phrase-free AND of terms; each term may be a prefix
+    (``chuyen*``). Results carry a snippet of the folded text around the match.
+    """
+    terms = [t for t in fold(normalize(query)).replace('"', " ").split() if t]
+    if not terms:
+        return []
+    match = " ".join(f'"{t[:-1]}"*' if t.endswith("*") else f'"{t}"' for t in terms)
+    return list(db.query(
+        "SELECT a.id, a.url, a.source, a.title, a.published_at, "
+        "snippet(articles_search, 1, '[', ']', '…', 12) AS snippet "
+        "FROM articles_search JOIN articles a ON a.id = articles_search.rowid "
+        "WHERE articles_search MATCH ? ORDER BY rank LIMIT ?", [match, limit]))
+
+
+def unprocessed_articles(db: sqlite_utils.Database) -> list[dict]:
+    """Articles whose current content detection has not run on yet."""
+    return list(db.query(
+        "SELECT * FROM articles WHERE processed_hash IS NULL OR processed_hash != content_hash "
+        "ORDER BY id"))
+
+
+def count_articles(db: sqlite_utils.Database, source: str | None = None) -> int:
+    """How many distinct articles are stored (of ``source``, if given)."""
+    if source:
+        return db.execute("SELECT COUNT(*) FROM articles WHERE source = ?", [source]).fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]

@@ -1,0 +1,241 @@
+"""The dxmon database: opening it, and its schema as named migrations.
+
+SQLite is the one system of record. Every connection runs in WAL mode with foreign
+keys on and a 30 s busy timeout, so a manual ``scrapy crawl`` and ``dxmon serve``
+can write to the same file without "database is locked" failures: writers queue
+on ``BEGIN IMMEDIATE`` (:func:`transaction`) instead of failing on lock upgrade.
+
+The schema only changes through :data:`MIGRATIONS`: each is a named function run
+once, inside a transaction, and recorded in ``_migrations``. Add a new one at the
+end; never edit one that has shipped.
+
+Times are ISO 8601 strings with their offset. Internal times (``first_seen``,
+``next_attempt_at``, ...) are UTC so they sort as text; ``published_at`` keeps the
+portal's own offset (+07:00).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from core.errors import StorageError
+
+__all__ = ["open_db", "transaction", "migrate", "MIGRATIONS", "utcnow_iso"]
+
+# How long a writer waits for another process's write transaction before failing.
+# A crawl's longest write is one article batch (milliseconds); 30 s covers a
+# checkpoint on a slow disk with a wide margin.
+BUSY_TIMEOUT_S = 30
+
+
+def utcnow_iso(now: datetime | None = None) -> str:
+    """``now`` (default: the current time) as a UTC ISO 8601 string, to the second."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at ``path``, migrated to the current schema."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot open database {path}: {exc}") from exc
+    db = sqlite_utils.Database(conn)
+    if migrate_schema:
+        migrate(db)
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction taken with ``BEGIN IMMEDIATE``; nested calls use savepoints.
+
+    Everything written inside commits together or not at all, so a crash never
+    leaves half an article, or a session without its alert rows.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def _initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            first_crawl_at TEXT,
+            -- end of the first successful crawl: sessions first seen before it are history
+            baseline_at TEXT
+        );
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,          -- the canonical URL
+            source TEXT NOT NULL REFERENCES sources(name),
+            title TEXT,
+            author TEXT,
+            published_at TEXT,                 -- ISO 8601 with the portal's offset
+            text TEXT NOT NULL,                -- normalised main text, paragraphs split by \\n
+            content_hash TEXT NOT NULL,        -- sha256 of the normalised text
+            site_name TEXT,
+            related TEXT,                      -- JSON list of related-article titles (not text)
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            processed_hash TEXT,               -- content_hash that detection last ran on
+            cluster_id INTEGER,                -- near-duplicate cluster (MinHash), = an article id
+            minhash BLOB
+        );
+        CREATE INDEX idx_articles_content_hash ON articles(content_hash);
+        CREATE INDEX idx_articles_source ON articles(source, first_seen);
+        CREATE INDEX idx_articles_cluster ON articles(cluster_id);
+        CREATE TABLE article_urls (
+            url TEXT PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            first_seen TEXT NOT NULL
+        );
+        CREATE INDEX idx_article_urls_article ON article_urls(article_id);
+        CREATE TABLE article_versions (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            content_hash TEXT NOT NULL,
+            title TEXT,
+            text TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_article_versions_article ON article_versions(article_id, seen_at);
+        CREATE TABLE mentions (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            body TEXT NOT NULL,
+            number INTEGER,
+            period TEXT,
+            date TEXT,
+            role TEXT NOT NULL CHECK (role IN ('report', 'preview', 'reference')),
+            evidence TEXT NOT NULL,
+            confidence REAL NOT NULL
+        );
+        CREATE INDEX idx_mentions_article ON mentions(article_id);
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,          -- body:n:NUMBER[:PERIOD] or body:d:DATE
+            body TEXT NOT NULL,
+            number INTEGER,
+            period TEXT,
+            date TEXT,
+            title TEXT,
+            first_seen TEXT NOT NULL,
+            alertable INTEGER NOT NULL DEFAULT 0  -- 1 if it was new news when first seen
+        );
+        CREATE INDEX idx_sessions_body ON sessions(body, number, date);
+        CREATE TABLE session_articles (
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            confidence REAL NOT NULL DEFAULT 1.0,
+            attached_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, article_id)
+        );
+        CREATE INDEX idx_session_articles_article ON session_articles(article_id);
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id),
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'session',  -- 'session' | 'correction'
+            idempotency_key TEXT NOT NULL UNIQUE,  -- also the delivery id receivers see
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,                  -- a dispatcher's claim while sending
+            sent_at TEXT,
+            detail TEXT                        -- JSON: what a correction changed
+        );
+        CREATE INDEX idx_alerts_due ON alerts(status, next_attempt_at);
+        CREATE TABLE crawl_runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,              -- running | ok | failed | interrupted
+            stats TEXT,                        -- JSON: Scrapy stats and dxmon counters
+            pid INTEGER
+        );
+        CREATE INDEX idx_crawl_runs_source ON crawl_runs(source, started_at);
+        CREATE TABLE fetch_state (
+            url TEXT PRIMARY KEY,              -- a listing page, feed or sitemap
+            etag TEXT,
+            last_modified TEXT,
+            content_hash TEXT,
+            fetched_at TEXT,                   -- last full (200) fetch
+            checked_at TEXT,                   -- last request of any outcome
+            unchanged INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE host_state (
+            host TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL DEFAULT 0,
+            backoff_until TEXT,
+            reason TEXT,
+            crawl_delay REAL,
+            updated_at TEXT NOT NULL
+        );
+        -- Search index over folded text (no diacritics, đ -> d), rowid = articles.id,
+        -- kept in step by storage.queries so "chuyen doi so" finds "chuyển đổi số".
+        CREATE VIRTUAL TABLE articles_search USING fts5(title, text, tokenize = 'unicode61');
+        """
+    )
+
+
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+
+MIGRATIONS: list[Migration] = [
+    ("0001_initial", _initial),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied = []
+    for name, step in MIGRATIONS:
+        with transaction(db):
+            done = db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone()
+            if done:
+                continue
+            step(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                       [name, utcnow_iso()])
+            applied.append(name)
+    known = {name for name, _ in MIGRATIONS}
+    unknown = [r[0] for r in db.execute("SELECT name FROM _migrations") if r[0] not in known]
+    if unknown:
+        raise StorageError(f"database has migrations this dxmon does not know: {unknown}; "
+                           "it was written by a newer version")
+    return applied

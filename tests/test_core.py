@@ -1,0 +1,109 @@
+"""Text normalisation and config validation: the boundary every value crosses."""
+
+import unicodedata
+
+import pytest
+
+from core.config import load_config, parse_duration
+from core.errors import ConfigError
+from core.text import fold, normalize
+
+
+@pytest.mark.parametrize("variant, canonical", [
+    ("Uỷ ban Quốc gia", "Ủy ban Quốc gia"),
+    ("hoà bình", "hòa bình"),
+    ("Khánh Hoà", "Khánh Hòa"),
+    ("khoẻ mạnh", "khỏe mạnh"),
+    ("thuỷ lợi", "thủy lợi"),
+    ("quý I", "quý I"),          # "qu" is a consonant: the tone stays on y
+    ("hoàng hôn", "hoàng hôn"),  # a final consonant: both styles agree
+    ("quyết định", "quyết định"),
+])
+def test_tone_marks_have_one_placement(variant, canonical):
+    assert normalize(variant) == canonical
+    assert normalize(unicodedata.normalize("NFD", variant)) == canonical
+
+
+def test_spaces_dashes_and_invisible_characters_are_unified():
+    assert normalize("Khánh Hòa - Xuân Trường") == "Khánh Hòa – Xuân Trường"
+    assert normalize("Đình Hà — Xuân Trường") == "Đình Hà – Xuân Trường"
+    assert normalize("giai đoạn 2021–2025") == "giai đoạn 2021-2025"
+    assert normalize("a\u00a0\u00a0b\u200b c\r\n\r\n\n  d  ") == "a b c\nd"
+
+
+def test_fold_drops_diacritics_and_keeps_positions():
+    text = normalize("Ủy ban Quốc gia về chuyển đổi số")
+    assert fold(text) == "uy ban quoc gia ve chuyen doi so"
+    assert len(fold(text)) == len(text)
+
+
+def write(tmp_path, body):
+    path = tmp_path / "dxmon.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+GOOD = """
+[storage]
+path = "archive.db"
+
+[monitor]
+fresh_days = 5
+
+[[sources]]
+name = "thanhhoa-tv"
+start_urls = ["http://127.0.0.1:8000/thoi-su.htm"]
+interval = "15m"
+delay = 0
+
+[[notify]]
+kind = "webhook"
+url = "http://127.0.0.1:9000/hook"
+secret_env = "DXMON_WEBHOOK_SECRET"
+"""
+
+
+def test_a_valid_config_loads_into_typed_values(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.storage_path == tmp_path / "archive.db"
+    assert config.fresh_days == 5
+    (source,) = config.sources
+    assert source.name == "thanhhoa-tv" and source.delay == 0.0
+    assert source.interval.total_seconds() == 900
+    assert [w.id for w in config.watch] == ["ubqg-cds", "bcd-khcn-cds-da06"]
+    assert config.notify[0].kind == "webhook"
+
+
+@pytest.mark.parametrize("change, key, line", [
+    (('interval = "15m"', 'interval = "soon"'), "sources[0].interval", 11),
+    (("fresh_days = 5", "fresh_days = -2"), "monitor.fresh_days", 6),
+    (("delay = 0", "delai = 0"), "sources[0].delai", 12),
+    (('start_urls = ["http://127.0.0.1:8000/thoi-su.htm"]', 'start_urls = ["ftp://x"]'),
+     "sources[0].start_urls", 10),
+    (('secret_env = "DXMON_WEBHOOK_SECRET"', 'secret = "hunter2"'), "notify[0].secret", 17),
+])
+def test_a_bad_value_is_rejected_with_its_key_and_line(tmp_path, change, key, line):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == key
+    assert info.value.line == line
+    assert f"line {line}" in str(info.value)
+
+
+def test_broken_toml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace("[monitor]", "[monitor")))
+    assert info.value.line == 5
+
+
+def test_missing_config_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="dxmon init"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_durations():
+    assert parse_duration("1h30m").total_seconds() == 5400
+    assert parse_duration(90).total_seconds() == 90
+    with pytest.raises(ValueError):
+        parse_duration("0m")
