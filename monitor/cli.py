@@ -1,8 +1,397 @@
-"""The `dxmon` command line (being written)."""
+"""The ``dxmon`` command line.
 
+Every command takes ``--config`` (else ``$DXMON_CONFIG``, else ``./dxmon.toml``);
+``--json`` is offered wherever a person might pipe the output. Exit codes: 0 done,
+1 a command failed (crawl failed, a channel failed in notify-test), 2 bad usage or
+config.
+
+    dxmon demo                 serve the bundled demo portals, crawl them, show an alert
+    dxmon init [PATH]          write a commented starter config
+    dxmon crawl [--source S]   one full cycle: crawl, detect, group, deliver due alerts
+    dxmon serve                the same cycle on each source's schedule, until stopped
+    dxmon sessions             sessions found, with their outlets and first report
+    dxmon articles             the newest archived articles
+    dxmon search QUERY         full-text search, diacritics optional
+    dxmon status               crawls, sessions and alerts at a glance
+    dxmon detect FILE|-        an article's session mentions as JSON (debug a miss)
+    dxmon notify-test          send a sample alert through every channel
+    dxmon history URL          an article's versions and what changed
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
 import sys
+from datetime import datetime
+from pathlib import Path
+
+from core.config import Config, load_config
+from core.errors import DxmonError
+from core.models import VN_TZ
+from storage import queries
+from storage.schema import open_db
+
+__all__ = ["main", "build_parser"]
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]], out=None) -> None:
+    """Print rows as an aligned text table; columns are (key, heading)."""
+    out = out or sys.stdout
+    if not rows:
+        print("(none)", file=out)
+        return
+    cells = [[("" if r.get(k) is None else str(r.get(k))) for k, _ in columns] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(columns)]
+    widths[-1] = len(columns[-1][1])  # the last column runs free
+    print("  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip(),
+          file=out)
+    for c in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip(), file=out)
+
+
+def _config(args) -> Config:
+    return load_config(args.config)
+
+
+def _db(config: Config):
+    return open_db(config.storage_path)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_init(args) -> int:
+    """Write a commented starter config (real sources, default watch list)."""
+    target = Path(args.path or args.config or "dxmon.toml")
+    if target.exists() and not args.force:
+        print(f"{target} exists; use --force to overwrite", file=sys.stderr)
+        return 2
+    text = (Path(__file__).parent / "starter.toml").read_text(encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
+    load_config(target)  # the starter must itself be valid
+    print(f"wrote {target}; edit it, then run `dxmon crawl --config {target}`")
+    return 0
+
+
+def cmd_crawl(args) -> int:
+    """One cycle: crawl (a source or all), detect, group, deliver due alerts, exit."""
+    from monitor.cycle import after_crawl, run_crawl
+
+    config = _config(args)
+    if args.source:
+        config.source(args.source)  # fail early on an unknown name
+    outcome = run_crawl(config, args.source)
+    db = _db(config)
+    try:
+        report = after_crawl(db, config)
+        runs = queries.last_crawl_runs(db)
+    finally:
+        db.close()
+    result = {"ok": outcome.ok, "returncode": outcome.returncode,
+              "seconds": round(outcome.seconds, 1), "log": str(outcome.log_path),
+              "runs": {name: {k: run[k] for k in ("status", "started_at", "finished_at")}
+                       | {"stats": json.loads(run["stats"] or "{}")}
+                       for name, run in runs.items()
+                       if not args.source or name == args.source},
+              "processed_articles": report.processed.articles,
+              "new_sessions": len(report.processed.new_sessions),
+              "alerting_sessions": len(report.processed.alerted_sessions),
+              "delivery": str(report.dispatched) if report.dispatched else None}
+    if args.json:
+        print(_dumps(result))
+    else:
+        state = "ok" if outcome.ok else ("timed out" if outcome.timed_out
+                                          else f"failed (exit {outcome.returncode})")
+        print(f"crawl {args.source or 'all sources'}: {state} in {outcome.seconds:.1f}s "
+              f"(log: {outcome.log_path})")
+        for name, run in result["runs"].items():
+            s = run["stats"]
+            print(f"  {name}: {run['status']}, {s.get('articles_new', 0)} new articles, "
+                  f"{s.get('articles_alias', 0)} aliases, {s.get('articles_updated', 0)} updated")
+        print(f"processed {result['processed_articles']} articles: "
+              f"{result['new_sessions']} new sessions, {result['alerting_sessions']} alerting")
+        if result["delivery"]:
+            print(f"delivery: {result['delivery']}")
+    return 0 if outcome.ok else 1
+
+
+def cmd_serve(args) -> int:
+    """Crawl each source on its schedule, process, deliver; until SIGTERM/SIGINT."""
+    from monitor.service import Service
+
+    config = _config(args)
+    _validate_channels(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    Service(config).run_forever()
+    return 0
+
+
+def _validate_channels(config: Config) -> None:
+    if config.notify:
+        from notifier.registry import validate_channels
+
+        validate_channels(config)
+
+
+def cmd_sessions(args) -> int:
+    """Sessions of watched bodies: number, date, body, outlets, first report."""
+    from monitor.events import list_sessions, session_detail, watched_name
+
+    config = _config(args)
+    db = _db(config)
+    try:
+        rows = list_sessions(db, body=args.body)
+        if args.json:
+            print(_dumps([session_detail(db, r["id"]) | {"outlets": r["outlets"]}
+                          for r in rows]))
+            return 0
+    finally:
+        db.close()
+    for r in rows:
+        r["number"] = r["number"] if r["number"] is not None else "–"
+        r["name"] = watched_name(config, r["body"])
+        if r["period"]:
+            r["number"] = f"{r['number']} ({r['period']})"
+    _table(rows, [("number", "No."), ("date", "date"), ("body", "body"), ("outlets", "outlets"),
+                  ("articles", "reports"), ("first_report", "first report")])
+    return 0
+
+
+def cmd_articles(args) -> int:
+    """The newest archived articles (optionally of one source)."""
+    config = _config(args)
+    db = _db(config)
+    try:
+        rows = queries.recent_articles(db, source=args.source, limit=args.limit)
+    finally:
+        db.close()
+    if args.json:
+        print(_dumps(rows))
+    else:
+        _table(rows, [("id", "id"), ("source", "source"), ("published_at", "published"),
+                      ("urls", "urls"), ("title", "title")])
+    return 0
+
+
+def cmd_search(args) -> int:
+    """Full-text search of the archive; "chuyen doi so" finds "chuyển đổi số"."""
+    config = _config(args)
+    db = _db(config)
+    try:
+        rows = queries.search_articles(db, args.query, limit=args.limit)
+    finally:
+        db.close()
+    if args.json:
+        print(_dumps(rows))
+        return 0
+    for r in rows:
+        print(f"[{r['id']}] {r['title']}\n    {r['url']} ({r['source']}, {r['published_at']})"
+              f"\n    {r['snippet']}")
+    if not rows:
+        print("(no match)")
+    return 0
+
+
+def cmd_status(args) -> int:
+    """Per source: last crawl, outcome, articles; sessions; alerts by status."""
+    from monitor.events import list_sessions
+
+    config = _config(args)
+    db = _db(config)
+    try:
+        runs = queries.last_crawl_runs(db)
+        sources = []
+        for s in config.sources:
+            run = runs.get(s.name) or {}
+            sources.append({"source": s.name, "last_crawl": run.get("finished_at")
+                            or run.get("started_at"), "status": run.get("status", "never"),
+                            "articles": queries.count_articles(db, s.name),
+                            "baseline": queries.source_baseline(db, s.name)})
+        hosts = queries.host_problems(db) if hasattr(queries, "host_problems") else []
+        sessions = list_sessions(db)
+        alerts = queries.outbox_summary(db) if hasattr(queries, "outbox_summary") else {}
+    finally:
+        db.close()
+    status = {"sources": sources, "hosts": hosts, "sessions": len(sessions),
+              "latest_sessions": sessions[:5], "alerts": alerts}
+    if args.json:
+        print(_dumps(status))
+        return 0
+    print("Sources")
+    _table(sources, [("source", "source"), ("status", "last crawl"), ("last_crawl", "at"),
+                     ("articles", "articles")])
+    if hosts:
+        print("\nHosts backed off")
+        _table(hosts, [("host", "host"), ("backoff_until", "until"), ("reason", "reason")])
+    print(f"\nSessions: {len(sessions)}")
+    for s in sessions[:5]:
+        number = s["number"] if s["number"] is not None else "–"
+        print(f"  {s['date']}  No. {number}  {s['body']}  ({s['outlets']} outlets)")
+    print("\nAlerts")
+    counts = alerts.get("counts", {}) if isinstance(alerts, dict) else {}
+    print("  " + (", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"))
+    for row in (alerts.get("failed", []) if isinstance(alerts, dict) else []):
+        print(f"  gave up: alert {row['id']} ({row['channel']}) after {row['attempts']} "
+              f"attempts: {row['last_error']}")
+    for row in (alerts.get("retrying", []) if isinstance(alerts, dict) else []):
+        print(f"  retrying: alert {row['id']} ({row['channel']}), attempt {row['attempts']}: "
+              f"{row['last_error']}")
+    return 0
+
+
+def cmd_detect(args) -> int:
+    """An article's HTML or text in (FILE or -), its session mentions out as JSON."""
+    from monitor.detect import detect, detect_html
+
+    config = load_config(args.config) if (args.config or Path("dxmon.toml").exists()) else None
+    watch = config.watch if config else None
+    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    published = datetime.fromisoformat(args.published) if args.published else None
+    if published and published.tzinfo is None:
+        published = published.replace(tzinfo=VN_TZ)
+    head = data[:2048].lower()
+    kwargs = {"watch": watch} if watch else {}
+    if b"<html" in head or b"<!doctype" in head or b"<body" in head:
+        mentions = detect_html(data, url=args.url or "", published=published, **kwargs)
+    else:
+        text = data.decode("utf-8", errors="replace")
+        mentions = detect(text, published, **kwargs)
+    print(_dumps([{"body": m.body, "role": m.role, "number": m.number, "period": m.period,
+                   "date": m.date.isoformat() if m.date else None,
+                   "confidence": m.confidence, "evidence": m.evidence} for m in mentions]))
+    return 0
+
+
+def cmd_notify_test(args) -> int:
+    """Send a sample alert through every configured channel; report each result."""
+    from notifier.outbox import send_test
+    from notifier.registry import build_channels
+
+    config = _config(args)
+    _validate_channels(config)
+    if not config.notify:
+        print("no [[notify]] channel configured", file=sys.stderr)
+        return 1
+    results = send_test(build_channels(config))
+    if args.json:
+        print(_dumps([{"channel": n, "ok": ok, "message": msg} for n, ok, msg in results]))
+    else:
+        for name, ok, message in results:
+            print(f"{name}: {'ok' if ok else 'FAILED'} — {message}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def cmd_history(args) -> int:
+    """An article's stored versions and a readable diff between consecutive ones."""
+    config = _config(args)
+    db = _db(config)
+    try:
+        article = queries.article_by_url(db, args.url)
+        if article is None:
+            print(f"no stored article for {args.url}", file=sys.stderr)
+            return 1
+        versions = queries.article_versions(db, article["id"])
+        aliases = queries.article_aliases(db, article["id"])
+    finally:
+        db.close()
+    diffs = []
+    for before, after in zip(versions, versions[1:], strict=False):
+        diffs.append("\n".join(difflib.unified_diff(
+            before["text"].split("\n"), after["text"].split("\n"),
+            fromfile=f"v{versions.index(before) + 1} {before['seen_at']}",
+            tofile=f"v{versions.index(after) + 1} {after['seen_at']}", lineterm="")))
+    if args.json:
+        print(_dumps({"article": {k: article[k] for k in ("id", "url", "title", "source")},
+                      "urls": aliases,
+                      "versions": [{"seen_at": v["seen_at"], "content_hash": v["content_hash"],
+                                    "title": v["title"]} for v in versions],
+                      "diffs": diffs}))
+        return 0
+    print(f"{article['title']}\n{article['url']} ({len(versions)} versions, "
+          f"{len(aliases)} URLs)")
+    for i, v in enumerate(versions, 1):
+        print(f"  v{i}  {v['seen_at']}  {v['content_hash'][:12]}")
+    for d in diffs:
+        print()
+        print(d)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Serve the bundled demo portals, crawl them, publish a new session, show the alert."""
+    from monitor.demo.story import run_demo
+
+    return run_demo(Path(args.dir))
+
+
+# --- parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (default: $DXMON_CONFIG or ./dxmon.toml)")
+    parser = argparse.ArgumentParser(
+        prog="dxmon", description="Archive Vietnamese government news portals and alert on "
+        "new sessions of watched committees.", parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, **kw):
+        p = sub.add_parser(name, parents=[common], help=func.__doc__.splitlines()[0],
+                           description=func.__doc__, **kw)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("demo", cmd_demo)
+    p.add_argument("--dir", default="demo-out", help="where the demo writes (default demo-out)")
+    p = add("init", cmd_init)
+    p.add_argument("path", nargs="?", help="where to write (default ./dxmon.toml)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p = add("crawl", cmd_crawl)
+    p.add_argument("--source", help="crawl only this source")
+    p.add_argument("--json", action="store_true")
+    add("serve", cmd_serve)
+    p = add("sessions", cmd_sessions)
+    p.add_argument("--body", help="only this watched body id")
+    p.add_argument("--json", action="store_true")
+    p = add("articles", cmd_articles)
+    p.add_argument("--source")
+    p.add_argument("--limit", type=int, default=30)
+    p.add_argument("--json", action="store_true")
+    p = add("search", cmd_search)
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p = add("status", cmd_status)
+    p.add_argument("--json", action="store_true")
+    p = add("detect", cmd_detect)
+    p.add_argument("file", help="an article's HTML or plain text, or - for stdin")
+    p.add_argument("--published", help="publication time (ISO 8601) if the page lacks one")
+    p.add_argument("--url", help="the page's URL (resolves its canonical link)")
+    p = add("notify-test", cmd_notify_test)
+    p.add_argument("--json", action="store_true")
+    p = add("history", cmd_history)
+    p.add_argument("url")
+    p.add_argument("--json", action="store_true")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("dxmon: not yet", file=sys.stderr)
-    return 1
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DxmonError as exc:
+        print(f"dxmon: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

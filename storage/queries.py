@@ -56,6 +56,16 @@ def finish_crawl_run(db: sqlite_utils.Database, run_id: int, status: str, stats:
                 "WHERE name = (SELECT source FROM crawl_runs WHERE id = ?)", [finished, run_id])
 
 
+def close_abandoned_runs(db: sqlite_utils.Database, pid: int, status: str,
+                         *, now: datetime | None = None) -> int:
+    """Close the runs a killed or timed-out crawl process (``pid``) left ``running``."""
+    with transaction(db):
+        cursor = db.execute(
+            "UPDATE crawl_runs SET status = ?, finished_at = ? WHERE pid = ? AND status = 'running'",
+            [status, utcnow_iso(now), pid])
+        return cursor.rowcount
+
+
 def source_baseline(db: sqlite_utils.Database, source: str) -> str | None:
     """When the source's first successful crawl ended (UTC ISO), or None if it has not."""
     row = db.execute("SELECT baseline_at FROM sources WHERE name = ?", [source]).fetchone()

@@ -1,0 +1,143 @@
+"""One cycle of the service: run a crawl as a ``scrapy crawl`` child, then process, then deliver.
+
+The same code path serves ``dxmon crawl`` (one cycle, then exit), ``dxmon serve`` (a
+cycle per source on its schedule) and the post-crawl hook of a manual
+``scrapy crawl news`` (:mod:`monitor.hooks`, which runs :func:`after_crawl` in the
+crawl process itself).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from core.config import Config
+from core.models import VN_TZ
+from monitor.events import ProcessReport, process_articles
+from storage import queries
+
+__all__ = ["CrawlOutcome", "CycleReport", "run_crawl", "after_crawl", "deliver_due"]
+
+# Cap on one crawl log file; the log is cut back to nothing past this size so a
+# service running for years never fills the disk with Scrapy output.
+MAX_LOG_BYTES = 5 * 1024 * 1024
+# After SIGTERM, Scrapy closes the spider cleanly (spider_closed, the crawl-run row);
+# give it this long before SIGKILL.
+STOP_GRACE_S = 15
+
+
+@dataclass(frozen=True)
+class CrawlOutcome:
+    """How a ``scrapy crawl`` child ended."""
+
+    source: str | None
+    returncode: int
+    seconds: float
+    timed_out: bool
+    log_path: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+@dataclass
+class CycleReport:
+    processed: ProcessReport
+    dispatched: object | None  # notifier.outbox.DispatchReport
+
+
+def log_dir(config: Config) -> Path:
+    return config.storage_path.parent / "logs"
+
+
+def run_crawl(config: Config, source: str | None = None, *, timeout: float | None = None,
+              stop: threading.Event | None = None, extra_settings: dict | None = None
+              ) -> CrawlOutcome:
+    """Run ``scrapy crawl news [-a source=NAME]`` as a child process and wait for it.
+
+    The child reads the same config (``DXMON_CONFIG``) and writes its own
+    ``crawl_runs`` row. ``timeout`` (default: ``[monitor] crawl_timeout``) and ``stop``
+    end it with SIGTERM, then SIGKILL after a grace period; a run row the child could
+    not close is marked ``interrupted``.
+    """
+    timeout = timeout if timeout is not None else config.crawl_timeout.total_seconds()
+    logs = log_dir(config)
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"crawl-{source or 'all'}.log"
+    if log_path.exists() and log_path.stat().st_size > MAX_LOG_BYTES:
+        log_path.unlink()
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "news"]
+    if source:
+        cmd += ["-a", f"source={source}"]
+    for key, value in (extra_settings or {}).items():
+        cmd += ["-s", f"{key}={value}"]
+    env = dict(os.environ)
+    env["DXMON_CONFIG"] = str(Path(config.path).resolve()) if config.path else ""
+    env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    started = time.monotonic()
+    timed_out = False
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            while child.poll() is None:
+                if time.monotonic() - started > timeout:
+                    timed_out = True
+                    break
+                if stop is not None and stop.is_set():
+                    break
+                time.sleep(0.1)
+        finally:
+            if child.poll() is None:
+                _terminate(child)
+    _close_abandoned_run(config, child.pid, timed_out)
+    return CrawlOutcome(source, child.returncode, time.monotonic() - started, timed_out,
+                        log_path)
+
+
+def _terminate(child: subprocess.Popen) -> None:
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _close_abandoned_run(config: Config, pid: int, timed_out: bool) -> None:
+    from storage.schema import open_db
+
+    db = open_db(config.storage_path)
+    try:
+        queries.close_abandoned_runs(db, pid, "timeout" if timed_out else "interrupted")
+    finally:
+        db.close()
+
+
+def deliver_due(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None):
+    """Send every due alert through its channel; None when no channel is configured."""
+    if not config.notify:
+        return None
+    from notifier.outbox import Dispatcher
+    from notifier.registry import build_channels
+
+    clock = (lambda: now) if now else (lambda: datetime.now(VN_TZ))
+    return Dispatcher(db, build_channels(config), clock=clock, watch=config.watch).run_due()
+
+
+def after_crawl(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None,
+                deliver: bool = True) -> CycleReport:
+    """Detect and group what the crawl stored, then deliver due alerts."""
+    processed = process_articles(db, config, now=now)
+    dispatched = deliver_due(db, config, now=now) if deliver else None
+    return CycleReport(processed, dispatched)

@@ -1,0 +1,313 @@
+"""From stored articles to sessions: detection, grouping, and the alert decision.
+
+:func:`process_articles` runs after every crawl (scheduled, ``dxmon crawl`` or a manual
+``scrapy crawl news``). For each article whose current content has not been
+processed it runs :func:`monitor.detect.detect`, stores the mentions, and groups
+reports of all outlets into sessions:
+
+- a session is identified by (body, number, numbering period), or by (body, date)
+  when unnumbered; an unnumbered report merges with the numbered report of the same
+  body and date, whichever arrives first;
+- ``report`` mentions create or join sessions; ``preview`` and ``reference`` mentions
+  only attach to sessions that already exist;
+- a session created from an article first seen *after* its source's baseline crawl,
+  and dated within ``[monitor] fresh_days`` of now, is new news: its alert rows (one
+  per configured channel) are written in the same transaction that creates it.
+  Everything else is history and never alerts;
+- when an edit changes the number or date an article reported, the session is
+  corrected and one correction notice goes through the outbox.
+
+It is idempotent: an article is marked with the content hash it was processed at,
+so running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlite_utils
+
+from core.config import Config
+from core.models import VN_TZ, Mention
+from storage import queries
+from storage.schema import transaction, utcnow_iso
+
+__all__ = ["process_articles", "ProcessReport", "session_key", "list_sessions"]
+
+Detector = Callable[[str, datetime | None], list[Mention]]
+
+
+@dataclass
+class ProcessReport:
+    """What one processing pass did."""
+
+    articles: int = 0
+    mentions: int = 0
+    new_sessions: list[int] = field(default_factory=list)
+    alerted_sessions: list[int] = field(default_factory=list)
+    attached: int = 0
+    corrected_sessions: list[int] = field(default_factory=list)
+
+
+def session_key(body: str, number: int | None, period: str | None, day: date | str | None) -> str:
+    """The unique key of a session: ``body:n:NUMBER[:PERIOD]`` or ``body:d:DATE``."""
+    if number is not None:
+        return f"{body}:n:{number}" + (f":{period}" if period else "")
+    if day is None:
+        raise ValueError("an unnumbered session needs a date")
+    return f"{body}:d:{day if isinstance(day, str) else day.isoformat()}"
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def process_articles(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None,
+                     detector: Detector | None = None) -> ProcessReport:
+    """Detect and group every unprocessed article; enqueue alerts for new sessions."""
+    from monitor.detect import detect  # detection is pure; imported late to keep CLI start fast
+
+    now = now or datetime.now(VN_TZ)
+    detector = detector or (lambda text, published: detect(text, published, config.watch))
+    report = ProcessReport()
+    for article in queries.unprocessed_articles(db):
+        published = _parse_dt(article["published_at"])
+        mentions = detector(f"{article['title'] or ''}\n{article['text']}", published)
+        with transaction(db):
+            _process_one(db, config, article, mentions, now, report)
+        report.articles += 1
+        report.mentions += len(mentions)
+    return report
+
+
+def _process_one(db, config: Config, article: dict, mentions: list[Mention], now: datetime,
+                 report: ProcessReport) -> None:
+    article_id = article["id"]
+    edited = article["processed_hash"] is not None
+    previous = _reported_sessions(db, article_id) if edited else []
+    db.execute("DELETE FROM mentions WHERE article_id = ?", [article_id])
+    for m in mentions:
+        db.execute(
+            "INSERT INTO mentions (article_id, body, number, period, date, role, evidence, "
+            "confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [article_id, m.body, m.number, m.period, m.date.isoformat() if m.date else None,
+             m.role, m.evidence, m.confidence])
+
+    reports = [m for m in mentions if m.role == "report"]
+    if edited and previous:
+        reports = _apply_corrections(db, config, article, previous, reports, now, report)
+
+    for m in reports:
+        session_id, created = _find_or_create_session(db, m, article, now)
+        _attach(db, session_id, article_id, m, now, report)
+        if created:
+            report.new_sessions.append(session_id)
+            if _is_news(db, config, article, m, now):
+                db.execute("UPDATE sessions SET alertable = 1 WHERE id = ?", [session_id])
+                _enqueue(db, config, session_id, now)
+                report.alerted_sessions.append(session_id)
+    for m in mentions:
+        if m.role == "report":
+            continue
+        session = _match_session(db, m)
+        if session is not None:
+            _attach(db, session["id"], article_id, m, now, report)
+    db.execute("UPDATE articles SET processed_hash = content_hash WHERE id = ?", [article_id])
+
+
+def _reported_sessions(db, article_id: int) -> list[dict]:
+    return list(db.query(
+        "SELECT s.* FROM sessions s JOIN session_articles sa ON sa.session_id = s.id "
+        "WHERE sa.article_id = ? AND sa.role = 'report'", [article_id]))
+
+
+def _match_session(db, m: Mention) -> dict | None:
+    """The stored session ``m`` is about, if any (see module docstring for the rules)."""
+    day = m.date.isoformat() if m.date else None
+    if m.number is not None:
+        rows = list(db.query(
+            "SELECT * FROM sessions WHERE body = ? AND number = ? ORDER BY id", [m.body, m.number]))
+        for row in rows:
+            if row["period"] == m.period:
+                return row
+        for row in rows:
+            # one side states no numbering period: the same session if the dates agree
+            if (row["period"] is None or m.period is None) and day and row["date"] == day:
+                return row
+        if day:
+            return next(db.query(
+                "SELECT * FROM sessions WHERE body = ? AND number IS NULL AND date = ?",
+                [m.body, day]), None)
+        return None
+    if day is None:
+        return None
+    return next(db.query("SELECT * FROM sessions WHERE body = ? AND date = ? "
+                         "ORDER BY number IS NULL, id LIMIT 1", [m.body, day]), None)
+
+
+def _find_or_create_session(db, m: Mention, article: dict, now: datetime) -> tuple[int, bool]:
+    """The session a report belongs to, created if new; unnumbered sessions get upgraded."""
+    day = m.date.isoformat() if m.date else None
+    row = _match_session(db, m)
+    if row is not None:
+        updates = {}
+        if m.number is not None and row["number"] is None:
+            updates.update(number=m.number, period=m.period,
+                           key=session_key(m.body, m.number, m.period, None))
+        if row["date"] is None and day:
+            updates["date"] = day
+        if updates:
+            _merge_duplicate(db, row["id"], m.body, updates.get("key"), day)
+            sets = ", ".join(f"{k} = ?" for k in updates)
+            db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", [*updates.values(), row["id"]])
+        return row["id"], False
+    if m.number is None and day is None:
+        raise ValueError("detection returned a report with neither number nor date")
+    key = session_key(m.body, m.number, m.period, day)
+    cursor = db.execute(
+        "INSERT INTO sessions (key, body, number, period, date, title, first_seen) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [key, m.body, m.number, m.period, day, article["title"], utcnow_iso(now)])
+    return cursor.lastrowid, True
+
+
+def _merge_duplicate(db, keep_id: int, body: str, new_key: str | None, day: str | None) -> None:
+    """Fold another session of the same meeting into ``keep_id`` before its key changes.
+
+    Happens when a numbered report without a date and an unnumbered report of the same
+    day were stored as two sessions, and a third report links them. The other session's
+    articles move over; it is deleted only if no alert for it was ever sent.
+    """
+    candidates = []
+    if new_key:
+        candidates += list(db.query("SELECT * FROM sessions WHERE key = ? AND id != ?",
+                                    [new_key, keep_id]))
+    if day:
+        candidates += list(db.query(
+            "SELECT * FROM sessions WHERE body = ? AND number IS NULL AND date = ? AND id != ?",
+            [body, day, keep_id]))
+    for other in candidates:
+        sent = db.execute("SELECT COUNT(*) FROM alerts WHERE session_id = ? AND status != 'pending'",
+                          [other["id"]]).fetchone()[0]
+        if sent:
+            continue
+        db.execute("INSERT OR IGNORE INTO session_articles (session_id, article_id, role, "
+                   "evidence, confidence, attached_at) SELECT ?, article_id, role, evidence, "
+                   "confidence, attached_at FROM session_articles WHERE session_id = ?",
+                   [keep_id, other["id"]])
+        db.execute("DELETE FROM alerts WHERE session_id = ?", [other["id"]])
+        db.execute("DELETE FROM sessions WHERE id = ?", [other["id"]])
+
+
+def _attach(db, session_id: int, article_id: int, m: Mention, now: datetime,
+            report: ProcessReport) -> None:
+    cursor = db.execute(
+        "INSERT INTO session_articles (session_id, article_id, role, evidence, confidence, "
+        "attached_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, article_id) DO UPDATE "
+        "SET role = CASE WHEN excluded.role = 'report' THEN 'report' ELSE role END, "
+        "evidence = CASE WHEN excluded.role = 'report' OR role != 'report' "
+        "THEN excluded.evidence ELSE evidence END",
+        [session_id, article_id, m.role, m.evidence, m.confidence, utcnow_iso(now)])
+    report.attached += cursor.rowcount
+
+
+def _is_news(db, config: Config, article: dict, m: Mention, now: datetime) -> bool:
+    """Whether a new session is news (alert) or history (no alert). See module docstring."""
+    baseline = queries.source_baseline(db, article["source"])
+    if baseline is None or article["first_seen"] <= baseline:
+        return False  # found by the source's first (baseline) crawl, or before it finished
+    day = m.date
+    if day is None and article["published_at"]:
+        day = datetime.fromisoformat(article["published_at"]).astimezone(VN_TZ).date()
+    if day is None:
+        return False  # cannot tell how old it is: precision first
+    today = now.astimezone(VN_TZ).date()
+    return today - timedelta(days=config.fresh_days) <= day <= today + timedelta(days=1)
+
+
+def _enqueue(db, config: Config, session_id: int, now: datetime, *, kind: str = "session",
+             detail: dict | None = None) -> None:
+    if not config.notify:
+        return
+    from notifier.outbox import enqueue_alerts
+
+    enqueue_alerts(db, session_id, config.notify, kind=kind, detail=detail, now=now)
+
+
+def _apply_corrections(db, config: Config, article: dict, previous: list[dict],
+                       reports: list[Mention], now: datetime, report: ProcessReport
+                       ) -> list[Mention]:
+    """An edited article changed the number or date of the session it reported.
+
+    When the article reported one session before and reports one of the same body now,
+    with a different number or date, and no other article reports the old values, the
+    session itself is corrected (not a new session, not a new alert); if it had alerts,
+    one correction notice per channel is queued. Returns the reports still to group.
+    """
+    if len(previous) != 1 or len(reports) != 1 or previous[0]["body"] != reports[0].body:
+        return reports
+    old, m = previous[0], reports[0]
+    day = m.date.isoformat() if m.date else old["date"]
+    number = m.number if m.number is not None else old["number"]
+    period = m.period if m.number is not None else old["period"]
+    if (number, day, period) == (old["number"], old["date"], old["period"]):
+        return reports
+    others = db.execute("SELECT COUNT(*) FROM session_articles WHERE session_id = ? "
+                        "AND article_id != ? AND role = 'report'",
+                        [old["id"], article["id"]]).fetchone()[0]
+    if others:
+        return reports  # other outlets still report the old values: just regroup this one
+    key = session_key(m.body, number, period, day)
+    clash = db.execute("SELECT id FROM sessions WHERE key = ? AND id != ?",
+                       [key, old["id"]]).fetchone()
+    if clash:
+        return reports
+    db.execute("UPDATE sessions SET number = ?, period = ?, date = ?, key = ? WHERE id = ?",
+               [number, period, day, key, old["id"]])
+    report.corrected_sessions.append(old["id"])
+    had_alerts = db.execute("SELECT COUNT(*) FROM alerts WHERE session_id = ? AND kind = 'session'",
+                            [old["id"]]).fetchone()[0]
+    if had_alerts:
+        detail = {"before": {"number": old["number"], "date": old["date"]},
+                  "after": {"number": number, "date": day}, "article": article["url"]}
+        _enqueue(db, config, old["id"], now, kind="correction", detail=detail)
+    return reports
+
+
+def list_sessions(db: sqlite_utils.Database, *, body: str | None = None) -> list[dict]:
+    """Sessions with their outlets and first report, newest meeting first."""
+    where, params = ("WHERE s.body = ?", [body]) if body else ("", [])
+    rows = list(db.query(
+        f"""SELECT s.id, s.body, s.number, s.period, s.date, s.title, s.first_seen, s.alertable,
+               COUNT(DISTINCT sa.article_id) AS articles,
+               COUNT(DISTINCT a.source) AS outlets,
+               (SELECT a2.url FROM session_articles sa2 JOIN articles a2 ON a2.id = sa2.article_id
+                 WHERE sa2.session_id = s.id AND sa2.role = 'report'
+                 ORDER BY a2.first_seen, a2.id LIMIT 1) AS first_report
+            FROM sessions s
+            LEFT JOIN session_articles sa ON sa.session_id = s.id AND sa.role = 'report'
+            LEFT JOIN articles a ON a.id = sa.article_id
+            {where}
+            GROUP BY s.id
+            ORDER BY s.date DESC NULLS LAST, s.id DESC""", params))
+    return rows
+
+
+def session_detail(db: sqlite_utils.Database, session_id: int) -> dict:
+    """One session with every attached article (role, evidence)."""
+    session = db["sessions"].get(session_id)
+    session["articles"] = list(db.query(
+        "SELECT a.id, a.url, a.source, a.title, a.published_at, sa.role, sa.evidence "
+        "FROM session_articles sa JOIN articles a ON a.id = sa.article_id "
+        "WHERE sa.session_id = ? ORDER BY a.first_seen, a.id", [session_id]))
+    return session
+
+
+def watched_name(config: Config, body: str) -> str:
+    """The display name of a watched body id."""
+    for w in config.watch:
+        if w.id == body:
+            return w.name
+    return body
