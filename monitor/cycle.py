@@ -1,9 +1,9 @@
 """One cycle of the service: run a crawl as a ``scrapy crawl`` child, then process, then deliver.
 
-The same code path serves ``dxmon crawl`` (one cycle, then exit), ``dxmon serve`` (a
-cycle per source on its schedule) and the post-crawl hook of a manual
-``scrapy crawl news`` (:mod:`monitor.hooks`, which runs :func:`after_crawl` in the
-crawl process itself).
+The same code path serves ``dxmon crawl`` (one cycle, then exit) and ``dxmon serve``
+(a cycle per source on its schedule): the child crawls and stores, the parent then
+runs :func:`after_crawl`. A manual ``scrapy crawl news`` runs :func:`after_crawl` in
+the crawl process itself, through the post-crawl hook (:mod:`monitor.hooks`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,10 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
     log_path = logs / f"crawl-{source or 'all'}.log"
     if log_path.exists() and log_path.stat().st_size > MAX_LOG_BYTES:
         log_path.unlink()
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "news"]
+    # the parent runs after_crawl itself (its report, its console), so the child's
+    # post-crawl hook is off: it is there for manual `scrapy crawl news` runs
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "news",
+           "-s", "DXMON_PROCESS_AFTER_CRAWL=False"]
     if source:
         cmd += ["-a", f"source={source}"]
     for key, value in (extra_settings or {}).items():

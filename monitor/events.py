@@ -67,10 +67,12 @@ def _parse_dt(value: str | None) -> datetime | None:
 def process_articles(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None,
                      detector: Detector | None = None) -> ProcessReport:
     """Detect and group every unprocessed article; enqueue alerts for new sessions."""
-    from monitor.detect import detect  # detection is pure; imported late to keep CLI start fast
-
     now = now or datetime.now(VN_TZ)
-    detector = detector or (lambda text, published: detect(text, published, config.watch))
+    if detector is None:
+        from monitor.detect import detect  # imported late: keeps CLI start fast
+
+        def detector(text, published):
+            return detect(text, published, config.watch)
     report = ProcessReport()
     for article in queries.unprocessed_articles(db):
         published = _parse_dt(article["published_at"])
