@@ -20,6 +20,7 @@ import sqlite_utils
 
 from core.models import Extracted
 from core.text import fold, normalize
+from storage.neardup import assign_cluster
 from storage.schema import transaction, utcnow_iso
 
 # --- sources and crawl runs -------------------------------------------------------------
@@ -180,6 +181,7 @@ def _insert_article(db, source, article: Extracted, title, text, digest, seen) -
                "VALUES (?, ?, ?, ?, ?)", [article_id, digest, title, text, seen])
     db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
                [article_id, fold(title), fold(text)])
+    assign_cluster(db, article_id, text)
     return article_id
 
 
@@ -195,6 +197,7 @@ def _update_content(db, article_id, article: Extracted, title, text, digest, see
     db.execute("DELETE FROM articles_search WHERE rowid = ?", [article_id])
     db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
                [article_id, fold(title), fold(text)])
+    assign_cluster(db, article_id, text)
 
 
 def article_by_url(db: sqlite_utils.Database, url: str) -> dict | None:

@@ -211,10 +211,26 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _minhash_bands(db: sqlite_utils.Database) -> None:
+    # LSH buckets of each article's MinHash (storage/neardup.py): one row per band
+    db.executescript(
+        """
+        CREATE TABLE minhash_bands (
+            band INTEGER NOT NULL,
+            bucket TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            PRIMARY KEY (band, bucket, article_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_minhash_bands_article ON minhash_bands(article_id);
+        """
+    )
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
+    ("0002_minhash_bands", _minhash_bands),
 ]
 
 
