@@ -241,11 +241,28 @@ def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20) -
     if not terms:
         return []
     match = " ".join(f'"{t[:-1]}"*' if t.endswith("*") else f'"{t}"' for t in terms)
-    return list(db.query(
-        "SELECT a.id, a.url, a.source, a.title, a.published_at, "
-        "snippet(articles_search, 1, '[', ']', '…', 12) AS snippet "
+    rows = list(db.query(
+        "SELECT a.id, a.url, a.source, a.title, a.published_at, a.text "
         "FROM articles_search JOIN articles a ON a.id = articles_search.rowid "
         "WHERE articles_search MATCH ? ORDER BY rank LIMIT ?", [match, limit]))
+    for row in rows:
+        row["snippet"] = _snippet(row.pop("text"), [t.rstrip("*") for t in terms])
+    return rows
+
+
+def _snippet(text: str, terms: list[str], width: int = 160) -> str:
+    """The stored text around the first matched term, with its diacritics.
+
+    Normalised text and its fold have the same length, character for character, so a
+    match found in the folded text cuts the original at the same place.
+    """
+    folded = fold(text)
+    if len(folded) != len(text):
+        folded, text = fold(text), fold(text)
+    hits = [i for i in (folded.find(t) for t in terms) if i >= 0]
+    start = max(0, (min(hits) if hits else 0) - width // 3)
+    piece = text[start:start + width].replace("\n", " ")
+    return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
 
 
 def unprocessed_articles(db: sqlite_utils.Database) -> list[dict]:
