@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -259,8 +260,13 @@ def _snippet(text: str, terms: list[str], width: int = 160) -> str:
     folded = fold(text)
     if len(folded) != len(text):
         folded, text = fold(text), fold(text)
-    hits = [i for i in (folded.find(t) for t in terms) if i >= 0]
-    start = max(0, (min(hits) if hits else 0) - width // 3)
+    # the whole query as a phrase first, else the first term found as a word
+    found = None
+    for pattern in [r"\b" + r"\W+".join(map(re.escape, terms)) + r"\b",
+                    *(r"\b" + re.escape(t) + r"\b" for t in terms)]:
+        if found := re.search(pattern, folded):
+            break
+    start = max(0, (found.start() if found else 0) - width // 3)
     piece = text[start:start + width].replace("\n", " ")
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
 
