@@ -1,0 +1,63 @@
+"""Near-duplicate clusters: syndicated copies group, distinct stories never do."""
+
+import unicodedata
+
+import pytest
+
+from core.models import Extracted
+from storage import queries
+from storage.neardup import THRESHOLD, cluster_members, similarity
+from storage.schema import open_db
+from tests.neardup_cases import load_stories, pairs, syndicated_copies
+
+
+@pytest.fixture(scope="module")
+def stories():
+    found = load_stories()
+    if len(found) < 20:
+        pytest.skip(f"only {len(found)} base stories available")
+    return found
+
+
+def test_pair_scores_on_the_test_set(stories):
+    """Floors: no distinct pair merged (precision 1.0), 95 % of copies found."""
+    tp = fp = fn = 0
+    worst_copy, best_distinct = 1.0, 0.0
+    for a, b, same in pairs(stories):
+        score = similarity(a, b)
+        merged = score >= THRESHOLD
+        tp += same and merged
+        fp += (not same) and merged
+        fn += same and not merged
+        if same:
+            worst_copy = min(worst_copy, score)
+        else:
+            best_distinct = max(best_distinct, score)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn)
+    summary = (f"precision {precision:.3f} recall {recall:.3f} (copies >= {worst_copy:.2f}, "
+               f"distinct <= {best_distinct:.2f}, threshold {THRESHOLD})")
+    assert precision == 1.0, summary
+    assert recall >= 0.95, summary
+
+
+def test_copies_cluster_in_the_archive_and_distinct_stories_do_not(tmp_path, stories):
+    db = open_db(tmp_path / "a.db")
+
+    def put(url, text):
+        return queries.store_article(db, "s", Extracted(url=url, canonical_url=url, title=url,
+                                                        text=text)).article_id
+
+    first = put("http://127.0.0.1/1", stories[0].text)
+    copies = [put(f"http://127.0.0.1/1-copy-{i}", text)
+              for i, text in enumerate(syndicated_copies(stories[0]))]
+    other = put("http://127.0.0.1/2", stories[1].text)
+    members = {m["id"] for m in cluster_members(db, first)}
+    assert set(copies) <= members and other not in members
+    # NFC and decomposed copies of one text are the same article (exact duplicate)
+    nfd = unicodedata.normalize("NFD", stories[2].text).replace("Ủy", "Uỷ")
+    a = queries.store_article(db, "s", Extracted(url="http://127.0.0.1/3", canonical_url=
+                              "http://127.0.0.1/3", title="t", text=stories[2].text))
+    b = queries.store_article(db, "s", Extracted(url="http://127.0.0.1/4", canonical_url=
+                              "http://127.0.0.1/4", title="t", text=nfd))
+    assert (b.article_id, b.outcome) == (a.article_id, "alias")
