@@ -202,6 +202,7 @@ def cmd_search(args) -> int:
 def cmd_status(args) -> int:
     """Per source: last crawl, outcome, articles; sessions; alerts by status."""
     from monitor.events import list_sessions
+    from notifier.outbox import outbox_summary
 
     config = _config(args)
     db = _db(config)
@@ -214,9 +215,9 @@ def cmd_status(args) -> int:
                             or run.get("started_at"), "status": run.get("status", "never"),
                             "articles": queries.count_articles(db, s.name),
                             "baseline": queries.source_baseline(db, s.name)})
-        hosts = queries.host_problems(db) if hasattr(queries, "host_problems") else []
+        hosts = queries.host_problems(db)
         sessions = list_sessions(db)
-        alerts = queries.outbox_summary(db) if hasattr(queries, "outbox_summary") else {}
+        alerts = outbox_summary(db)
     finally:
         db.close()
     status = {"sources": sources, "hosts": hosts, "sessions": len(sessions),
@@ -235,12 +236,12 @@ def cmd_status(args) -> int:
         number = s["number"] if s["number"] is not None else "–"
         print(f"  {s['date']}  No. {number}  {s['body']}  ({s['outlets']} outlets)")
     print("\nAlerts")
-    counts = alerts.get("counts", {}) if isinstance(alerts, dict) else {}
+    counts = {k: v for k, v in alerts["counts"].items() if v}
     print("  " + (", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"))
-    for row in (alerts.get("failed", []) if isinstance(alerts, dict) else []):
+    for row in alerts["failed"]:
         print(f"  gave up: alert {row['id']} ({row['channel']}) after {row['attempts']} "
               f"attempts: {row['last_error']}")
-    for row in (alerts.get("retrying", []) if isinstance(alerts, dict) else []):
+    for row in alerts["retrying"]:
         print(f"  retrying: alert {row['id']} ({row['channel']}), attempt {row['attempts']}: "
               f"{row['last_error']}")
     return 0

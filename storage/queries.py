@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
@@ -283,3 +283,27 @@ def count_articles(db: sqlite_utils.Database, source: str | None = None) -> int:
     if source:
         return db.execute("SELECT COUNT(*) FROM articles WHERE source = ?", [source]).fetchone()[0]
     return db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+
+# --- hosts -------------------------------------------------------------------------------
+
+def host_problems(db: sqlite_utils.Database) -> list[dict]:
+    """Hosts the crawler is backing off from (repeated failures), worst first."""
+    return list(db.query("SELECT host, failures, backoff_until, reason, crawl_delay "
+                         "FROM host_state WHERE failures > 0 ORDER BY failures DESC, host"))
+
+
+def record_host(db: sqlite_utils.Database, host: str, *, ok: bool, reason: str | None = None,
+                crawl_delay: float | None = None, now: datetime | None = None,
+                backoff: timedelta | None = None) -> None:
+    """Note one outcome for ``host``: success clears its failures; failure counts up."""
+    stamp = utcnow_iso(now)
+    until = utcnow_iso((now or datetime.now(UTC)) + backoff) if backoff else None
+    with transaction(db):
+        db.execute(
+            "INSERT INTO host_state (host, failures, backoff_until, reason, crawl_delay, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(host) DO UPDATE SET "
+            "failures = CASE WHEN ? THEN 0 ELSE failures + 1 END, "
+            "backoff_until = excluded.backoff_until, reason = excluded.reason, "
+            "crawl_delay = COALESCE(excluded.crawl_delay, crawl_delay), updated_at = excluded.updated_at",
+            [host, 0 if ok else 1, until, reason, crawl_delay, stamp, ok])

@@ -1,0 +1,212 @@
+"""The outbox: alert rows written with the session, sent by a dispatcher until delivered.
+
+Rows are created by :func:`enqueue_alerts` inside the transaction that creates (or
+corrects) the session, one per (session, channel), unique by ``idempotency_key``,
+which receivers see as the delivery id. :class:`Dispatcher` claims due rows with a
+lease (``status='sending'``, ``lease_until``) in a short write transaction, sends
+outside it, then records the outcome:
+
+* success → ``sent`` with ``sent_at``;
+* :class:`TransientDeliveryError` → back to ``pending`` with ``next_attempt_at`` after
+  an exponential, jittered delay (never sooner than the peer's ``Retry-After``), until
+  the channel's ``max_attempts``, then ``failed``;
+* :class:`PermanentDeliveryError` → ``failed`` at once; the row and its error stay
+  visible in ``dxmon status``.
+
+A dispatcher that dies mid-send leaves a lease that expires; the row is then sent
+again with the same delivery id (at-least-once, deduplicable by the receiver).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlite_utils
+
+from core.errors import PermanentDeliveryError, TransientDeliveryError
+from core.models import Channel, Watch
+from notifier.message import load_alert, sample_alert
+from storage.schema import transaction
+
+__all__ = ["enqueue_alerts", "delivery_id", "Dispatcher", "DispatchReport", "outbox_summary",
+           "send_test", "LEASE"]
+
+log = logging.getLogger("dxmon.outbox")
+
+LEASE = timedelta(minutes=2)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def delivery_id(kind: str, session_id: int, channel: str, detail: dict | None = None) -> str:
+    """A stable id for one (alert kind, session, channel[, correction])."""
+    raw = f"{kind}|{session_id}|{channel}|{json.dumps(detail, sort_keys=True) if detail else ''}"
+    return f"dxmon-{kind}-{session_id}-" + hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def enqueue_alerts(db: sqlite_utils.Database, session_id: int, channels: Iterable[Channel], *,
+                   kind: str = "session", detail: dict | None = None,
+                   now: datetime | None = None) -> list[int]:
+    """One pending row per channel; a row that exists already is left alone."""
+    now = now or datetime.now(UTC)
+    ids = []
+    with transaction(db):
+        for channel in channels:
+            key = delivery_id(kind, session_id, channel.name, detail)
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO alerts (session_id, channel, kind, idempotency_key, "
+                "status, attempts, created_at, next_attempt_at, detail) "
+                "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                [session_id, channel.name, kind, key, _iso(now), _iso(now),
+                 json.dumps(detail, ensure_ascii=False) if detail else None])
+            if cursor.rowcount:
+                ids.append(cursor.lastrowid)
+    return ids
+
+
+@dataclass
+class DispatchReport:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    unconfigured: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{len(self.sent)} sent, {len(self.retrying)} to retry, "
+                f"{len(self.failed)} given up")
+
+
+class Dispatcher:
+    """Sends due outbox rows through ``channels`` (name → channel with ``policy``)."""
+
+    def __init__(self, db: sqlite_utils.Database, channels: dict[str, object], *,
+                 clock: Callable[[], datetime] | None = None, watch: tuple[Watch, ...] = (),
+                 lease: timedelta = LEASE, rng: random.Random | None = None):
+        self.db = db
+        self.channels = channels
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.watch = watch
+        self.lease = lease
+        self.rng = rng or random.Random()
+
+    def claim(self, limit: int = 20) -> list[dict]:
+        """Lease due rows: pending ones whose time has come, and expired leases."""
+        now = self.clock()
+        names = list(self.channels)
+        if not names:
+            return []
+        marks = ",".join("?" * len(names))
+        with transaction(self.db):
+            rows = [dict(zip(("id", "session_id", "channel", "kind", "idempotency_key",
+                              "attempts", "detail"), r, strict=True)) for r in self.db.execute(
+                f"""SELECT id, session_id, channel, kind, idempotency_key, attempts, detail
+                    FROM alerts WHERE channel IN ({marks}) AND (
+                      (status = 'pending' AND next_attempt_at <= ?) OR
+                      (status = 'sending' AND lease_until <= ?))
+                    ORDER BY next_attempt_at, id LIMIT ?""",
+                [*names, _iso(now), _iso(now), limit]).fetchall()]
+            for row in rows:
+                row["attempts"] += 1
+                self.db.execute("UPDATE alerts SET status = 'sending', attempts = ?, "
+                                "lease_until = ? WHERE id = ?",
+                                [row["attempts"], _iso(now + self.lease), row["id"]])
+        return rows
+
+    def run_due(self, limit: int = 20) -> DispatchReport:
+        """Send everything due now (in batches of ``limit``) and record each outcome."""
+        report = DispatchReport()
+        seen: set[int] = set()
+        while True:
+            rows = [r for r in self.claim(limit) if r["id"] not in seen]
+            if not rows:
+                return report
+            for row in rows:
+                seen.add(row["id"])
+                self._deliver(row, report)
+
+    def _deliver(self, row: dict, report: DispatchReport) -> None:
+        channel = self.channels[row["channel"]]
+        alert = load_alert(self.db, row, self.watch)
+        try:
+            result = channel.send(alert)
+        except TransientDeliveryError as exc:
+            self._transient(row, channel, exc, report)
+        except PermanentDeliveryError as exc:
+            self._finish(row, "failed", str(exc))
+            report.failed.append(row["id"])
+            log.error("alert %s (%s) given up: %s", row["id"], row["channel"], exc)
+        except Exception as exc:  # a bug in a channel must not lose the alert
+            self._transient(row, channel, TransientDeliveryError(
+                f"{type(exc).__name__}: {exc}"), report)
+        else:
+            self._finish(row, "sent", None)
+            report.sent.append(row["id"])
+            log.info("alert %s (%s) delivered: %s", row["id"], row["channel"], result)
+
+    def _transient(self, row, channel, exc: TransientDeliveryError, report) -> None:
+        policy = channel.policy
+        if row["attempts"] >= policy.max_attempts:
+            self._finish(row, "failed", f"{exc} (gave up after {row['attempts']} attempts)")
+            report.failed.append(row["id"])
+            log.error("alert %s (%s) given up after %s attempts: %s", row["id"],
+                      row["channel"], row["attempts"], exc)
+            return
+        delay = policy.delay(row["attempts"], self.rng.random())
+        if exc.retry_after is not None:
+            delay = max(delay, timedelta(seconds=exc.retry_after))
+        when = self.clock() + delay
+        with transaction(self.db):
+            self.db.execute("UPDATE alerts SET status = 'pending', last_error = ?, "
+                            "next_attempt_at = ?, lease_until = NULL WHERE id = ?",
+                            [str(exc), _iso(when), row["id"]])
+        report.retrying.append(row["id"])
+        log.warning("alert %s (%s) attempt %s failed, retry in %.1fs: %s", row["id"],
+                    row["channel"], row["attempts"], delay.total_seconds(), exc)
+
+    def _finish(self, row, status: str, error: str | None) -> None:
+        with transaction(self.db):
+            self.db.execute(
+                "UPDATE alerts SET status = ?, last_error = COALESCE(?, last_error), "
+                "lease_until = NULL, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
+                "WHERE id = ?", [status, error, status, _iso(self.clock()), row["id"]])
+
+
+def next_due(db: sqlite_utils.Database) -> datetime | None:
+    """When the earliest pending row becomes due (None when nothing is pending)."""
+    row = db.execute("SELECT MIN(next_attempt_at) FROM alerts WHERE status = 'pending'").fetchone()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+
+def outbox_summary(db: sqlite_utils.Database) -> dict:
+    """Counts by status, and the rows given up or being retried, with their last error."""
+    counts = {status: 0 for status in ("pending", "sending", "sent", "failed")}
+    for status, n in db.execute("SELECT status, COUNT(*) FROM alerts GROUP BY status"):
+        counts[status] = n
+    cols = "id, session_id, channel, kind, attempts, last_error, next_attempt_at, sent_at"
+
+    def rows(where: str) -> list[dict]:
+        cur = db.execute(f"SELECT {cols} FROM alerts WHERE {where} ORDER BY id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    return {"counts": counts, "failed": rows("status = 'failed'"),
+            "retrying": rows("status IN ('pending', 'sending') AND attempts > 0")}
+
+
+def send_test(channels: dict[str, object]) -> list[tuple[str, bool, str]]:
+    """Send a sample alert through each channel now; (name, ok, message) for each."""
+    results = []
+    for name, channel in channels.items():
+        try:
+            results.append((name, True, channel.send(sample_alert(name))))
+        except (TransientDeliveryError, PermanentDeliveryError) as exc:
+            results.append((name, False, str(exc)))
+    return results
