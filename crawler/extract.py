@@ -1,0 +1,302 @@
+"""One article page → :class:`~core.models.Extracted`: title, main text, date, author, site.
+
+trafilatura finds the main text; around it we handle what Vietnamese portals do
+that a generic extractor does not know about:
+
+* **furniture** inside the article zone: hotline headers ("Đường dây nóng: …"),
+  share bars, "Ý kiến bạn đọc" / "Xem thêm bình luận" prompts, "Đọc nhiều nhất" and
+  "Tin liên quan" lists. Blocks whose class/id says so are pruned before extraction;
+  lines that are only furniture are dropped after it. Related-article titles are
+  kept apart (``related``), because detection must ignore them.
+* **dates** written ``dd/mm/yyyy hh:mm``, ``hh:mm, dd/mm/yyyy``, ``Thứ tư, 24/4/2024 -
+  19:46`` and meta tags with or without an offset; a date without an offset is
+  Vietnam time.
+* **bylines** such as "Đình Hà – Xuân Trường" on a line of their own.
+* **charsets** declared only in a ``<meta>`` tag, including Windows-1258 (decomposed
+  tone marks, recomposed by :func:`core.text.normalize`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from urllib.parse import urljoin
+
+import lxml.etree
+import lxml.html
+import trafilatura
+from w3lib.encoding import html_to_unicode
+
+from core.models import VN_TZ, Extracted
+from core.text import normalize, normalize_line
+
+__all__ = ["extract_article", "decode_html", "parse_vn_datetime", "MIN_TEXT_CHARS"]
+
+MIN_TEXT_CHARS = 200
+
+# class/id words of blocks that are never the article's text
+_FURNITURE_WORDS = ("related", "lien-quan", "lienquan", "cung-chuyen-muc", "comment", "binh-luan",
+                    "binhluan", "y-kien", "share", "social", "hotline", "most-read", "doc-nhieu",
+                    "docnhieu", "xem-nhieu", "quang-cao", "tags")
+_RELATED_WORDS = ("related", "lien-quan", "lienquan", "cung-chuyen-muc", "most-read", "doc-nhieu",
+                  "docnhieu", "xem-nhieu")
+_ATTRS = "concat(' ', normalize-space(@class), ' ', @id, ' ')"
+# one pass over the tree; a block with paragraphs of its own may be the article, so it stays
+_FURNITURE_BLOCKS = lxml.etree.XPath(
+    "//*[@class or @id][" + " or ".join(f"contains({_ATTRS}, '{w}')" for w in _FURNITURE_WORDS)
+    + "][count(.//p) < 3]")
+_RELATED_BLOCKS = lxml.etree.XPath(
+    "//*[@class or @id][" + " or ".join(f"contains({_ATTRS}, '{w}')" for w in _RELATED_WORDS) + "]")
+
+_FURNITURE_LINE = re.compile(
+    r"^(?:đường dây nóng|hotline|ý kiến bạn đọc|xem thêm bình luận|gửi bình luận|bình luận"
+    r"|viết bình luận|chia sẻ|đọc nhiều nhất|xem nhiều nhất|tin liên quan|bài viết liên quan"
+    r"|tin cùng chuyên mục|tin khác|in bài|từ khóa|tags?|theo dõi|bản quyền|copyright|©"
+    r"|đầu trang|trở về|quay lại|facebook|zalo|twitter|email|print)\b[:\s]*",
+    re.IGNORECASE)
+_TABLE_FURNITURE = re.compile(r"^\|(?:[^|]{0,50}\|)+$")
+_RELATED_HEADING = re.compile(r"^(?:tin liên quan|bài viết liên quan|tin cùng chuyên mục|"
+                              r"đọc nhiều nhất|xem nhiều nhất|tin khác|tin mới|có thể bạn quan tâm)",
+                              re.IGNORECASE)
+
+_DATE = r"(?P<d>\d{1,2})\s*[/.-]\s*(?P<m>\d{1,2})\s*[/.-]\s*(?P<y>\d{4})"
+_TIME = r"(?P<H>\d{1,2})\s*[:hg]\s*(?P<M>\d{2})"
+_DATETIME_PATTERNS = [
+    re.compile(_DATE + r"[\s,|–-]*(?:lúc\s*)?" + _TIME + r"(?!\d)"),  # 24/04/2024 19:46
+    re.compile(_TIME + r"(?:\s*(?:SA|CH|AM|PM))?[\s,|–-]*(?:ngày\s*)?" + _DATE),  # 18:54, 27/04/2022
+]
+_DATE_ONLY = re.compile(_DATE)
+_DATE_ONLY_LINE = re.compile(
+    r"^(?:(?:thứ\s+\w+|chủ nhật)[,\s]*)?(?:ngày\s*)?[\d/.:,|\s–-]*(?:\(GMT\+7\))?\s*$", re.IGNORECASE)
+
+_NAME = r"[A-ZĐÀ-Ỹ][\wÀ-ỹ]*(?:\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*){0,3}"
+_BYLINE = re.compile(rf"^(?:Bài(?: và ảnh)?:\s*|Tin, ảnh:\s*|PV\s*)?{_NAME}(?:\s*[–,-]\s*{_NAME}){{0,3}}"
+                     rf"(?:\s*\([^)]{{1,40}}\))?$")
+
+_META_DATES = ("article:published_time", "og:published_time", "datePublished", "pubdate",
+               "publishdate", "publish-date", "dc.date.issued", "dc.date", "date", "article.published",
+               "itemprop:datePublished")
+
+
+def decode_html(body: bytes, headers_charset: str | None = None) -> str:
+    """Bytes → text: HTTP charset, then BOM, then ``<meta>``, then detection."""
+    content_type = f"text/html; charset={headers_charset}" if headers_charset else None
+    _, text = html_to_unicode(content_type, body)
+    return text
+
+
+def parse_vn_datetime(text: str) -> datetime | None:
+    """The first date-and-time (or, failing that, date) in ``text``, Vietnam time."""
+    for pattern in _DATETIME_PATTERNS:
+        for m in pattern.finditer(text):
+            moment = _build(m, with_time=True)
+            if moment:
+                return moment
+    for m in _DATE_ONLY.finditer(text):
+        moment = _build(m, with_time=False)
+        if moment:
+            return moment
+    return None
+
+
+def _build(m: re.Match, *, with_time: bool) -> datetime | None:
+    try:
+        hour, minute = (int(m["H"]), int(m["M"])) if with_time else (0, 0)
+        moment = datetime(int(m["y"]), int(m["m"]), int(m["d"]), hour, minute, tzinfo=VN_TZ)
+    except ValueError:
+        return None
+    return moment if 1990 <= moment.year <= 2100 else None
+
+
+def _parse_iso(value: str) -> datetime | None:
+    value = value.strip()
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return parse_vn_datetime(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=VN_TZ)
+
+
+def extract_article(html: str | bytes, url: str, *, headers_charset: str | None = None
+                    ) -> Extracted | None:
+    """The article on the page, or None when the page holds no article text."""
+    if isinstance(html, bytes):
+        html = decode_html(html, headers_charset)
+    if not html or not html.strip():
+        return None
+    try:
+        tree = lxml.html.fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    for bad in tree.xpath("//script[not(@type='application/ld+json')] | //style | //noscript"):
+        bad.drop_tree()
+    _unwrap_layout_tables(tree)
+    related = _related_titles(tree)
+    title_hint = _title(tree, None)
+    page_lines = _page_lines(tree, title_hint)
+    published = _published(tree, page_lines)
+    author = _author(tree, page_lines)
+    canonical = _canonical(tree, url)
+    lead = _lead(tree)
+    for block in _FURNITURE_BLOCKS(tree):
+        if block.getparent() is not None:
+            block.drop_tree()
+    # trafilatura works on the same tree (and changes it): metadata is read above, first
+    doc = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=True,
+                                      deduplicate=False)
+    if doc is None or not doc.text:
+        return None
+    title = title_hint or _title(tree, doc.title)
+    published = published or (_parse_iso(doc.date) if doc.date else None)
+    author = author or (normalize_line(doc.author) if doc.author else None)
+    lines = _clean_lines(doc.text, title, related)
+    if lead and lead not in lines and not any(lead[:60] in ln for ln in lines[:3]):
+        lines.insert(0, lead)
+    if author:
+        lines = [ln for ln in lines if ln != author]
+    text = normalize("\n".join(lines))
+    if len(text) < MIN_TEXT_CHARS:
+        return None
+    return Extracted(url=url, canonical_url=canonical, title=title, text=text,
+                     published_at=published, author=author,
+                     site_name=normalize_line(doc.sitename) if doc.sitename else None,
+                     related=tuple(related))
+
+
+def _canonical(tree, url: str) -> str:
+    for href in tree.xpath("//link[@rel='canonical']/@href | //meta[@property='og:url']/@content"):
+        if href.strip():
+            return urljoin(url, href.strip())
+    return url
+
+
+def _title(tree, fallback: str | None) -> str:
+    for value in tree.xpath("//h1//text()[normalize-space()]/ancestor::h1[1]"):
+        text = normalize_line(value.text_content())
+        if len(text) > 10:
+            return text
+    for value in tree.xpath("//meta[@property='og:title']/@content"):
+        if value.strip():
+            return normalize_line(value)
+    title = normalize_line(fallback or "")
+    return re.split(r"\s+[|–-]\s+(?=[^|–-]{2,40}$)", title)[0] if title else title
+
+
+def _published(tree, lines: list[str]) -> datetime | None:
+    for name in _META_DATES:
+        for value in tree.xpath(f"//meta[@property='{name}' or @name='{name}' or "
+                                f"@itemprop='{name}']/@content"):
+            moment = _parse_iso(value)
+            if moment:
+                return moment
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        for item in data if isinstance(data, list) else [data]:
+            if isinstance(item, dict) and item.get("datePublished"):
+                moment = _parse_iso(str(item["datePublished"]))
+                if moment:
+                    return moment
+    for value in tree.xpath("//time/@datetime"):
+        moment = _parse_iso(value)
+        if moment:
+            return moment
+    # visible text: the first date after the headline (the top bar's "today" comes before it)
+    for line in lines[:60]:
+        if len(line) <= 80:
+            moment = parse_vn_datetime(line)
+            if moment:
+                return moment
+    return None
+
+
+def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
+    """Up to ``limit`` visible lines after the headline (from the top if it is not found)."""
+    body = tree.find("body")
+    raw = [ln.strip() for ln in (body if body is not None else tree).text_content().splitlines()]
+    raw = [ln for ln in raw if ln]
+    start = 0
+    if title:
+        for i, line in enumerate(raw):
+            if abs(len(line) - len(title)) < 8 and normalize_line(line) == title:
+                start = i + 1
+                break
+    return [normalize_line(ln) for ln in raw[start:start + limit]]
+
+
+def _author(tree, html_lines: list[str]) -> str | None:
+    for value in tree.xpath("//meta[@name='author' or @property='article:author']/@content | "
+                            "//*[@itemprop='author']//text()[normalize-space()] | "
+                            "//*[contains(@class, 'author')]//text()[normalize-space()]"):
+        value = normalize_line(value)
+        if value and not value.startswith("http") and len(value) <= 80:
+            return value
+    for line in html_lines[:200]:
+        if 4 <= len(line) <= 70 and not any(ch.isdigit() for ch in line) and _BYLINE.match(line):
+            if len(line.split()) >= 2 and not _FURNITURE_LINE.match(line):
+                return line
+    return None
+
+
+def _unwrap_layout_tables(tree) -> None:
+    """Old portals lay pages out with tables; a table holding headings or paragraphs is
+    layout, not data: its cells become blocks, so the article is not read as one cell."""
+    for table in tree.xpath("//table[.//p or .//h1 or .//h2 or .//h3 or .//table]"):
+        for node in [table, *table.xpath(".//tbody | .//thead | .//tr | .//td | .//th")]:
+            if node.tag in ("table", "tbody", "thead", "tr", "td", "th"):
+                node.tag = "div"
+
+
+_LEAD = lxml.etree.XPath(
+    "//body//*[self::div or self::p or self::h2 or self::h3 or self::span or self::strong]"
+    "[contains(@class, 'sapo') or contains(@class, 'lead') or contains(@class, 'chapeau') or "
+    "contains(@class, 'summary') or contains(@class, 'description') or contains(@class, 'tomtat')]")
+
+
+def _lead(tree) -> str | None:
+    """The article's lead ("sapo"), which extractors often take for a teaser and drop."""
+    for node in _LEAD(tree):
+        text = normalize_line(node.text_content())
+        if len(text) >= 60 and not node.xpath(".//a[string-length(normalize-space()) > 15]"):
+            return text
+    return None
+
+
+def _related_titles(tree) -> list[str]:
+    """Titles in related / most-read lists, removed from the tree."""
+    titles: list[str] = []
+    blocks = _RELATED_BLOCKS(tree)
+    headed = []
+    for node in tree.xpath("//body//text()[string-length(normalize-space()) < 40]"):
+        if _RELATED_HEADING.match(node.strip()):
+            heading = node.getparent()
+            sibling = heading.getnext() if heading is not None else None
+            if sibling is not None:
+                headed.append(sibling)
+    for block in [*blocks, *headed]:
+        for link in block.xpath(".//a"):
+            text = normalize_line(link.text_content())
+            if len(text) > 15 and text not in titles:
+                titles.append(text)
+    return titles
+
+
+def _clean_lines(text: str, title: str, related: list[str]) -> list[str]:
+    lines, related_set = [], set(related)
+    for raw in text.splitlines():
+        line = normalize_line(raw)
+        if not line or line == title and len(lines) < 5:
+            continue
+        if not lines and _TABLE_FURNITURE.match(line):
+            continue  # a layout table's header row (station name, weather widget)
+        if line in related_set:
+            continue
+        if _FURNITURE_LINE.match(line) and len(line) < 120:
+            continue
+        if _DATE_ONLY_LINE.match(line) and any(ch.isdigit() for ch in line):
+            continue
+        lines.append(line)
+    return lines

@@ -1,0 +1,51 @@
+"""Scrapy settings of the dxmon crawler (``scrapy crawl news`` from the repository root).
+
+Politeness: robots.txt is obeyed (its ``Crawl-delay`` too, see PolitenessMiddleware),
+each source's ``delay`` applies per host (download slots set by the spider), at most
+two requests at a time per host; answers that mean "slow down" (429, 503) are retried
+with backoff. Oversized pages are cut off; redirects are bounded.
+"""
+
+BOT_NAME = "dxmon"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = "dxmon/0.1 (+https://github.com/dxmon/dxmon; news archive and alerting)"
+ROBOTSTXT_OBEY = True
+
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0  # overridden per host by each source's `delay`
+RANDOMIZE_DOWNLOAD_DELAY = True
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+DEPTH_PRIORITY = 1  # breadth first: newest listing pages before deep pagination
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.PolitenessMiddleware": 560,
+    "crawler.middlewares.ConditionalGetMiddleware": 580,
+}
+ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
+EXTENSIONS = {
+    "crawler.extensions.CrawlRuns": 100,
+    "monitor.hooks.ProcessAfterCrawl": 900,
+}
+
+# dxmon settings
+DXMON_PROCESS_AFTER_CRAWL = True  # detect, group and deliver when the crawl ends
+DXMON_EXTRACT_WORKERS = 0  # extraction processes; 0 = one per CPU
+DXMON_HOST_FAILURE_LIMIT = 8  # consecutive failures before a host is left for this crawl
+DXMON_SHAPE_LIMIT = 12  # links of one digit-masked shape followed from non-article pages
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,263 @@
+"""The one spider: ``scrapy crawl news [-a source=NAME] [-a config=PATH]``.
+
+For each configured source it starts from the listing pages, feeds and sitemaps, and
+follows links on the source's hosts: article-looking links are fetched as articles,
+listing-looking ones (sections, pagination) as listings, up to the source's
+``max_depth`` and ``max_pages``. Known articles are skipped unless due for a revisit
+(young articles are rechecked often, old ones rarely); listings, feeds and sitemaps
+are always rechecked, with conditional requests. Traps (calendars, endless
+pagination) are cut by the depth limit and a cap on links of one URL shape.
+
+The spider yields raw pages; :class:`crawler.pipelines.StorePipeline` extracts them
+in worker processes and stores them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import scrapy
+from scrapy.http import TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.utils.sitemap import Sitemap
+
+from core.config import Config, load_config
+from core.models import Source
+from crawler.urls import (
+    canonical_url,
+    host_of,
+    is_article_url,
+    is_listing_url,
+    is_skippable,
+    url_shape,
+)
+from storage.schema import open_db
+
+__all__ = ["NewsSpider", "revisit_interval"]
+
+FEED_TYPES = ("xml", "rss", "atom")
+
+
+def revisit_interval(age: timedelta) -> timedelta:
+    """How often a stored article is fetched again: edits and corrections come early."""
+    if age < timedelta(days=2):
+        return timedelta(0)
+    if age < timedelta(days=7):
+        return timedelta(hours=6)
+    if age < timedelta(days=30):
+        return timedelta(days=1)
+    return timedelta(days=7)
+
+
+class NewsSpider(scrapy.Spider):
+    name = "news"
+
+    def __init__(self, source: str | None = None, config: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.dxmon_config: Config = load_config(config)
+        if source:
+            self.sources = [self.dxmon_config.source(source)]
+        else:
+            self.sources = [s for s in self.dxmon_config.sources if s.enabled]
+        self.by_host: dict[str, Source] = {}
+        for s in self.sources:
+            for url in s.all_urls:
+                self.by_host.setdefault(host_of(url), s)
+            for host in s.allowed_domains:
+                self.by_host.setdefault(host.lower(), s)
+        self.patterns = {s.name: re.compile(s.article_pattern) if s.article_pattern else None
+                         for s in self.sources}
+        self.pages: Counter = Counter()  # requests scheduled per source
+        self.shapes: Counter = Counter()
+        self.seen: set[str] = set()
+        self.now = datetime.now(UTC)
+        self.due: dict[str, set[str]] = {}  # source -> known article URLs not yet due
+        self.links = LinkExtractor(deny_extensions=[], unique=True)
+
+    @classmethod
+    def update_settings(cls, settings):
+        """Per-host delays from each source's ``delay`` (Scrapy download slots)."""
+        super().update_settings(settings)
+        try:
+            config = load_config(settings.get("DXMON_CONFIG") or None)
+        except Exception:  # reported properly when the spider is built
+            return
+        slots = dict(settings.getdict("DOWNLOAD_SLOTS"))
+        for source in config.sources:
+            for host in {host_of(u) for u in source.all_urls} | set(source.allowed_domains):
+                slots[host] = {"delay": source.delay, "concurrency": 2 if source.delay == 0 else 1,
+                               "randomize_delay": source.delay > 0}
+            # robots.txt requests go by bare hostname: give that slot the gentlest delay
+            for host in {host_of(u).split(":")[0] for u in source.all_urls}:
+                old = slots.get(host, {}).get("delay", source.delay)
+                slots[host] = {"delay": min(old, source.delay), "concurrency": 1}
+        settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
+
+    # --- start --------------------------------------------------------------------
+
+    async def start(self):
+        db = open_db(self.dxmon_config.storage_path)
+        try:
+            for source in self.sources:
+                self.due[source.name] = self._not_due(db, source.name)
+        finally:
+            db.close()
+        for source in self.sources:
+            for url in source.feeds:
+                yield self._request(url, source, "feed", self.parse_feed)
+            for url in source.sitemaps:
+                yield self._request(url, source, "sitemap", self.parse_sitemap)
+            for url in source.start_urls:
+                yield self._request(url, source, "listing", self.parse)
+
+    def _not_due(self, db, source: str) -> set[str]:
+        """Known article URLs of ``source`` whose revisit is not due yet."""
+        skip = set()
+        rows = db.execute(
+            "SELECT u.url, a.published_at, a.first_seen, f.checked_at FROM article_urls u "
+            "JOIN articles a ON a.id = u.article_id LEFT JOIN fetch_state f ON f.url = u.url "
+            "WHERE a.source = ?", [source])
+        for url, published, first_seen, checked in rows:
+            born = _when(published) or _when(first_seen) or self.now
+            last = _when(checked) or _when(first_seen) or self.now
+            if self.now - last < revisit_interval(self.now - born):
+                skip.add(canonical_url(url))
+        return skip
+
+    def _request(self, url: str, source: Source, kind: str, callback, **meta) -> scrapy.Request:
+        priority = {"article": 20, "feed": 30, "sitemap": 25}.get(kind, 0)
+        return scrapy.Request(url, callback=callback, errback=self.failed, priority=priority,
+                              dont_filter=kind in ("feed", "sitemap"),
+                              meta={"source": source.name, "kind": kind,
+                                    "handle_httpstatus_list": [304],
+                                    "download_slot": host_of(url), **meta})
+
+    def _follow(self, url: str, source: Source, kind: str, depth: int):
+        """A request for ``url`` unless it is a duplicate, not due, off-site or over a limit."""
+        url = canonical_url(url)
+        if url in self.seen or is_skippable(url):
+            return None
+        if self.by_host.get(host_of(url)) is not source:
+            return None
+        if kind == "article" and url in self.due.get(source.name, ()):
+            self.crawler.stats.inc_value("dxmon/known_skipped")
+            return None
+        if kind != "article":
+            if depth >= source.max_depth:
+                return None
+            shape = url_shape(url)
+            self.shapes[shape] += 1
+            if self.shapes[shape] > self.settings.getint("DXMON_SHAPE_LIMIT", 12):
+                self.crawler.stats.inc_value("dxmon/trap_links_dropped")
+                return None
+        if self.pages[source.name] >= source.max_pages:
+            self.crawler.stats.inc_value("dxmon/max_pages_reached")
+            return None
+        self.seen.add(url)
+        self.pages[source.name] += 1
+        callback = self.parse_article if kind == "article" else self.parse
+        return self._request(url, source, kind, callback)
+
+    # --- parsing ------------------------------------------------------------------
+
+    def _source(self, response) -> Source:
+        name = response.meta["source"]
+        return next(s for s in self.sources if s.name == name)
+
+    def parse(self, response):
+        """A listing page (or any non-article page): follow its links."""
+        if response.status == 304 or not isinstance(response, TextResponse):
+            return
+        source = self._source(response)
+        depth = response.meta.get("depth", 0)
+        pattern = self.patterns[source.name]
+        if is_article_url(response.url, pattern) and response.meta["kind"] != "listing":
+            yield from self.parse_article(response)
+            return
+        for link in self.links.extract_links(response):
+            url = link.url
+            if is_article_url(url, pattern):
+                request = self._follow(url, source, "article", depth)
+            elif pattern is None or is_listing_url(url):
+                request = self._follow(url, source, "listing", depth)
+            else:
+                request = None
+            if request is not None:
+                yield request
+
+    def parse_article(self, response):
+        if response.status == 304:
+            return
+        if not isinstance(response, TextResponse):
+            self.crawler.stats.inc_value("dxmon/not_html")
+            return
+        source = self._source(response)
+        yield {"source": source.name, "url": response.url,
+               "requested_url": response.request.url if response.request else response.url,
+               "body": response.body, "encoding": response.encoding,
+               "etag": _header(response, b"ETag"),
+               "last_modified": _header(response, b"Last-Modified")}
+        depth = response.meta.get("depth", 0)
+        pattern = self.patterns[source.name]
+        for link in self.links.extract_links(response):  # related articles, same site
+            if is_article_url(link.url, pattern):
+                request = self._follow(link.url, source, "article", depth)
+                if request is not None:
+                    yield request
+
+    def parse_feed(self, response):
+        if response.status == 304:
+            return
+        source = self._source(response)
+        selector = scrapy.Selector(text=response.text, type="xml")
+        selector.remove_namespaces()
+        urls = selector.xpath("//item/link/text() | //entry/link/@href").getall()
+        self.crawler.stats.inc_value("dxmon/feed_links", len(urls))
+        for url in urls:
+            request = self._follow(response.urljoin(url.strip()), source, "article", 0)
+            if request is not None:
+                yield request
+
+    def parse_sitemap(self, response):
+        if response.status == 304:
+            return
+        source = self._source(response)
+        try:
+            sitemap = Sitemap(response.body)
+        except Exception:
+            self.logger.warning("not a sitemap: %s", response.url)
+            return
+        for entry in sitemap:
+            loc = response.urljoin(entry.get("loc", "").strip())
+            if sitemap.type == "sitemapindex":
+                yield self._request(loc, source, "sitemap", self.parse_sitemap)
+            else:
+                request = self._follow(loc, source, "article", 0)
+                if request is not None:
+                    yield request
+
+    def failed(self, failure):
+        request = failure.request
+        self.crawler.stats.inc_value("dxmon/fetch_errors")
+        status = getattr(getattr(failure.value, "response", None), "status", None)
+        if status:
+            self.crawler.stats.inc_value(f"dxmon/http_{status}")
+        self.logger.warning("fetch failed: %s (%s)", request.url,
+                            status or failure.getErrorMessage())
+
+
+def _header(response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
