@@ -67,6 +67,7 @@ DEFAULT_WATCH = (
             "đổi mới sáng tạo và chuyển đổi số",
         ),
         active_from=date(2025, 3, 1),
+        numbering="yearly",
     ),
 )
 
@@ -234,6 +235,12 @@ class _Validator:
             raise self.fail(key, "must not be empty")
         return value
 
+    def choice(self, table: dict, key: str, options: tuple[str, ...], default: str) -> str:
+        value = self.string(table, key, default=default)
+        if value not in options:
+            raise self.fail(key, f"must be one of {', '.join(options)}, got {value!r}")
+        return value
+
     def integer(self, table: dict, key: str, default: int, minimum: int = 0) -> int:
         value = self._get(table, key, (int,), "an integer", default)
         if value < minimum:
@@ -315,7 +322,8 @@ class _Validator:
         )
 
     def watch(self, item: dict, key: str) -> Watch:
-        self.only(item, key, {"id", "name", "aliases", "exclude", "active_from", "active_until"})
+        self.only(item, key, {"id", "name", "aliases", "exclude", "active_from", "active_until",
+                              "numbering"})
         name = normalize(self.string(item, f"{key}.name", required=True))
         aliases = tuple(normalize(a) for a in self.strings(item, f"{key}.aliases"))
         return Watch(
@@ -325,6 +333,8 @@ class _Validator:
             exclude=tuple(normalize(a) for a in self.strings(item, f"{key}.exclude")),
             active_from=self.date(item, f"{key}.active_from"),
             active_until=self.date(item, f"{key}.active_until"),
+            numbering=self.choice(item, f"{key}.numbering", ("continuous", "yearly"),
+                                  default="continuous"),
         )
 
     def channel(self, item: dict, key: str) -> Channel:

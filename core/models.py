@@ -61,6 +61,9 @@ class Watch:
     exclude: tuple[str, ...] = ()
     active_from: date | None = None
     active_until: date | None = None
+    # "yearly": the body restarts its numbering each year, so an unqualified
+    # "phiên họp thứ nhất" is the first of the session's year
+    numbering: str = "continuous"
 
 
 @dataclass(frozen=True)

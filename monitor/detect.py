@@ -1,0 +1,332 @@
+"""Detection: an article's text in, the sessions of watched bodies it mentions out.
+
+Pure (no I/O): ``detect(text, published, watch)`` → ``list[Mention]``. The rules follow
+DESIGN.md, "What new session means":
+
+1. **Session phrases**: "phiên họp thứ 8", "Phiên họp lần thứ tám", "họp phiên lần thứ
+   2", "phiên họp thứ nhất năm 2026" (number 1, period 2026), and unnumbered ones that
+   name the meeting: "phiên họp (trực tuyến) tổng kết hoạt động năm 2023", or a bare
+   "phiên họp" of a watched body with the day it was held.
+2. **Whose session**: the body named right after the phrase ("… của Ủy ban Quốc gia về
+   chuyển đổi số", "… của Ủy ban", resolved to the watched body the article names in
+   full), else the nearest body before it ("Ủy ban Quốc gia về CĐS tổ chức phiên họp
+   thứ 2"). Other bodies — the Party's central steering committee, the IUU committee,
+   provincial steering committees, the National Assembly, the Government's own
+   meetings — are recognised as such, so their sessions never count.
+3. **Role**: ``preview`` when the sentence announces it ("sẽ", "dự kiến", "ngày mai"),
+   ``reference`` when it looks back ("từ sau", "theo kết luận tại", "thông báo kết
+   luận", "so với"), ``report`` when the article tells the meeting: the phrase is in
+   the headline or lead, or its sentence gives the day or a meeting verb.
+4. **Date**: "Sáng 24/4", "Chiều ngày 28/12", "Sáng 27.4", "Chiều qua (10/7)", "sáng
+   nay", "hôm qua", with the year from the publication date, across the new year.
+
+Text is normalised first (NFC, old and new tone placement, "Uỷ"/"Ủy"), and "CĐS" reads
+as "chuyển đổi số". Related-article lists never reach this function: extraction keeps
+them apart (``Extracted.related``), and :func:`detect_html` uses the main text only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from core.config import DEFAULT_WATCH
+from core.models import VN_TZ, Mention, Watch
+from core.text import normalize
+
+__all__ = ["detect", "detect_html", "main_text", "parse_number"]
+
+_NUMBERS = {"nhất": 1, "một": 1, "hai": 2, "ba": 3, "tư": 4, "bốn": 4, "năm": 5,
+            "sáu": 6, "bảy": 7, "bẩy": 7, "tám": 8, "chín": 9, "mười": 10, "mười một": 11,
+            "mười hai": 12, "mười ba": 13, "mười bốn": 14, "mười lăm": 15}
+_NUM_WORDS = "|".join(sorted(_NUMBERS, key=len, reverse=True))
+_NUMBER = rf"thứ\s+(?P<num>\d{{1,2}}|{_NUM_WORDS})"
+_YEAR = r"(?:\s+(?:năm|của\s+năm)\s+(?P<year>20\d\d))?"
+
+_SESSION = re.compile(
+    r"(?:phiên\s+họp|họp\s+phiên|phiên)"
+    r"(?:\s+(?:trực\s+tuyến|toàn\s+thể|chuyên\s+đề|định\s+kỳ|mở\s+rộng))?"
+    rf"\s+(?:lần\s+)?{_NUMBER}{_YEAR}"
+    r"|(?P<review>(?:phiên\s+họp|họp\s+phiên|họp)(?:\s+(?:trực\s+tuyến|trực\s+tiếp))?"
+    r"\s+tổng\s+kết(?:\s+(?:hoạt\s+động|công\s+tác))?(?:\s+năm\s+(?P<ryear>20\d\d))?)"
+    r"|(?P<bare>phiên\s+họp)(?!\s+(?:chính\s+phủ|thường\s+kỳ|của\s+chính\s+phủ))",
+    re.IGNORECASE)
+
+# bodies whose sessions are never the watched ones
+_OTHER_BODIES = re.compile(
+    r"ban\s+chỉ\s+đạo\s+trung\s+ương|ban\s+chỉ\s+đạo\s+quốc\s+gia|"
+    r"ban\s+chỉ\s+đạo[^.;:]{0,80}?(?:tỉnh|thành\s+phố|huyện|xã|quận|thị\s+xã)\b|"
+    r"ban\s+chỉ\s+đạo\s+(?:cải\s+cách|phòng|389|iuu|thi\s+đua|công\s+tác|chương\s+trình)|"
+    r"quốc\s+hội|hội\s+đồng\s+nhân\s+dân|hđnd|tỉnh\s+ủy|thành\s+ủy|huyện\s+ủy|bộ\s+chính\s+trị|"
+    r"ban\s+bí\s+thư|ban\s+thường\s+vụ|ủy\s+ban\s+thường\s+vụ|ủy\s+ban\s+nhân\s+dân|ubnd|"
+    r"ủy\s+ban\s+(?:kiểm\s+tra|mặt\s+trận|an\s+toàn|dân\s+tộc|chứng\s+khoán|quản\s+lý)|"
+    r"chính\s+phủ\s+(?:họp|thường\s+kỳ)|phiên\s+họp\s+chính\s+phủ|hội\s+đồng\s+(?!quốc\s+gia\s+về\s+chuyển)",
+    re.IGNORECASE)
+_BARE_COMMITTEE = re.compile(r"(?:ủy\s+ban|ban\s+chỉ\s+đạo)(?![\w\s]{0,3}(?:nhân|quốc|trung|"
+                             r"chuyển|thường|cải|của|về|tỉnh|thành|kiểm|mặt|an\s+toàn))",
+                             re.IGNORECASE)
+_SUCCESSOR = re.compile(r"ban\s+chỉ\s+đạo\s+của\s+chính\s+phủ\s+về[^.;]{0,120}?đề\s+án\s+06",
+                        re.IGNORECASE)
+
+_PREVIEW = re.compile(
+    r"\b(?:sẽ|dự\s+kiến|chuẩn\s+bị|sắp|ngày\s+mai|sáng\s+mai|chiều\s+mai|tuần\s+tới|tháng\s+tới|"
+    r"tới\s+đây|kế\s+hoạch\s+tổ\s+chức|lịch\s+công\s+tác|chương\s+trình\s+công\s+tác|"
+    r"được\s+tổ\s+chức\s+vào|trước\s+thềm)\b", re.IGNORECASE)
+_PREVIEW_AFTER = re.compile(r"^[^.;]{0,120}?\b(?:dự\s+kiến|sẽ\s+(?:diễn\s+ra|được\s+tổ\s+chức|"
+                            r"họp|khai\s+mạc))\b", re.IGNORECASE)
+_REFERENCE = re.compile(
+    r"\b(?:từ\s+sau|sau\s+phiên|kể\s+từ|kết\s+luận|theo\s+chỉ\s+đạo|thực\s+hiện|triển\s+khai|"
+    r"so\s+với|trước\s+đó|đã\s+đề\s+ra|đã\s+giao|như\s+đã|hồi\s+tháng|tiếp\s+theo|"
+    r"cuối\s+cùng|kế\s+thừa|trước\s+đây|tháng\s+trước|năm\s+ngoái)\b", re.IGNORECASE)
+_REFERENCE_AFTER = re.compile(r"^[^.;]{0,60}?\b(?:trước\s+đó|trước\s+đây|hồi\s+tháng|"
+                              r"năm\s+ngoái|đã\s+giao|đã\s+đề\s+ra|đã\s+thống\s+nhất)\b", re.IGNORECASE)
+_MET = re.compile(r"\b(?:chủ\s+trì|tổ\s+chức|diễn\s+ra|họp|dự|tham\s+dự|phát\s+biểu|khai\s+mạc|"
+                  r"kết\s+nối|trình\s+bày|báo\s+cáo|thảo\s+luận|đánh\s+giá)\b", re.IGNORECASE)
+
+_DAY = re.compile(
+    r"(?P<when>(?:sáng|chiều|tối|trưa|đêm)(?:\s+(?:nay|qua|hôm\s+qua|hôm\s+nay))?(?:\s+ngày)?|"
+    r"(?:hôm\s+qua|hôm\s+nay|ngày|vào\s+ngày|vào)|\()\s*\(?\s*"
+    r"(?P<d>\d{1,2})\s*[/.-]\s*(?P<m>\d{1,2})(?:\s*[/.-]\s*(?P<y>20\d\d))?(?![\d.,]*\d{3})",
+    re.IGNORECASE)
+_RELATIVE = re.compile(r"\b(?P<rel>(?:sáng|chiều|tối|trưa)\s+(?:nay|qua|mai)|hôm\s+nay|hôm\s+qua|"
+                       r"ngày\s+mai)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9])|\n+")
+
+
+@dataclass
+class _Body:
+    start: int
+    end: int
+    watch: Watch | None  # None: another body
+    bare: bool = False
+    committee: bool = True  # an "Ủy ban" / "Ban Chỉ đạo" a later bare name can refer to
+
+
+def parse_number(word: str) -> int | None:
+    word = " ".join(word.lower().split())
+    if word.isdigit():
+        return int(word)
+    return _NUMBERS.get(word)
+
+
+def main_text(html: bytes | str, url: str = "") -> tuple[str, datetime | None]:
+    """Headline and main text of an article page (related lists removed), and its date."""
+    from crawler.extract import extract_article
+
+    article = extract_article(html, url or "http://localhost/")
+    if article is None:
+        return "", None
+    return f"{article.title}\n{article.text}", article.published_at
+
+
+def detect_html(html: bytes | str, *, url: str = "", published: datetime | None = None,
+                watch: tuple[Watch, ...] = DEFAULT_WATCH) -> list[Mention]:
+    text, found = main_text(html, url)
+    return detect(text, published or found, watch)
+
+
+def detect(text: str, published: datetime | None = None,
+           watch: tuple[Watch, ...] = DEFAULT_WATCH) -> list[Mention]:
+    """The mentions of watched bodies' sessions in ``text`` (headline first, then body)."""
+    text = normalize(text)
+    if not text:
+        return []
+    text = re.sub(r"\bCĐS\b", "chuyển đổi số", text)
+    pub = published.astimezone(VN_TZ).date() if published else None
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    main_body = _main_body(text, watch)
+    found: dict[tuple, Mention] = {}
+    lead_date = _first_date(sentences[:4], pub)
+    named: Watch | None | bool = main_body  # the committee a bare "Ủy ban" refers to
+    for index, sentence in enumerate(sentences):
+        low = sentence.lower()
+        bodies = _bodies(low, watch, named)
+        full = [b for b in bodies if not b.bare and b.committee]
+        if full:
+            named = full[-1].watch
+        if not any(b.watch for b in bodies):
+            continue
+        for m in _SESSION.finditer(low):
+            body = _owner(m, bodies)
+            if body is None or body.watch is None:
+                continue
+            mention = _mention(m, sentence, low, body, index, pub, lead_date)
+            if mention is None:
+                continue
+            key = (mention.body, mention.number, mention.period,
+                   mention.date if mention.number is None else None)
+            old = found.get(key)
+            if old is None or _RANK[mention.role] > _RANK[old.role]:
+                found[key] = mention
+    return _merge_unnumbered(list(found.values()))
+
+
+_RANK = {"preview": 0, "reference": 1, "report": 2}
+
+
+def _main_body(text: str, watch: tuple[Watch, ...]) -> Watch | None:
+    """The watched body the article names in full first (what "của Ủy ban" refers to)."""
+    low = text.lower()
+    best = None
+    for w in watch:
+        for alias in w.aliases:
+            i = low.find(alias.lower())
+            if i >= 0 and (best is None or i < best[0]) and not _excluded(low, i, w):
+                best = (i, w)
+        if w.numbering == "yearly" or "đề án 06" in w.name.lower():
+            m = _SUCCESSOR.search(low)
+            if m and (best is None or m.start() < best[0]):
+                best = (m.start(), w)
+    return best[1] if best else None
+
+
+def _excluded(low: str, i: int, w: Watch) -> bool:
+    return any(low.find(ex.lower(), max(0, i - 5), i + len(ex) + 5) >= 0 for ex in w.exclude)
+
+
+def _bodies(low: str, watch: tuple[Watch, ...], main_body) -> list[_Body]:
+    spans: list[_Body] = []
+    for w in watch:
+        for alias in w.aliases:
+            for m in re.finditer(re.escape(alias.lower()), low):
+                spans.append(_Body(m.start(), m.end(), w))
+        if w.numbering == "yearly" or "đề án 06" in w.name.lower():
+            for m in _SUCCESSOR.finditer(low):
+                spans.append(_Body(m.start(), m.end(), w))
+        for ex in w.exclude:
+            for m in re.finditer(re.escape(ex.lower()), low):
+                spans.append(_Body(m.start(), m.end(), None))
+    for m in _OTHER_BODIES.finditer(low):
+        if not any(s.start <= m.start() < s.end for s in spans if s.watch):
+            text = m.group(0).lower()
+            spans.append(_Body(m.start(), m.end(), None,
+                               committee=text.startswith(("ban chỉ đạo", "ủy ban"))))
+    spans.sort(key=lambda s: s.start)
+    for m in _BARE_COMMITTEE.finditer(low):
+        if any(s.start <= m.start() < s.end for s in spans):
+            continue
+        # the committee named last before it, in this sentence or earlier ones
+        earlier = [s for s in spans if s.end <= m.start() and s.committee and not s.bare]
+        target = earlier[-1].watch if earlier else main_body
+        if target is None:
+            spans.append(_Body(m.start(), m.end(), None, bare=True, committee=False))
+            continue
+        fits = ("ủy ban" in m.group(0).lower()) == any("ủy ban" in a.lower()
+                                                        for a in target.aliases)
+        if fits:
+            spans.append(_Body(m.start(), m.end(), target, bare=True, committee=False))
+    spans.sort(key=lambda s: s.start)
+    # a watched name inside an excluded one (the Party's committee) is not the watched body
+    return [s for s in spans if s.watch is None or
+            not any(o.watch is None and o.start <= s.start and s.end <= o.end + 2 for o in spans)]
+
+
+def _owner(m: re.Match, bodies: list[_Body]) -> _Body | None:
+    """The body whose session the phrase is: "… của X" after it, else the nearest before."""
+    end = m.end()
+    after = [b for b in bodies if b.start >= end and b.start - end <= 25]
+    if after:
+        return after[0]
+    before = [b for b in bodies if b.end <= m.start()]
+    if before:
+        nearest = before[-1]
+        if m.start() - nearest.end <= 160:
+            return nearest
+    later = [b for b in bodies if b.start >= end and b.start - end <= 60]
+    return later[0] if later else None
+
+
+def _mention(m: re.Match, sentence: str, low: str, body: _Body, index: int,
+             pub: date | None, lead_date: date | None) -> Mention | None:
+    w = body.watch
+    number = period = None
+    if m.group("num"):
+        number = parse_number(m.group("num"))
+        period = m.group("year")
+    elif m.group("review"):
+        period = None
+    prefix, suffix = low[:m.start()], low[m.end():]
+    role = "report"
+    if _PREVIEW.search(prefix) or _PREVIEW_AFTER.search(suffix) or \
+            re.search(r"\b(?:sáng|chiều|tối)\s+mai\b|\bngày\s+mai\b", low):
+        role = "preview"
+    elif _REFERENCE.search(prefix) or _REFERENCE_AFTER.search(suffix):
+        role = "reference"
+    day = _date_in(sentence, pub)
+    if role == "report":
+        lead = index <= 2
+        if not lead and day is None and not re.search(r"\b(?:vừa|hôm nay|sáng nay|chiều nay)\b", low):
+            role = "reference"
+        elif not _MET.search(low) and not lead:
+            role = "reference"
+    if m.group("bare") and (role != "report" or day is None or body.bare and index > 2):
+        return None  # an unnumbered session must be told as a meeting with its day
+    if role == "report" and day is not None and pub is not None and day > pub:
+        role = "preview"  # a schedule: the day has not come yet
+    if role == "report" and index > 2 and day and lead_date and abs((day - lead_date).days) > 2:
+        role = "reference"  # an earlier meeting recalled in a story about another one
+    if role == "report" and day is None and number is not None:
+        day = lead_date
+    if role == "report" and day is None and m.group("review") and index <= 2:
+        day = lead_date
+    if w.numbering == "yearly" and number is not None and period is None:
+        year = day.year if day else (pub.year if pub else None)
+        period = str(year) if year else None
+    if period is not None:
+        period = str(period)
+    if w.active_until and day and day > w.active_until + timedelta(days=31):
+        return None
+    evidence = sentence.strip()
+    confidence = 0.8 if body.bare else 1.0
+    return Mention(body=w.id, role=role, evidence=evidence, number=number, period=period,
+                   date=day, confidence=confidence)
+
+
+def _date_in(sentence: str, pub: date | None) -> date | None:
+    for m in _DAY.finditer(sentence):
+        day = _build(int(m["d"]), int(m["m"]), int(m["y"]) if m["y"] else None, pub)
+        if day:
+            return day
+    if pub:
+        rel = _RELATIVE.search(sentence)
+        if rel:
+            word = rel.group("rel").lower()
+            if word.endswith("qua"):
+                return pub - timedelta(days=1)
+            if word.endswith("mai"):
+                return pub + timedelta(days=1)
+            return pub
+    return None
+
+
+def _first_date(sentences: list[str], pub: date | None) -> date | None:
+    for s in sentences:
+        day = _date_in(s, pub)
+        if day:
+            return day
+    return None
+
+
+def _build(d: int, m: int, y: int | None, pub: date | None) -> date | None:
+    if not (1 <= m <= 12 and 1 <= d <= 31):
+        return None
+    if y is None:
+        if pub is None:
+            return None
+        y = pub.year
+        if m - pub.month > 6:
+            y -= 1  # published in January about a meeting on 30 December
+        elif pub.month - m > 6:
+            y += 1  # published in December about January
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def _merge_unnumbered(mentions: list[Mention]) -> list[Mention]:
+    """An unnumbered mention of a day that a numbered one of the same body has is the same."""
+    numbered = {(m.body, m.date) for m in mentions if m.number is not None and m.date}
+    out = [m for m in mentions if not (m.number is None and (m.body, m.date) in numbered)]
+    return sorted(out, key=lambda m: (-_RANK[m.role], m.body, m.number or 0))

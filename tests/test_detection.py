@@ -1,0 +1,126 @@
+"""Detection: the labelled corpus gate, the seed documents, and the rules one by one.
+
+The corpus (tests/corpus/*.json, our own articles in the seeds' shape) is rendered
+through the portal templates — related lists and all — extracted, then detected:
+precision must be 1.00 (a false alert is the worst outcome), recall at least 0.95,
+and every date exact. Speed is measured by benchmarks/detection.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import unicodedata
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from core.models import VN_TZ
+from monitor.demo.content import ARTICLES_JSON
+from monitor.detect import detect, detect_html
+from monitor.scoring import load_corpus, score
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT.parent / "shared" / "seeds"
+
+
+def vn(day: str, hour: int = 20) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=VN_TZ)
+
+
+def reports(text, published):
+    return [(m.body, m.number, m.date) for m in detect(text, published) if m.role == "report"]
+
+
+def test_corpus_gate_precision_1_recall_095_dates_exact():
+    items = load_corpus()
+    assert len(items) >= 80
+    assert sum(1 for i in items for x in i.labels if x["role"] == "report") >= 40
+    s = score(items)
+    assert s.precision == 1.0, s.errors
+    assert s.recall >= 0.95, s.errors
+    assert s.date_errors == 0, s.errors
+
+
+def test_demo_portal_articles_are_detected_as_labelled():
+    s = score(load_corpus([ARTICLES_JSON]))
+    assert s.precision == 1.0 and s.recall == 1.0, s.errors
+
+
+SEED_EXPECTED = {
+    "000": ("2024-04-24", [("ubqg-cds", 8, date(2024, 4, 24))]),
+    "001": ("2024-04-24", [("ubqg-cds", 8, date(2024, 4, 24))]),
+    "002": ("2023-12-28", [("ubqg-cds", None, date(2023, 12, 28))]),
+    "003": ("2022-04-27", [("ubqg-cds", 2, date(2022, 4, 27))]),
+    "004": ("2023-07-19", []),
+}
+
+
+@pytest.mark.parametrize("prefix", sorted(SEED_EXPECTED))
+def test_seed_documents(prefix):
+    (path,) = SEEDS.glob(f"{prefix}_*.txt")
+    published, expected = SEED_EXPECTED[prefix]
+    assert reports(path.read_text(encoding="utf-8"), vn(published)) == expected
+
+
+LEAD = ("Sáng 24/4, Thủ tướng Phạm Minh Chính, Chủ tịch Ủy ban Quốc gia về chuyển đổi số "
+        "chủ trì phiên họp thứ 8 của Ủy ban.")
+
+
+def test_spellings_unicode_forms_and_abbreviations():
+    expected = [("ubqg-cds", 8, date(2024, 4, 24))]
+    assert reports(LEAD, vn("2024-04-24")) == expected
+    assert reports(unicodedata.normalize("NFD", LEAD), vn("2024-04-24")) == expected
+    assert reports(LEAD.replace("Ủy ban", "Uỷ ban"), vn("2024-04-24")) == expected
+    assert reports("Sáng 24/4, Ủy ban Quốc gia về CĐS họp phiên lần thứ tám.",
+                   vn("2024-04-24")) == expected
+    assert reports("Chiều qua (24/4), Phiên họp lần thứ tám của Ủy ban Quốc gia về chuyển đổi "
+                   "số đã diễn ra.", vn("2024-04-25", 7)) == expected
+
+
+def test_year_comes_from_publication_across_new_year():
+    text = ("Chiều 30/12, Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới "
+            "sáng tạo, chuyển đổi số và Đề án 06 họp phiên tổng kết năm 2025.")
+    assert reports(text, vn("2026-01-02", 8)) == [("bcd-khcn-cds-da06", None, date(2025, 12, 30))]
+
+
+def test_yearly_numbering_keeps_the_year_apart():
+    text = ("Sáng 26/2, Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới "
+            "sáng tạo, chuyển đổi số và Đề án 06 họp phiên thứ nhất năm 2026.")
+    (m,) = detect(text, vn("2026-02-26"))
+    assert (m.number, m.period) == (1, "2026")
+
+
+@pytest.mark.parametrize("text", [
+    "Ngày mai (19/9), Thủ tướng sẽ chủ trì phiên họp thứ 9 của Ủy ban Quốc gia về chuyển đổi số.",
+    "Từ sau phiên họp thứ 7 của Ủy ban Quốc gia về chuyển đổi số, tỉnh đã kiện toàn tổ công nghệ.",
+    "Sáng 18/9, Ban Chỉ đạo Trung ương về phát triển khoa học, công nghệ, đổi mới sáng tạo và "
+    "chuyển đổi số họp phiên thứ 4.",
+    "Sáng 18/9, Ban Chỉ đạo quốc gia về IUU họp phiên thứ 26.",
+    "Sáng 18/9, Ban Chỉ đạo chuyển đổi số tỉnh Thanh Hóa họp phiên thứ 3.",
+    "Sáng 18/9, Thủ tướng chủ trì Hội nghị về chuyển đổi số với các Bộ trưởng, Chủ tịch UBND tỉnh.",
+])
+def test_previews_references_and_other_bodies_never_report(text):
+    assert reports(text, vn("2024-09-18")) == []
+
+
+def test_related_lists_on_a_page_are_ignored():
+    page = (ROOT / "tests" / "corpus" / "negatives.json")
+    items = [i for i in load_corpus([page]) if "Tin" in i.html]
+    html = items[0].html.replace(
+        "</ul>", '<li><a href="/x-1.htm">Thủ tướng chủ trì phiên họp thứ 8 của Ủy ban Quốc '
+                 "gia về chuyển đổi số</a></li></ul>", 1)
+    assert "phiên họp thứ 8" in html
+    assert [m for m in detect_html(html, published=vn("2024-04-24")) if m.role == "report"] == []
+
+
+def test_dxmon_detect_command_on_a_seed(tmp_path):
+    (path,) = SEEDS.glob("003_*.txt")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "detect", str(path),
+                          "--published", "2022-04-27T19:00"], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+    (m,) = json.loads(out.stdout)
+    assert (m["role"], m["number"], m["date"]) == ("report", 2, "2022-04-27")
+    assert "phiên họp thứ 2" in m["evidence"]
