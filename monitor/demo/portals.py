@@ -202,6 +202,9 @@ class PortalWeb:
         with self.lock:
             if article.site != site:
                 article = article.edited(site=site)
+            sections = self.state[site].sections()
+            if article.section not in sections:  # onto a listing the crawler knows
+                article = article.edited(section=sections[0])
             self._add(article, datetime.now(UTC))
         return self.url(site, article.slug)
 
