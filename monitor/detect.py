@@ -137,6 +137,7 @@ def detect(text: str, published: datetime | None = None,
     sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
     main_body = _main_body(text, watch)
     found: dict[tuple, Mention] = {}
+    where: dict[tuple, int] = {}
     lead_date = _first_date(sentences[:4], pub)
     named: Watch | None | bool = main_body  # the committee a bare "Ủy ban" refers to
     for index, sentence in enumerate(sentences):
@@ -157,8 +158,11 @@ def detect(text: str, published: datetime | None = None,
             key = (mention.body, mention.number, mention.period,
                    mention.date if mention.number is None else None)
             old = found.get(key)
-            if old is None or _RANK[mention.role] > _RANK[old.role]:
+            better = old is None or _RANK[mention.role] > _RANK[old.role] or (
+                mention.role == old.role and where[key] == 0)  # evidence: a sentence, not the headline
+            if better:
                 found[key] = mention
+                where[key] = index
     return _merge_unnumbered(list(found.values()))
 
 

@@ -46,13 +46,14 @@ class MailSink:
                 (sink.folder / f"alert-{index}.eml").write_bytes(envelope.original_content)
                 return "250 saved"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+        import socket
+
+        with socket.socket() as probe:  # aiosmtpd needs a concrete port
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
-
-    @property
-    def port(self) -> int:
-        return self.controller.server.sockets[0].getsockname()[1]
 
     def __exit__(self, *exc) -> None:
         self.controller.stop()
@@ -73,6 +74,7 @@ def _cycle(config, source=None):
 
 
 def run_demo(folder: Path) -> int:
+    folder = folder.resolve()
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
