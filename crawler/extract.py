@@ -205,16 +205,22 @@ def _published(tree, lines: list[str]) -> datetime | None:
         if moment:
             return moment
     # visible text: the first date after the headline (the top bar's "today" comes before it)
-    for line in lines[:60]:
-        if len(line) <= 80:
-            moment = parse_vn_datetime(line)
-            if moment:
+    short = [line for line in lines[:65] if len(line) <= 80]
+    for line in short:  # a date with its time first: a bare date may be anything
+        for pattern in _DATETIME_PATTERNS:
+            m = pattern.search(line)
+            if m and (moment := _build(m, with_time=True)):
                 return moment
+    for line in short:
+        moment = parse_vn_datetime(line)
+        if moment:
+            return moment
     return None
 
 
 def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
-    """Up to ``limit`` visible lines after the headline (from the top if it is not found)."""
+    """Up to ``limit`` visible lines after the headline (from the top if it is not found),
+    preceded by the five lines above it (where some portals put the date)."""
     body = tree.find("body")
     raw = [ln.strip() for ln in (body if body is not None else tree).text_content().splitlines()]
     raw = [ln for ln in raw if ln]
@@ -224,7 +230,8 @@ def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
             if abs(len(line) - len(title)) < 8 and normalize_line(line) == title:
                 start = i + 1
                 break
-    return [normalize_line(ln) for ln in raw[start:start + limit]]
+    above = raw[max(0, start - 6):max(0, start - 1)] if start else []
+    return [normalize_line(ln) for ln in above + raw[start:start + limit]]
 
 
 def _author(tree, html_lines: list[str]) -> str | None:

@@ -88,7 +88,7 @@ class NewsSpider(scrapy.Spider):
         for source in config.sources:
             for host in {host_of(u) for u in source.all_urls} | set(source.allowed_domains):
                 slots[host] = {"delay": source.delay, "concurrency": 2 if source.delay == 0 else 1,
-                               "randomize_delay": source.delay > 0}
+                               "jitter": 0.5 if source.delay > 0 else 0}
             # robots.txt requests go by bare hostname: give that slot the gentlest delay
             for host in {host_of(u).split(":")[0] for u in source.all_urls}:
                 old = slots.get(host, {}).get("delay", source.delay)
