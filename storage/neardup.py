@@ -78,6 +78,9 @@ def similarity(a: str, b: str) -> float:
     return minhash_of(a).jaccard(minhash_of(b))
 
 
+MAX_CANDIDATES = 25
+
+
 def _bands(m: MinHash) -> list[tuple[int, str]]:
     values = np.asarray(m.hashvalues)
     return [(band, hashlib.blake2b(values[band * ROWS:(band + 1) * ROWS].tobytes(),
@@ -94,19 +97,22 @@ def assign_cluster(db: sqlite_utils.Database, article_id: int, text: str) -> int
     m = minhash_of(text)
     bands = _bands(m)
     db.execute("DELETE FROM minhash_bands WHERE article_id = ?", [article_id])
-    candidates: set[int] = set()
-    for band, bucket in bands:
-        candidates.update(r[0] for r in db.execute(
-            "SELECT article_id FROM minhash_bands WHERE band = ? AND bucket = ?", [band, bucket]))
+    # candidates share at least one band; the ones sharing most come first, and a few
+    # are enough (a big cluster of copies must not make every store quadratic)
+    marks = " OR ".join("(band = ? AND bucket = ?)" for _ in bands)
+    rows = db.execute(
+        f"SELECT b.article_id, COUNT(*) AS shared, a.minhash, a.cluster_id FROM minhash_bands b "
+        f"JOIN articles a ON a.id = b.article_id WHERE ({marks}) AND b.article_id != ? "
+        f"GROUP BY b.article_id ORDER BY shared DESC, b.article_id LIMIT {MAX_CANDIDATES}",
+        [x for pair in bands for x in pair] + [article_id]).fetchall()
+    values = np.asarray(m.hashvalues, dtype=np.uint32)
     best_id, best = None, THRESHOLD
-    for other in sorted(candidates - {article_id}):
-        row = db.execute("SELECT minhash, cluster_id FROM articles WHERE id = ?",
-                         [other]).fetchone()
-        if not row or row[0] is None:
+    for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
+        if blob is None:
             continue
-        score = m.jaccard(_from_blob(row[0]))
+        score = float(np.mean(values == np.frombuffer(blob, dtype=np.uint32)))
         if score >= best:
-            best_id, best = row[1] or other, score
+            best_id, best = cluster_id or other, score
     cluster = best_id if best_id is not None else article_id
     db.execute("UPDATE articles SET minhash = ?, cluster_id = ? WHERE id = ?",
                [np.asarray(m.hashvalues).tobytes(), cluster, article_id])
