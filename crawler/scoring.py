@@ -59,9 +59,18 @@ _WS = re.compile(r"\s+")
 
 
 def benchmarks_root(repo_root: Path | None = None) -> Path:
-    """``<repo root>/../shared/benchmarks`` — where the shared sets live (may be absent)."""
+    """``$DXMON_SHARED/benchmarks`` or ``<repo root>/../shared/benchmarks`` (may be absent)."""
+    return shared_root(repo_root) / "benchmarks"
+
+
+def shared_root(repo_root: Path | None = None) -> Path:
+    """The shared folder beside the repository (seeds, benchmarks), or ``$DXMON_SHARED``."""
+    import os
+
+    if os.environ.get("DXMON_SHARED"):
+        return Path(os.environ["DXMON_SHARED"])
     root = repo_root or Path(__file__).resolve().parent.parent
-    return root.parent / "shared" / "benchmarks"
+    return root.parent / "shared"
 
 
 # ---------------------------------------------------------------- scrapinghub
