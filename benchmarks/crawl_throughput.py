@@ -29,10 +29,8 @@ from storage.schema import open_db  # noqa: E402
 def crawl_once(web: PortalWeb, workers: int, folder: Path) -> tuple[float, int, int, float]:
     db = folder / f"w{workers}.db"
     config = folder / f"w{workers}.toml"
-    config.write_text(web.config_toml(db, delay=0).replace("max_pages", "max_pages"), encoding="utf-8")
-    text = config.read_text(encoding="utf-8").replace('interval = "30m"',
-                                                      'interval = "30m"\nmax_pages = 100000\n'
-                                                      "max_depth = 1000")
+    text = web.config_toml(db, delay=0).replace(
+        'interval = "30m"', 'interval = "30m"\nmax_pages = 100000\nmax_depth = 1000')
     config.write_text(text, encoding="utf-8")
     before = len(web.requests)
     start = time.perf_counter()

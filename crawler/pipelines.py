@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 
 from scrapy.exceptions import DropItem
 
@@ -32,8 +33,6 @@ def extract_page(body: bytes, url: str, encoding: str | None):
     article = extract_article(body, url, headers_charset=encoding)
     if article is None:
         return None
-    from dataclasses import replace
-
     return replace(article, canonical_url=canonical_url(article.canonical_url))
 
 

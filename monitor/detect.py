@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from core.config import DEFAULT_WATCH
 from core.models import VN_TZ, Mention, Watch
@@ -66,8 +67,6 @@ _OTHER_BODIES = re.compile(
 _BARE_COMMITTEE = re.compile(r"(?:ủy\s+ban|ban\s+chỉ\s+đạo)(?![\w\s]{0,3}(?:nhân|quốc|trung|"
                              r"chuyển|thường|cải|của|về|tỉnh|thành|kiểm|mặt|an\s+toàn))",
                              re.IGNORECASE)
-_SUCCESSOR = re.compile(r"ban\s+chỉ\s+đạo\s+của\s+chính\s+phủ\s+về[^.;]{0,120}?đề\s+án\s+06",
-                        re.IGNORECASE)
 
 _PREVIEW = re.compile(
     r"\b(?:sẽ|dự\s+kiến|chuẩn\s+bị|sắp|ngày\s+mai|sáng\s+mai|chiều\s+mai|tuần\s+tới|tháng\s+tới|"
@@ -169,38 +168,45 @@ def detect(text: str, published: datetime | None = None,
 _RANK = {"preview": 0, "reference": 1, "report": 2}
 
 
+@lru_cache(maxsize=64)
+def _names(w: Watch) -> tuple[re.Pattern, re.Pattern | None]:
+    """One pattern for the body's names, one for the names it must not be confused with.
+
+    Long official names are shortened in the middle by the press ("… về khoa học, công
+    nghệ, … và Đề án 06"), so a name of eight words or more also matches by its first six
+    and last three words with up to 120 characters between them.
+    """
+    parts = [re.escape(a.lower()) for a in w.aliases]
+    words = w.name.lower().split()
+    if len(words) >= 8:
+        parts.append(r"\s+".join(map(re.escape, words[:6])) + r"[^.;]{0,120}?" +
+                     r"\s+".join(map(re.escape, words[-3:])))
+    excludes = "|".join(re.escape(e.lower()) for e in w.exclude)
+    return re.compile("|".join(parts)), re.compile(excludes) if excludes else None
+
+
 def _main_body(text: str, watch: tuple[Watch, ...]) -> Watch | None:
     """The watched body the article names in full first (what "của Ủy ban" refers to)."""
     low = text.lower()
     best = None
     for w in watch:
-        for alias in w.aliases:
-            i = low.find(alias.lower())
-            if i >= 0 and (best is None or i < best[0]) and not _excluded(low, i, w):
-                best = (i, w)
-        if w.numbering == "yearly" or "đề án 06" in w.name.lower():
-            m = _SUCCESSOR.search(low)
-            if m and (best is None or m.start() < best[0]):
-                best = (m.start(), w)
+        names, excludes = _names(w)
+        for m in names.finditer(low):
+            inside = excludes and excludes.search(low, max(0, m.start() - 5), m.end() + 60)
+            if not inside:
+                if best is None or m.start() < best[0]:
+                    best = (m.start(), w)
+                break
     return best[1] if best else None
-
-
-def _excluded(low: str, i: int, w: Watch) -> bool:
-    return any(low.find(ex.lower(), max(0, i - 5), i + len(ex) + 5) >= 0 for ex in w.exclude)
 
 
 def _bodies(low: str, watch: tuple[Watch, ...], main_body) -> list[_Body]:
     spans: list[_Body] = []
     for w in watch:
-        for alias in w.aliases:
-            for m in re.finditer(re.escape(alias.lower()), low):
-                spans.append(_Body(m.start(), m.end(), w))
-        if w.numbering == "yearly" or "đề án 06" in w.name.lower():
-            for m in _SUCCESSOR.finditer(low):
-                spans.append(_Body(m.start(), m.end(), w))
-        for ex in w.exclude:
-            for m in re.finditer(re.escape(ex.lower()), low):
-                spans.append(_Body(m.start(), m.end(), None))
+        names, excludes = _names(w)
+        spans += [_Body(m.start(), m.end(), w) for m in names.finditer(low)]
+        if excludes:
+            spans += [_Body(m.start(), m.end(), None) for m in excludes.finditer(low)]
     for m in _OTHER_BODIES.finditer(low):
         if not any(s.start <= m.start() < s.end for s in spans if s.watch):
             text = m.group(0).lower()

@@ -171,21 +171,11 @@ class NewsSpider(scrapy.Spider):
         if response.status == 304 or not isinstance(response, TextResponse):
             return
         source = self._source(response)
-        depth = response.meta.get("depth", 0)
-        pattern = self.patterns[source.name]
-        if is_article_url(response.url, pattern) and response.meta["kind"] != "listing":
+        if is_article_url(response.url, self.patterns[source.name]) and \
+                response.meta["kind"] != "listing":
             yield from self.parse_article(response)
             return
-        for link in self.links.extract_links(response):
-            url = link.url
-            if is_article_url(url, pattern):
-                request = self._follow(url, source, "article", depth)
-            elif pattern is None or is_listing_url(url):
-                request = self._follow(url, source, "listing", depth)
-            else:
-                request = None
-            if request is not None:
-                yield request
+        yield from self._links_of(response, source, listings=True)
 
     def parse_article(self, response):
         if response.status == 304:
@@ -199,13 +189,22 @@ class NewsSpider(scrapy.Spider):
                "body": response.body, "encoding": response.encoding,
                "etag": _header(response, b"ETag"),
                "last_modified": _header(response, b"Last-Modified")}
+        yield from self._links_of(response, source, listings=False)  # related articles
+
+    def _links_of(self, response, source: Source, *, listings: bool):
+        """Requests for the page's article links (and listing links, if ``listings``)."""
         depth = response.meta.get("depth", 0)
         pattern = self.patterns[source.name]
-        for link in self.links.extract_links(response):  # related articles, same site
+        for link in self.links.extract_links(response):
             if is_article_url(link.url, pattern):
-                request = self._follow(link.url, source, "article", depth)
-                if request is not None:
-                    yield request
+                kind = "article"
+            elif listings and (pattern is None or is_listing_url(link.url)):
+                kind = "listing"
+            else:
+                continue
+            request = self._follow(link.url, source, kind, depth)
+            if request is not None:
+                yield request
 
     def parse_feed(self, response):
         if response.status == 304:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import threading
 import time
 import unicodedata
@@ -468,8 +469,6 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         # a crawler that drops an oversized download resets the connection: not an error
-        import sys
-
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
