@@ -4,9 +4,12 @@ Pure (no I/O): ``detect(text, published, watch)`` → ``list[Mention]``. The rul
 DESIGN.md, "What new session means":
 
 1. **Session phrases**: "phiên họp thứ 8", "Phiên họp lần thứ tám", "họp phiên lần thứ
-   2", "phiên họp thứ nhất năm 2026" (number 1, period 2026), and unnumbered ones that
+   2", "Phiên họp thứ VIII" (Roman numerals: upper case, a whole word, after "thứ"),
+   "phiên họp thứ nhất năm 2026" (number 1, period 2026), and unnumbered ones that
    name the meeting: "phiên họp (trực tuyến) tổng kết hoạt động năm 2023", or a bare
-   "phiên họp" of a watched body with the day it was held.
+   "phiên họp" of a watched body with the day it was held. A weekday name is not a
+   number: "phiên họp thứ Năm, 28/12/2023" is a Thursday's meeting when 28/12/2023 is
+   a Thursday (and the fifth session otherwise).
 2. **Whose session**: the body named right after the phrase ("… của Ủy ban Quốc gia về
    chuyển đổi số", "… của Ủy ban", resolved to the watched body the article names in
    full), else the nearest body before it ("Ủy ban Quốc gia về CĐS tổ chức phiên họp
@@ -42,7 +45,16 @@ _NUMBERS = {"nhất": 1, "một": 1, "hai": 2, "ba": 3, "tư": 4, "bốn": 4, "n
             "sáu": 6, "bảy": 7, "bẩy": 7, "tám": 8, "chín": 9, "mười": 10, "mười một": 11,
             "mười hai": 12, "mười ba": 13, "mười bốn": 14, "mười lăm": 15}
 _NUM_WORDS = "|".join(sorted(_NUMBERS, key=len, reverse=True))
-_NUMBER = rf"thứ\s+(?P<num>\d{{1,2}}|{_NUM_WORDS})"
+# Roman numerals (I to XXXIX), upper case only and a whole word: "thứ VIII", "lần thứ IX".
+# The pattern is matched case-insensitively, so case sensitivity is switched back on here.
+_ROMAN = r"(?-i:(?=[IVX])X{0,3}(?:IX|IV|V?I{0,3}))"
+_ROMAN_WORD = re.compile(rf"{_ROMAN}")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
+_NUMBER = rf"thứ\s+(?P<num>\d{{1,2}}|{_NUM_WORDS}|{_ROMAN})(?!\w)"
+# weekday names that are also ordinals: "thứ Năm, 28/12/2023" is a Thursday, not session 5
+_WEEKDAYS = {"hai": 0, "ba": 1, "tư": 2, "năm": 3, "sáu": 4, "bảy": 5, "bẩy": 5}
+_WEEKDAY_DATE = re.compile(r"\s*(?:,|\(|-|–)?\s*(?:ngày\s+)?(?P<d>\d{1,2})\s*[/.]\s*(?P<m>\d{1,2})"
+                           r"(?:\s*[/.]\s*(?P<y>20\d\d))?(?!\d)")
 _YEAR = r"(?:\s+(?:năm|của\s+năm)\s+(?P<year>20\d\d))?"
 
 _SESSION = re.compile(
@@ -59,6 +71,7 @@ _OTHER_BODIES = re.compile(
     r"ban\s+chỉ\s+đạo\s+trung\s+ương|ban\s+chỉ\s+đạo\s+quốc\s+gia|"
     r"ban\s+chỉ\s+đạo[^.;:]{0,80}?(?:tỉnh|thành\s+phố|huyện|xã|quận|thị\s+xã)\b|"
     r"ban\s+chỉ\s+đạo\s+(?:cải\s+cách|phòng|389|iuu|thi\s+đua|công\s+tác|chương\s+trình)|"
+    r"ban\s+chỉ\s+đạo\s+(?:nhà\s+nước\s+)?(?:các\s+)?(?:công\s+trình|dự\s+án)|"
     r"quốc\s+hội|hội\s+đồng\s+nhân\s+dân|hđnd|tỉnh\s+ủy|thành\s+ủy|huyện\s+ủy|bộ\s+chính\s+trị|"
     r"ban\s+bí\s+thư|ban\s+thường\s+vụ|ủy\s+ban\s+thường\s+vụ|ủy\s+ban\s+nhân\s+dân|ubnd|"
     r"ủy\s+ban\s+(?:kiểm\s+tra|mặt\s+trận|an\s+toàn|dân\s+tộc|chứng\s+khoán|quản\s+lý)|"
@@ -90,6 +103,7 @@ _DAY = re.compile(
     re.IGNORECASE)
 _RELATIVE = re.compile(r"\b(?P<rel>(?:sáng|chiều|tối|trưa)\s+(?:nay|qua|mai)|hôm\s+nay|hôm\s+qua|"
                        r"ngày\s+mai)\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[;:]")
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9])|\n+")
 
 
@@ -103,10 +117,28 @@ class _Body:
 
 
 def parse_number(word: str) -> int | None:
-    word = " ".join(word.lower().split())
+    """A session number written as digits, in words ("tám", "mười hai") or in Roman numerals.
+
+    Roman numerals count only in upper case ("VIII" → 8; "viii" and "I'm" are not numbers).
+    """
+    word = " ".join(word.split())
+    if _ROMAN_WORD.fullmatch(word):
+        return _roman(word)
+    word = word.lower()
     if word.isdigit():
         return int(word)
     return _NUMBERS.get(word)
+
+
+def _roman(word: str) -> int:
+    total = 0
+    for i, ch in enumerate(word):
+        value = _ROMAN_VALUES[ch]
+        if i + 1 < len(word) and _ROMAN_VALUES[word[i + 1]] > value:
+            total -= value
+        else:
+            total += value
+    return total
 
 
 def main_text(html: bytes | str, url: str = "") -> tuple[str, datetime | None]:
@@ -147,8 +179,9 @@ def detect(text: str, published: datetime | None = None,
             named = full[-1].watch
         if not any(b.watch for b in bodies):
             continue
-        for m in _SESSION.finditer(low):
-            body = _owner(m, bodies)
+        # matched on the sentence itself: case matters for Roman numerals ("thứ VIII")
+        for m in _SESSION.finditer(sentence if len(sentence) == len(low) else low):
+            body = _owner(m, bodies, low)
             if body is None or body.watch is None:
                 continue
             mention = _mention(m, sentence, low, body, index, pub, lead_date)
@@ -232,10 +265,14 @@ def _bodies(low: str, watch: tuple[Watch, ...], main_body) -> list[_Body]:
             not any(o.watch is None and o.start <= s.start and s.end <= o.end + 2 for o in spans)]
 
 
-def _owner(m: re.Match, bodies: list[_Body]) -> _Body | None:
-    """The body whose session the phrase is: "… của X" after it, else the nearest before."""
+def _owner(m: re.Match, bodies: list[_Body], low: str) -> _Body | None:
+    """The body whose session the phrase is: "… của X" after it, else the nearest before.
+
+    A body after the phrase counts only within the same clause (no ";" or ":" between).
+    """
     end = m.end()
-    after = [b for b in bodies if b.start >= end and b.start - end <= 25]
+    after = [b for b in bodies if b.start >= end and b.start - end <= 25
+             and not _CLAUSE_BREAK.search(low, end, b.start)]
     if after:
         return after[0]
     before = [b for b in bodies if b.end <= m.start()]
@@ -250,10 +287,15 @@ def _owner(m: re.Match, bodies: list[_Body]) -> _Body | None:
 def _mention(m: re.Match, sentence: str, low: str, body: _Body, index: int,
              pub: date | None, lead_date: date | None) -> Mention | None:
     w = body.watch
-    number = period = None
+    number = period = weekday = None
+    bare = bool(m.group("bare"))
     if m.group("num"):
         number = parse_number(m.group("num"))
         period = m.group("year")
+        weekday = _weekday(m.group("num"), low[m.end():], pub)
+        if weekday is not None:  # "phiên họp thứ Năm, 28/12/2023": a day, not a number
+            number = period = None
+            bare = True
     elif m.group("review"):
         period = None
     prefix, suffix = low[:m.start()], low[m.end():]
@@ -263,14 +305,14 @@ def _mention(m: re.Match, sentence: str, low: str, body: _Body, index: int,
         role = "preview"
     elif _REFERENCE.search(prefix) or _REFERENCE_AFTER.search(suffix):
         role = "reference"
-    day = _date_in(sentence, pub)
+    day = weekday or _date_in(sentence, pub)
     if role == "report":
         lead = index <= 2
         if not lead and day is None and not re.search(r"\b(?:vừa|hôm nay|sáng nay|chiều nay)\b", low):
             role = "reference"
         elif not _MET.search(low) and not lead:
             role = "reference"
-    if m.group("bare") and (role != "report" or day is None or body.bare and index > 2):
+    if bare and (role != "report" or day is None or body.bare and index > 2):
         return None  # an unnumbered session must be told as a meeting with its day
     if role == "report" and day is not None and pub is not None and day > pub:
         role = "preview"  # a schedule: the day has not come yet
@@ -291,6 +333,16 @@ def _mention(m: re.Match, sentence: str, low: str, body: _Body, index: int,
     confidence = 0.8 if body.bare else 1.0
     return Mention(body=w.id, role=role, evidence=evidence, number=number, period=period,
                    date=day, confidence=confidence)
+
+
+def _weekday(word: str, after: str, pub: date | None) -> date | None:
+    """The day when ``word`` is a weekday name followed by a date that falls on it."""
+    wanted = _WEEKDAYS.get(word.lower())
+    m = _WEEKDAY_DATE.match(after) if wanted is not None else None
+    if m is None:
+        return None
+    day = _build(int(m["d"]), int(m["m"]), int(m["y"]) if m["y"] else None, pub)
+    return day if day is not None and day.weekday() == wanted else None
 
 
 def _date_in(sentence: str, pub: date | None) -> date | None:

@@ -20,7 +20,7 @@ import pytest
 from core.models import VN_TZ
 from crawler.scoring import shared_root
 from monitor.demo.content import ARTICLES_JSON
-from monitor.detect import detect, detect_html
+from monitor.detect import detect, detect_html, parse_number
 from monitor.scoring import load_corpus, score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,16 +84,63 @@ def test_spellings_unicode_forms_and_abbreviations():
 
 
 def test_year_comes_from_publication_across_new_year():
-    text = ("Chiều 30/12, Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới "
-            "sáng tạo, chuyển đổi số và Đề án 06 họp phiên tổng kết năm 2025.")
-    assert reports(text, vn("2026-01-02", 8)) == [("bcd-khcn-cds-da06", None, date(2025, 12, 30))]
+    text = ("Chiều ngày 28/12, Ủy ban Quốc gia về chuyển đổi số họp phiên tổng kết hoạt động "
+            "năm 2023.")
+    assert reports(text, vn("2024-01-02", 8)) == [("ubqg-cds", None, date(2023, 12, 28))]
 
 
 def test_yearly_numbering_keeps_the_year_apart():
-    text = ("Sáng 26/2, Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới "
+    text = ("Sáng 25/2, Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới "
             "sáng tạo, chuyển đổi số và Đề án 06 họp phiên thứ nhất năm 2026.")
-    (m,) = detect(text, vn("2026-02-26"))
+    (m,) = detect(text, vn("2026-02-25"))
     assert (m.number, m.period) == (1, "2026")
+
+
+@pytest.mark.parametrize("word, number", [
+    ("VIII", 8), ("IX", 9), ("X", 10), ("IV", 4), ("XIV", 14), ("I", 1), ("V", 5),
+    ("8", 8), ("tám", 8), ("Ba", 3), ("mười", 10),
+    ("viii", None), ("ix", None), ("VX", None), ("IIII", None), ("Ixia", None), ("thứ", None),
+])
+def test_parse_number_digits_words_and_upper_case_roman_numerals(word, number):
+    assert parse_number(word) == number
+
+
+@pytest.mark.parametrize("text, published, expected", [
+    ("Sáng 24/4, Thủ tướng chủ trì Phiên họp thứ VIII của Ủy ban Quốc gia về chuyển đổi số.",
+     "2024-04-24", [("ubqg-cds", 8, date(2024, 4, 24))]),
+    ("Chiều 10/7, Ủy ban Quốc gia về chuyển đổi số tổ chức phiên họp lần thứ IX.",
+     "2024-07-10", [("ubqg-cds", 9, date(2024, 7, 10))]),
+    ("Chiều 15/11, Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới sáng "
+     "tạo, chuyển đổi số và Đề án 06 họp phiên lần thứ V năm 2025.",
+     "2025-11-15", [("bcd-khcn-cds-da06", 5, date(2025, 11, 15))]),
+    # lower case or part of a word: not a Roman numeral, so not a number
+    ("Chiều 10/7, Ủy ban Quốc gia về chuyển đổi số tổ chức phiên họp lần thứ ix.",
+     "2024-07-10", [("ubqg-cds", None, date(2024, 7, 10))]),
+    ("Chiều 10/7, Ủy ban Quốc gia về chuyển đổi số tổ chức phiên họp lần thứ Ivan.",
+     "2024-07-10", [("ubqg-cds", None, date(2024, 7, 10))]),
+])
+def test_roman_numerals_only_upper_case_whole_words_after_thu(text, published, expected):
+    assert reports(text, vn(published)) == expected
+
+
+@pytest.mark.parametrize("text, published, expected", [
+    # 28/12/2023 was a Thursday (Thứ Năm): the meeting's day, not session 5
+    ("Tại phiên họp thứ Năm, 28/12/2023, Ủy ban Quốc gia về chuyển đổi số tổng kết hoạt động "
+     "năm.", "2023-12-28", [("ubqg-cds", None, date(2023, 12, 28))]),
+    ("Chiều 28/12, Ủy ban Quốc gia về chuyển đổi số họp phiên thứ Năm (28/12) tổng kết năm.",
+     "2023-12-29", [("ubqg-cds", None, date(2023, 12, 28))]),
+    # 25/2/2023 was a Saturday: "thứ năm" before it is the fifth session
+    ("Chiều 25/2, Ủy ban Quốc gia về chuyển đổi số tổ chức phiên họp thứ năm (25/2/2023).",
+     "2023-02-25", [("ubqg-cds", 5, date(2023, 2, 25))]),
+    # a weekday in the date line or the text is never a session number
+    ("Thứ Năm, 6/2/2025\nChiều 6/2, Thủ tướng chủ trì Phiên họp thứ 10 của Ủy ban Quốc gia về "
+     "chuyển đổi số.", "2025-02-06", [("ubqg-cds", 10, date(2025, 2, 6))]),
+    ("Thứ Tư, 24/9/2025\nBan Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới "
+     "sáng tạo, chuyển đổi số và Đề án 06 giao Bộ Khoa học và Công nghệ theo dõi.",
+     "2025-09-24", []),
+])
+def test_weekday_names_are_not_session_numbers(text, published, expected):
+    assert reports(text, vn(published)) == expected
 
 
 @pytest.mark.parametrize("text", [
@@ -103,6 +150,12 @@ def test_yearly_numbering_keeps_the_year_apart():
     "chuyển đổi số họp phiên thứ 4.",
     "Sáng 18/9, Ban Chỉ đạo quốc gia về IUU họp phiên thứ 26.",
     "Sáng 18/9, Ban Chỉ đạo chuyển đổi số tỉnh Thanh Hóa họp phiên thứ 3.",
+    "Sáng 18/9, Ban Chỉ đạo các công trình, dự án trọng điểm ngành đường sắt họp phiên thứ 6; "
+    "Thủ tướng là Trưởng Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, đổi mới "
+    "sáng tạo, chuyển đổi số và Đề án 06.",
+    "Sáng 18/9, Quốc hội tiếp tục Kỳ họp thứ 10; Ủy ban Quốc gia về chuyển đổi số đã giải thể.",
+    "Sáng 18/9, Thủ tướng chủ trì Hội nghị về chuyển đổi số; Ban Chỉ đạo của Chính phủ về phát "
+    "triển khoa học, công nghệ, đổi mới sáng tạo, chuyển đổi số và Đề án 06 sẽ họp phiên thứ IV.",
     "Sáng 18/9, Thủ tướng chủ trì Hội nghị về chuyển đổi số với các Bộ trưởng, Chủ tịch UBND tỉnh.",
 ])
 def test_previews_references_and_other_bodies_never_report(text):
