@@ -14,7 +14,12 @@ outside it, then records the outcome:
   visible in ``dxmon status``.
 
 A dispatcher that dies mid-send leaves a lease that expires; the row is then sent
-again with the same delivery id (at-least-once, deduplicable by the receiver).
+again with the same delivery id (at-least-once, deduplicable by the receiver). A
+lease lasts twice the channel's ``timeout`` plus :data:`LEASE_MARGIN`: long enough
+that a slow but live send is never taken over by another dispatcher (``dxmon serve``
+and a manual crawl may both dispatch), short enough that a crash delays an alert by
+seconds, not minutes. Rows are claimed one at a time, so a row never waits, leased,
+behind another row's slow send.
 """
 
 from __future__ import annotations
@@ -35,11 +40,21 @@ from notifier.message import load_alert, sample_alert
 from storage.schema import transaction
 
 __all__ = ["enqueue_alerts", "delivery_id", "Dispatcher", "DispatchReport", "outbox_summary",
-           "send_test", "LEASE"]
+           "send_test", "LEASE", "lease_for"]
 
 log = logging.getLogger("dxmon.outbox")
 
+LEASE_MARGIN = timedelta(seconds=5)
+# the lease of a channel that states no timeout
 LEASE = timedelta(minutes=2)
+
+
+def lease_for(channel) -> timedelta:
+    """How long a claimed row stays with the dispatcher that claimed it."""
+    timeout = getattr(channel, "timeout", None)
+    if timeout is None:
+        return LEASE
+    return timedelta(seconds=2 * float(timeout)) + LEASE_MARGIN
 
 
 def _iso(moment: datetime) -> str:
@@ -89,12 +104,12 @@ class Dispatcher:
 
     def __init__(self, db: sqlite_utils.Database, channels: dict[str, object], *,
                  clock: Callable[[], datetime] | None = None, watch: tuple[Watch, ...] = (),
-                 lease: timedelta = LEASE, rng: random.Random | None = None):
+                 lease: timedelta | None = None, rng: random.Random | None = None):
         self.db = db
         self.channels = channels
         self.clock = clock or (lambda: datetime.now(UTC))
         self.watch = watch
-        self.lease = lease
+        self.lease = lease  # None: each channel's lease_for()
         self.rng = rng or random.Random()
 
     def claim(self, limit: int = 20) -> list[dict]:
@@ -117,15 +132,18 @@ class Dispatcher:
                 row["attempts"] += 1
                 self.db.execute("UPDATE alerts SET status = 'sending', attempts = ?, "
                                 "lease_until = ? WHERE id = ?",
-                                [row["attempts"], _iso(now + self.lease), row["id"]])
+                                [row["attempts"], _iso(now + self._lease(row)), row["id"]])
         return rows
 
-    def run_due(self, limit: int = 20) -> DispatchReport:
-        """Send everything due now (in batches of ``limit``) and record each outcome."""
+    def _lease(self, row: dict) -> timedelta:
+        return self.lease if self.lease is not None else lease_for(self.channels[row["channel"]])
+
+    def run_due(self) -> DispatchReport:
+        """Send everything due now, claiming one row at a time, and record each outcome."""
         report = DispatchReport()
         seen: set[int] = set()
         while True:
-            rows = [r for r in self.claim(limit) if r["id"] not in seen]
+            rows = [r for r in self.claim(1) if r["id"] not in seen]
             if not rows:
                 return report
             for row in rows:

@@ -174,7 +174,9 @@ def test_a_dispatcher_that_dies_mid_send_is_resent_with_the_same_delivery_id(
     crashed = dispatcher(db, config, clock)
     (row,) = crashed.claim()  # claimed, then the process "dies" before sending
     assert dispatcher(db, config, clock).run_due().sent == []  # the lease holds
-    clock.advance(121)
+    clock.advance(2 * 10 + 4)  # the webhook's timeout is 10 s: a live send could still finish
+    assert dispatcher(db, config, clock).run_due().sent == []
+    clock.advance(2)
     assert len(dispatcher(db, config, clock).run_due().sent) == 1
     (hit,) = webhook_receiver.hits
     assert hit.headers["x-dxmon-delivery"] == row["idempotency_key"]

@@ -1,0 +1,227 @@
+"""`dxmon serve` as a real process: schedules, outages, a crash mid-delivery, a crawl beside it.
+
+Real parts only: the test portals, `dxmon serve` (which runs `scrapy crawl news`
+children on each source's schedule), the SQLite file, an aiosmtpd server that is down
+at first, and HTTP receivers scripted to fail. Time is real; sources run every few
+seconds so the whole story takes well under a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+from core.models import VN_TZ
+from monitor.demo.content import next_session_number, recently, session_report
+from notifier.webhook import verify
+from tests.fixtures.receivers import SmtpServer, WebhookReceiver, free_port
+
+SECRET = "serve-signing-key"
+BODY = "bcd-khcn-cds-da06"
+SITES = ["thanhhoa-tv", "chinhphu-news"]
+
+
+class Serve:
+    """One `dxmon serve` process, its output in a log file."""
+
+    def __init__(self, crawl, name: str = "serve"):
+        self.crawl = crawl
+        self.log_path = crawl.folder / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Serve:
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "serve", "--config",
+             str(self.crawl.config_path)], cwd=self.crawl.folder, env=self.crawl.env(),
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.log.close()
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+
+
+@pytest.fixture
+def serving(crawl):
+    started: list[Serve] = []
+
+    def start(name: str = "serve") -> Serve:
+        started.append(Serve(crawl, name).start())
+        return started[-1]
+
+    yield start
+    for serve in started:
+        serve.kill()
+
+
+def until(predicate, timeout: float = 60, what: str = "condition", every: float = 0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def baseline_done(crawl) -> bool:
+    rows = crawl.query("SELECT DISTINCT source FROM crawl_runs WHERE status = 'ok'")
+    return {r["source"] for r in rows} >= set(SITES)
+
+
+def alerts(crawl, channel: str | None = None) -> list[dict]:
+    if channel:
+        return crawl.query("SELECT * FROM alerts WHERE channel = ?", [channel])
+    return crawl.query("SELECT * FROM alerts")
+
+
+def webhook_toml(name: str, url: str, **options) -> str:
+    extra = "".join(f"{k} = {v}\n" for k, v in options.items())
+    return (f'[[notify]]\nname = "{name}"\nkind = "webhook"\nurl = "{url}"\n'
+            f'secret_env = "DXMON_SERVE_SECRET"\nretry_base = "1s"\n{extra}\n')
+
+
+def publish_new_session(portals, site: str, variant: int = 0):
+    now = datetime.now(VN_TZ)
+    number = next_session_number(portals.all_articles(), BODY)
+    published = recently(now, 2)
+    article = session_report(site, BODY, number, published.date(), published, variant=variant)
+    portals.publish(site, article)
+    return number, published.date(), article
+
+
+def test_serve_delivers_through_outages_and_beside_a_manual_crawl(
+        crawl, portals, serving, monkeypatch):
+    monkeypatch.setenv("DXMON_SERVE_SECRET", SECRET)
+    hook = WebhookReceiver(script=[(500, {}), (500, {}), (429, {"Retry-After": "2"})]).start()
+    gone = WebhookReceiver(script=[(410, {})]).start()
+    smtp = SmtpServer(port=free_port())  # not started: connection refused until it is
+    try:
+        crawl.write_config(sites=SITES, interval="4s", extra=(
+            webhook_toml("hook", hook.url) + webhook_toml("gone", gone.url) +
+            f'[[notify]]\nname = "mail"\nkind = "email"\nhost = "127.0.0.1"\n'
+            f'port = {smtp.port}\nsecurity = "none"\nsender = "dxmon@localhost"\n'
+            f'to = ["team@localhost"]\nretry_base = "1s"\n'))
+        serve = serving()
+        until(lambda: baseline_done(crawl), 90, "the baseline crawl of both sources")
+        # the sites hold the whole history: it is archived, nobody is told
+        assert crawl.query("SELECT COUNT(*) AS n FROM sessions")[0]["n"] >= 2
+        assert alerts(crawl) == [] and hook.hits == [] and gone.hits == []
+
+        # a second service on the same database refuses, saying why
+        second = subprocess.run([sys.executable, "-m", "monitor.cli", "serve", "--config",
+                                 str(crawl.config_path)], cwd=crawl.folder, env=crawl.env(),
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert "already running" in second.stderr and str(serve.proc.pid) in second.stderr
+
+        number, day, article = publish_new_session(portals, "thanhhoa-tv")
+
+        # webhook: 500, 500, 429 Retry-After 2, then 200 — delivered once, not before the delay
+        (ok,) = hook.wait_for(1, timeout=90)
+        assert [h.status for h in hook.hits] == [500, 500, 429, 200]
+        assert ok.at - hook.hits[2].at >= 2.0
+        assert len({h.headers["x-dxmon-delivery"] for h in hook.hits}) == 1
+        assert verify(SECRET, ok.body, ok.headers["x-dxmon-signature"])
+        payload = ok.json
+        assert payload["event"] == "session.new"
+        assert (payload["session"]["number"], payload["session"]["date"]) == (number,
+                                                                             day.isoformat())
+        assert f"phiên họp thứ {number}" in payload["evidence"]
+        assert payload["articles"][0]["url"] == portals.url("thanhhoa-tv", article.slug)
+
+        # 410: given up at once, and `dxmon status` says so
+        until(lambda: [a for a in alerts(crawl, "gone") if a["status"] == "failed"], 30,
+              "the 410 channel to give up")
+        assert len(gone.hits) == 1
+        status = crawl.dxmon("status").stdout
+        assert "gave up" in status and "410" in status
+
+        # SMTP down for three attempts, then back: the email arrives once
+        until(lambda: [a for a in alerts(crawl, "mail") if a["attempts"] >= 3], 60,
+              "three failed SMTP attempts")
+        assert smtp.messages == []
+        smtp.start()
+        (mail,) = smtp.wait_for(1, timeout=60)
+        assert mail["Subject"].startswith(f"Phiên họp thứ {number} năm {day.year} — Ban Chỉ đạo")
+        (row,) = until(lambda: [a for a in alerts(crawl, "mail") if a["status"] == "sent"], 30,
+                       "the email row to be marked sent")
+        assert row["attempts"] >= 4
+
+        # another outlet reports it and a user runs a manual crawl while serve runs
+        portals.publish("chinhphu-news", session_report("chinhphu-news", BODY, number, day,
+                                                        recently(datetime.now(VN_TZ), 1),
+                                                        variant=1))
+        manual = crawl.scrapy(process=True)
+        assert "database is locked" not in manual.stderr
+        session_id = crawl.query("SELECT id FROM sessions WHERE body = ? AND number = ?",
+                                 [BODY, number])[0]["id"]
+        until(lambda: len(crawl.query(
+            "SELECT 1 FROM session_articles WHERE session_id = ? AND role = 'report'",
+            [session_id])) == 2, 30, "the second outlet to attach")
+        time.sleep(5)  # a few more serve cycles and dispatcher ticks
+        assert len(alerts(crawl)) == 3
+        assert len(hook.delivered) == 1 and len(smtp.messages) == 1 and len(gone.hits) == 1
+
+        serve.signal(signal.SIGTERM)
+        assert serve.wait(60) == 0
+        log = serve.output
+        assert "database is locked" not in log and "Traceback" not in log
+        assert "stopped" in log
+        assert crawl.query("SELECT * FROM crawl_runs WHERE status = 'running'") == []
+    finally:
+        hook.stop()
+        gone.stop()
+        smtp.stop()
+
+
+def test_serve_killed_mid_delivery_resends_with_the_same_delivery_id(
+        crawl, portals, serving, monkeypatch):
+    monkeypatch.setenv("DXMON_SERVE_SECRET", SECRET)
+    # the first delivery is received, then held: the service dies before it hears back
+    hook = WebhookReceiver(script=[(200, {}, 8)]).start()
+    try:
+        crawl.write_config(sites=SITES, interval="4s",
+                           extra=webhook_toml("hook", hook.url, timeout=2))
+        first = serving("serve-1")
+        until(lambda: baseline_done(crawl), 90, "the baseline crawl of both sources")
+        publish_new_session(portals, "chinhphu-news")
+        until(lambda: hook.hits, 60, "the first delivery attempt", every=0.02)
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.wait(10)
+        (row,) = alerts(crawl)
+        assert row["status"] == "sending"  # died between "sent" and "marked sent"
+
+        second = serving("serve-2")
+        # the lease (2 × the 2 s timeout + 5 s) expires, then the row is sent again
+        until(lambda: len(hook.hits) >= 2, 60, "the resend after restart")
+        until(lambda: alerts(crawl)[0]["status"] == "sent", 30, "the row to be marked sent")
+        assert {h.headers["x-dxmon-delivery"] for h in hook.hits} == {row["idempotency_key"]}
+        assert len(alerts(crawl)) == 1
+        second.signal(signal.SIGINT)
+        assert second.wait(60) == 0
+    finally:
+        hook.stop()
