@@ -1,5 +1,9 @@
 """Detection quality and speed on the labelled corpus, against a naive baseline.
 
+Printed for each: report precision and recall, number and date accuracy, and grouping
+accuracy (pairs of articles correctly in the same or in different sessions, grouped by
+the rules of monitor.events); see monitor/scoring.py.
+
 The baseline is what a keyword alert (urlwatch/changedetection style) would do: any
 article whose text contains a watched name and "phiên họp" reports a session, with
 the first number after "thứ" and the first dd/mm in the text. Both run on the same
@@ -47,7 +51,9 @@ def main() -> int:
         ours, base = score(items), score(items, detector=naive)
         print(f"{label}: {len(items)} articles")
         print("  " + ours.line("dxmon detect"))
+        print("  " + ours.accuracy_line(""))
         print("  " + base.line("naive keyword baseline"))
+        print("  " + base.accuracy_line(""))
         print(f"  speed ratio dxmon/baseline: {ours.ms_per_article / base.ms_per_article:.1f}x "
               f"(aim: under 5 ms/article; dxmon {ours.ms_per_article:.2f} ms)")
     return 0

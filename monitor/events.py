@@ -23,7 +23,7 @@ so running it twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -34,7 +34,8 @@ from core.models import VN_TZ, Mention
 from storage import queries
 from storage.schema import transaction, utcnow_iso
 
-__all__ = ["process_articles", "ProcessReport", "session_key", "list_sessions"]
+__all__ = ["process_articles", "ProcessReport", "session_key", "list_sessions", "match_session",
+           "session_updates", "duplicate_sessions", "group_reports"]
 
 Detector = Callable[[str, datetime | None], list[Mention]]
 
@@ -125,28 +126,103 @@ def _reported_sessions(db, article_id: int) -> list[dict]:
         "WHERE sa.article_id = ? AND sa.role = 'report'", [article_id]))
 
 
-def _match_session(db, m: Mention) -> dict | None:
-    """The stored session ``m`` is about, if any (see module docstring for the rules)."""
+# --- the grouping rules, pure: the database code below and the scoring share them ------
+
+
+def match_session(sessions: Iterable[Mapping], m: Mention) -> Mapping | None:
+    """Which of the known ``sessions`` the mention ``m`` is about, if any.
+
+    ``sessions`` are rows with ``id``, ``body``, ``number``, ``period`` and ``date`` (ISO
+    text); rows of other bodies are ignored. A numbered mention matches the session with
+    its number and numbering period; failing that, one whose period (or the mention's) is
+    unstated and whose date agrees; failing that, the unnumbered session of its date. An
+    unnumbered mention matches the session of its date, a numbered one first.
+    """
     day = m.date.isoformat() if m.date else None
+    rows = sorted((r for r in sessions if r["body"] == m.body), key=lambda r: r["id"])
     if m.number is not None:
-        rows = list(db.query(
-            "SELECT * FROM sessions WHERE body = ? AND number = ? ORDER BY id", [m.body, m.number]))
-        for row in rows:
+        same = [r for r in rows if r["number"] == m.number]
+        for row in same:
             if row["period"] == m.period:
                 return row
-        for row in rows:
+        for row in same:
             # one side states no numbering period: the same session if the dates agree
             if (row["period"] is None or m.period is None) and day and row["date"] == day:
                 return row
         if day:
-            return next(db.query(
-                "SELECT * FROM sessions WHERE body = ? AND number IS NULL AND date = ?",
-                [m.body, day]), None)
+            return next((r for r in rows if r["number"] is None and r["date"] == day), None)
         return None
     if day is None:
         return None
-    return next(db.query("SELECT * FROM sessions WHERE body = ? AND date = ? "
-                         "ORDER BY number IS NULL, id LIMIT 1", [m.body, day]), None)
+    dated = [r for r in rows if r["date"] == day]
+    return min(dated, key=lambda r: (r["number"] is None, r["id"]), default=None)
+
+
+def session_updates(row: Mapping, m: Mention) -> dict:
+    """What a report ``m`` adds to the session ``row`` it joined: a number, a date."""
+    updates: dict = {}
+    if m.number is not None and row["number"] is None:
+        updates.update(number=m.number, period=m.period,
+                       key=session_key(m.body, m.number, m.period, None))
+    if row["date"] is None and m.date:
+        updates["date"] = m.date.isoformat()
+    return updates
+
+
+def duplicate_sessions(sessions: Iterable[Mapping], keep_id: int, body: str,
+                       new_key: str | None, day: str | None) -> list[Mapping]:
+    """Other sessions of the same meeting, to fold into ``keep_id`` when its key changes:
+    the one already holding ``new_key``, and unnumbered ones of the same body and ``day``."""
+    rows = [r for r in sessions if r["id"] != keep_id]
+    out = [r for r in rows if new_key and r["key"] == new_key]
+    out += [r for r in rows if day and r["body"] == body and r["number"] is None
+            and r["date"] == day]
+    return out
+
+
+def group_reports(reports: Iterable[tuple[Hashable, Mention]]) -> dict[Hashable, set[int]]:
+    """The sessions the reports form, by the same rules as :func:`process_articles`.
+
+    ``reports`` are (item, report mention) pairs in the order they are processed; the
+    answer maps each item to the ids of the sessions it reports (after every merge).
+    In memory, with no alerts: a duplicate session is always folded.
+    """
+    sessions: dict[int, dict] = {}
+    members: dict[int, set] = {}
+    for item, m in reports:
+        row = match_session(sessions.values(), m)
+        if row is None:
+            if m.number is None and m.date is None:
+                continue  # detection never returns such a report
+            sid = len(members) + 1
+            sessions[sid] = {"id": sid, "body": m.body, "number": m.number, "period": m.period,
+                             "date": m.date.isoformat() if m.date else None,
+                             "key": session_key(m.body, m.number, m.period, m.date)}
+            members[sid] = set()
+            row = sessions[sid]
+        updates = session_updates(row, m)
+        if updates:
+            day = m.date.isoformat() if m.date else None
+            for other in duplicate_sessions(list(sessions.values()), row["id"], m.body,
+                                            updates.get("key"), day):
+                members[row["id"]] |= members[other["id"]]
+                members[other["id"]] = set()
+                del sessions[other["id"]]
+            row.update(updates)
+        members[row["id"]].add(item)
+    out: dict[Hashable, set[int]] = {}
+    for sid, items in members.items():
+        for item in items:
+            out.setdefault(item, set()).add(sid)
+    return out
+
+
+# --- the same rules against the database -------------------------------------------------
+
+
+def _match_session(db, m: Mention) -> dict | None:
+    """The stored session ``m`` is about, if any (see :func:`match_session`)."""
+    return match_session(db.query("SELECT * FROM sessions WHERE body = ?", [m.body]), m)
 
 
 def _find_or_create_session(db, m: Mention, article: dict, now: datetime) -> tuple[int, bool]:
@@ -154,12 +230,7 @@ def _find_or_create_session(db, m: Mention, article: dict, now: datetime) -> tup
     day = m.date.isoformat() if m.date else None
     row = _match_session(db, m)
     if row is not None:
-        updates = {}
-        if m.number is not None and row["number"] is None:
-            updates.update(number=m.number, period=m.period,
-                           key=session_key(m.body, m.number, m.period, None))
-        if row["date"] is None and day:
-            updates["date"] = day
+        updates = session_updates(row, m)
         if updates:
             _merge_duplicate(db, row["id"], m.body, updates.get("key"), day)
             sets = ", ".join(f"{k} = ?" for k in updates)
@@ -182,14 +253,8 @@ def _merge_duplicate(db, keep_id: int, body: str, new_key: str | None, day: str 
     day were stored as two sessions, and a third report links them. The other session's
     articles move over; it is deleted only if no alert for it was ever sent.
     """
-    candidates = []
-    if new_key:
-        candidates += list(db.query("SELECT * FROM sessions WHERE key = ? AND id != ?",
-                                    [new_key, keep_id]))
-    if day:
-        candidates += list(db.query(
-            "SELECT * FROM sessions WHERE body = ? AND number IS NULL AND date = ? AND id != ?",
-            [body, day, keep_id]))
+    candidates = duplicate_sessions(db.query("SELECT * FROM sessions WHERE body = ? OR key = ?",
+                                             [body, new_key]), keep_id, body, new_key, day)
     for other in candidates:
         sent = db.execute("SELECT COUNT(*) FROM alerts WHERE session_id = ? AND status != 'pending'",
                           [other["id"]]).fetchone()[0]

@@ -6,6 +6,18 @@ through its outlet's portal template — headline, lead, byline, related lists t
 mention other sessions, comment prompts — extracted as a crawl would extract it, and
 given to :func:`monitor.detect.detect`. A predicted report counts as correct only when
 body, number and date are all exactly the labelled ones.
+
+Besides report precision and recall, three accuracies:
+
+- **number** and **date**: of the labelled reports that were detected (a predicted
+  report of the same body in the same article), the share with the labelled number
+  (and numbering period, when the label states one) and the share with the labelled date;
+- **grouping**: the detected reports are grouped into sessions by the real rules of
+  :func:`monitor.events.group_reports`, in publication order, and compared with the
+  sessions the labels imply (one per body, number and period, or per body and date when
+  unnumbered; an unnumbered report belongs to the numbered session of its body and date).
+  Over every pair of articles that report a session (labelled or detected), the share of
+  pairs put correctly in the same or in different sessions.
 """
 
 from __future__ import annotations
@@ -21,8 +33,10 @@ from crawler.extract import extract_article
 from monitor.demo.content import _article
 from monitor.demo.templates import TEMPLATES, render_article
 from monitor.detect import detect
+from monitor.events import group_reports
 
-__all__ = ["CorpusItem", "load_corpus", "DetectionScores", "score", "CORPUS_DIR"]
+__all__ = ["CorpusItem", "load_corpus", "DetectionScores", "score", "label_sessions",
+           "CORPUS_DIR"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = ROOT / "tests" / "corpus"
@@ -83,6 +97,11 @@ class DetectionScores:
     date_errors: int = 0
     articles: int = 0
     seconds: float = 0.0
+    matched: int = 0  # labelled reports with a detected report of the same body
+    numbers_right: int = 0
+    dates_right: int = 0
+    pairs: int = 0  # pairs of articles that report a session
+    pairs_right: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -94,6 +113,18 @@ class DetectionScores:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
     @property
+    def number_accuracy(self) -> float:
+        return self.numbers_right / self.matched if self.matched else 1.0
+
+    @property
+    def date_accuracy(self) -> float:
+        return self.dates_right / self.matched if self.matched else 1.0
+
+    @property
+    def grouping_accuracy(self) -> float:
+        return self.pairs_right / self.pairs if self.pairs else 1.0
+
+    @property
     def ms_per_article(self) -> float:
         return 1000 * self.seconds / self.articles if self.articles else 0.0
 
@@ -102,9 +133,15 @@ class DetectionScores:
                 f"(tp {self.tp}, fp {self.fp}, fn {self.fn}, wrong dates {self.date_errors}; "
                 f"{self.articles} articles, {self.ms_per_article:.2f} ms/article detection)")
 
+    def accuracy_line(self, label: str) -> str:
+        return (f"{label:28} number accuracy {self.number_accuracy:.3f}  date accuracy "
+                f"{self.date_accuracy:.3f}  (of {self.matched} detected reports)  grouping "
+                f"accuracy {self.grouping_accuracy:.3f} ({self.pairs_right}/{self.pairs} pairs)")
+
 
 def score(items: list[CorpusItem], detector=detect) -> DetectionScores:
     s = DetectionScores()
+    found: list[tuple[CorpusItem, list[Mention]]] = []
     for item in items:
         extracted = extract_article(item.html, "http://127.0.0.1/tin-tuc/x-123456.htm")
         text = f"{extracted.title}\n{extracted.text}" if extracted else ""
@@ -113,7 +150,9 @@ def score(items: list[CorpusItem], detector=detect) -> DetectionScores:
         mentions: list[Mention] = detector(text, published)
         s.seconds += time.perf_counter() - start
         s.articles += 1
-        got = {_key(m.body, m.number, m.date) for m in mentions if m.role == "report"}
+        reports = [m for m in mentions if m.role == "report"]
+        found.append((item, reports))
+        got = {_key(m.body, m.number, m.date) for m in reports}
         want = {_key(x["body"], x.get("number"), x.get("date")) for x in item.labels
                 if x.get("role") == "report"}
         for k in got - want:
@@ -125,4 +164,72 @@ def score(items: list[CorpusItem], detector=detect) -> DetectionScores:
             s.fn += 1
             s.errors.append(f"FN {item.key}: {k}")
         s.tp += len(got & want)
+        _score_values(s, item, reports)
+    _score_grouping(s, found)
     return s
+
+
+def _score_values(s: DetectionScores, item: CorpusItem, reports: list[Mention]) -> None:
+    """Number and date accuracy of one article's detected reports against its labels."""
+    for label in item.labels:
+        if label.get("role") != "report":
+            continue
+        same_body = [m for m in reports if m.body == label["body"]]
+        if not same_body:
+            continue
+        want = (label.get("number"), label.get("date"))
+        m = max(same_body, key=lambda m: (m.number == want[0],
+                                          (str(m.date) if m.date else None) == want[1]))
+        s.matched += 1
+        period = label.get("period") if label.get("number") is not None else None
+        if m.number == label.get("number") and (period is None or m.period == period):
+            s.numbers_right += 1
+        else:
+            s.errors.append(f"NUMBER {item.key}: {m.number}/{m.period} for {label.get('number')}"
+                            f"/{period}")
+        if (str(m.date) if m.date else None) == label.get("date"):
+            s.dates_right += 1
+        else:
+            s.errors.append(f"DATE {item.key}: {m.date} for {label.get('date')}")
+
+
+def label_sessions(items: list[CorpusItem]) -> dict[str, set[tuple]]:
+    """The sessions the labels imply: item key → the sessions it reports.
+
+    One session per (body, number, period), or per (body, date) when unnumbered; an
+    unnumbered report belongs to the numbered session of the same body and date.
+    """
+    numbered: dict[tuple, tuple] = {}  # (body, date) -> numbered session of that day
+    for item in items:
+        for x in item.labels:
+            if x.get("role") == "report" and x.get("number") is not None and x.get("date"):
+                numbered[(x["body"], x["date"])] = (x["body"], x["number"], x.get("period"))
+    out: dict[str, set[tuple]] = {}
+    for item in items:
+        for x in item.labels:
+            if x.get("role") != "report":
+                continue
+            if x.get("number") is not None:
+                session = (x["body"], x["number"], x.get("period"))
+            else:
+                session = numbered.get((x["body"], x.get("date")), (x["body"], x.get("date")))
+            out.setdefault(item.key, set()).add(session)
+    return out
+
+
+def _score_grouping(s: DetectionScores, found: list[tuple[CorpusItem, list[Mention]]]) -> None:
+    truth = label_sessions([item for item, _ in found])
+    ordered = sorted(found, key=lambda f: (f[0].published, f[0].key))
+    predicted = group_reports((item.key, m) for item, reports in ordered for m in reports)
+    keys = sorted(set(truth) | set(predicted))
+    wrong = []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            same = bool(truth.get(a, set()) & truth.get(b, set()))
+            said = bool(predicted.get(a, set()) & predicted.get(b, set()))
+            s.pairs += 1
+            if same == said:
+                s.pairs_right += 1
+            else:
+                wrong.append(f"GROUPING {a} and {b}: {'split' if same else 'joined'}")
+    s.errors += wrong[:20]
