@@ -104,6 +104,7 @@ _DAY = re.compile(
 _RELATIVE = re.compile(r"\b(?P<rel>(?:sáng|chiều|tối|trưa)\s+(?:nay|qua|mai)|hôm\s+nay|hôm\s+qua|"
                        r"ngày\s+mai)\b", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"[;:]")
+_LAST_YEAR = re.compile(r"^[^.;]{0,200}?\bnăm\s+(?:ngoái|trước)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9])|\n+")
 
 
@@ -324,6 +325,8 @@ def _mention(m: re.Match, sentence: str, low: str, body: _Body, index: int,
         day = lead_date
     if w.numbering == "yearly" and number is not None and period is None:
         year = day.year if day else (pub.year if pub else None)
+        if day is None and year and _LAST_YEAR.search(suffix):
+            year -= 1  # "phiên họp thứ 2 … hồi tháng 5 năm ngoái"
         period = str(year) if year else None
     if period is not None:
         period = str(period)

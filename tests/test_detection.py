@@ -143,6 +143,14 @@ def test_yearly_numbering_keeps_the_year_apart():
     assert (m.number, m.period) == (1, "2026")
 
 
+def test_yearly_numbering_last_year_from_the_text():
+    text = ("Nhiệm vụ này được nêu trong kết luận tại phiên họp thứ 2 của Ban Chỉ đạo của Chính "
+            "phủ về phát triển khoa học, công nghệ, đổi mới sáng tạo, chuyển đổi số và Đề án 06 "
+            "hồi tháng 5 năm ngoái.")
+    (m,) = detect(text, vn("2026-02-10"))
+    assert (m.role, m.number, m.period) == ("reference", 2, "2025")
+
+
 @pytest.mark.parametrize("word, number", [
     ("VIII", 8), ("IX", 9), ("X", 10), ("IV", 4), ("XIV", 14), ("I", 1), ("V", 5),
     ("8", 8), ("tám", 8), ("Ba", 3), ("mười", 10),
