@@ -99,6 +99,8 @@ class Config:
     storage_path: Path
     fresh_days: int = 7
     crawl_timeout: timedelta = timedelta(minutes=20)
+    revisit_days: int = 7
+    full_sweep: timedelta = timedelta(hours=24)
     sources: tuple[Source, ...] = ()
     watch: tuple[Watch, ...] = DEFAULT_WATCH
     notify: tuple[Channel, ...] = ()
@@ -165,9 +167,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         storage_path = base / storage_path
 
     monitor = v.table(data, "monitor")
-    v.only(monitor, "monitor", {"fresh_days", "crawl_timeout"})
+    v.only(monitor, "monitor", {"fresh_days", "crawl_timeout", "revisit_days", "full_sweep"})
     fresh_days = v.integer(monitor, "monitor.fresh_days", default=7, minimum=0)
     crawl_timeout = v.duration(monitor, "monitor.crawl_timeout", default="20m")
+    revisit_days = v.integer(monitor, "monitor.revisit_days", default=7, minimum=0)
+    full_sweep = v.duration(monitor, "monitor.full_sweep", default="24h")
 
     sources = tuple(v.source(item, f"sources[{i}]")
                     for i, item in enumerate(v.array(data, "sources")))
@@ -182,7 +186,8 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     v.unique([c.name for c in notify], "notify", "name")
 
     return Config(path=path, storage_path=storage_path, fresh_days=fresh_days,
-                  crawl_timeout=crawl_timeout, sources=sources,
+                  crawl_timeout=crawl_timeout, revisit_days=revisit_days,
+                  full_sweep=full_sweep, sources=sources,
                   watch=watch or DEFAULT_WATCH, notify=notify, lines=lines)
 
 

@@ -9,21 +9,34 @@ ConditionalGetMiddleware
     unconditionally.
 
 PolitenessMiddleware
-    Applies a robots.txt ``Crawl-delay`` larger than the source's delay to the host's
-    download slot, and stops requesting a host for the rest of the crawl after
-    ``DXMON_HOST_FAILURE_LIMIT`` consecutive failures (5xx, timeouts, refused
-    connections), recording it in ``host_state`` so ``dxmon status`` shows it.
+    Slows a host down when it asks, which Scrapy does not do by itself:
+
+    - a robots.txt ``Crawl-delay`` larger than the source's delay becomes the host's
+      download-slot delay, for the whole crawl;
+    - a 429 or 503 with ``Retry-After`` (seconds or an HTTP date): no request goes to
+      that host until that long after the answer; without ``Retry-After``, the delay
+      doubles; so do consecutive failures (5xx, timeouts, refused connections), up to
+      ``DXMON_MAX_HOST_DELAY``. Each good answer halves a raised delay again, down to
+      the host's own (the source's ``delay`` or the Crawl-delay);
+    - after ``DXMON_HOST_FAILURE_LIMIT`` consecutive failures, or a ``Retry-After``
+      longer than ``DXMON_MAX_HOST_DELAY``, the host is left for the rest of the crawl
+      and recorded in ``host_state`` (with the reason) so ``dxmon status`` shows it.
+
+    Raised delays are exact (no jitter): a Crawl-delay or Retry-After is a minimum.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
+from core.http import parse_retry_after
 from crawler.urls import host_of
 from storage import queries
 from storage.schema import open_db, transaction, utcnow_iso
@@ -54,8 +67,14 @@ class _WithDb:
 
 
 class ConditionalGetMiddleware(_WithDb):
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        # listing/feed/sitemap URL -> (etag, last_modified, content hash, fetched at),
+        # written when the crawl finishes: never before what the page led to is stored
+        self.pending: dict[str, tuple] = {}
+
     def process_request(self, request, spider=None):
-        if self.db is None or "kind" not in request.meta:
+        if self.db is None or "kind" not in request.meta or request.meta.get("sweep"):
             return None
         row = self.db.execute("SELECT etag, last_modified, unchanged FROM fetch_state WHERE url = ?",
                               [request.url]).fetchone()
@@ -78,31 +97,61 @@ class ConditionalGetMiddleware(_WithDb):
         now = utcnow_iso()
         if response.status == 304:
             self.crawler.stats.inc_value("dxmon/not_modified")
-            with transaction(self.db):
-                self.db.execute("UPDATE fetch_state SET checked_at = ?, unchanged = unchanged + 1 "
-                                "WHERE url = ?", [now, request.url])
-                if kind == "article":
-                    self.db.execute("UPDATE articles SET last_seen = ? WHERE id = "
-                                    "(SELECT article_id FROM article_urls WHERE url = ?)",
-                                    [now, request.url])
+            self._unchanged(request.url, kind, now)
         elif response.status == 200 and kind != "article":
-            record_validators(self.db, request.url, response.headers.get(b"ETag"),
-                              response.headers.get(b"Last-Modified"), now)
+            digest = hashlib.sha1(response.body).hexdigest()
+            row = self.db.execute("SELECT content_hash FROM fetch_state WHERE url = ?",
+                                  [request.url]).fetchone()
+            if row and row[0] == digest and not request.meta.get("sweep"):
+                # no validators, or a 304 withheld: the bytes say it has not changed
+                self.crawler.stats.inc_value("dxmon/unchanged_by_hash")
+                request.meta["unchanged"] = True
+                self._unchanged(request.url, kind, now)
+            else:
+                self.pending[request.url] = (response.headers.get(b"ETag"),
+                                             response.headers.get(b"Last-Modified"), digest, now)
         return response
 
+    def _unchanged(self, url: str, kind: str, now: str) -> None:
+        with transaction(self.db):
+            self.db.execute("UPDATE fetch_state SET checked_at = ?, unchanged = unchanged + 1 "
+                            "WHERE url = ?", [now, url])
+            if kind == "article":
+                self.db.execute("UPDATE articles SET last_seen = ? WHERE id = "
+                                "(SELECT article_id FROM article_urls WHERE url = ?)", [now, url])
 
-def record_validators(db, url: str, etag, last_modified, now: str) -> None:
-    """A full fetch of ``url``: its validators, and the 304 streak reset."""
+    def spider_closed(self, spider, reason="finished"):
+        """Save the listings' validators, unless the crawl was cut short or lost an article.
+
+        A listing whose article could not be fetched keeps its old validators, so the
+        next crawl reads it again instead of being told "304: nothing new".
+        """
+        dirty = getattr(spider, "dirty_listings", set())
+        if self.db is not None and reason == "finished":
+            kept = {url: v for url, v in self.pending.items() if url not in dirty}
+            with transaction(self.db):
+                for url, (etag, last_modified, digest, now) in kept.items():
+                    record_validators(self.db, url, etag, last_modified, now, digest)
+            logger.info("validators saved for %d listings, withheld for %d", len(kept),
+                        len(self.pending) - len(kept))
+        self.pending.clear()
+        super().spider_closed(spider)
+
+
+def record_validators(db, url: str, etag, last_modified, now: str,
+                      content_hash: str | None = None) -> None:
+    """A full fetch of ``url``: its validators and content hash, and the 304 streak reset."""
     etag = etag.decode("latin-1") if isinstance(etag, bytes) else etag
     last_modified = (last_modified.decode("latin-1") if isinstance(last_modified, bytes)
                      else last_modified)
     with transaction(db):
         db.execute(
-            "INSERT INTO fetch_state (url, etag, last_modified, fetched_at, checked_at, unchanged) "
-            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET etag = excluded.etag, "
-            "last_modified = excluded.last_modified, fetched_at = excluded.fetched_at, "
-            "checked_at = excluded.checked_at, unchanged = 0",
-            [url, etag, last_modified, now, now])
+            "INSERT INTO fetch_state (url, etag, last_modified, content_hash, fetched_at, "
+            "checked_at, unchanged) VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET "
+            "etag = excluded.etag, last_modified = excluded.last_modified, "
+            "content_hash = COALESCE(excluded.content_hash, content_hash), "
+            "fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, unchanged = 0",
+            [url, etag, last_modified, content_hash, now, now])
 
 
 _CRAWL_DELAY = re.compile(rb"^\s*crawl-delay\s*:\s*([\d.]+)", re.IGNORECASE | re.MULTILINE)
@@ -114,12 +163,16 @@ class PolitenessMiddleware(_WithDb):
         self.failures: dict[str, int] = {}
         self.given_up: set[str] = set()
         self.limit = crawler.settings.getint("DXMON_HOST_FAILURE_LIMIT", 8)
+        self.max_delay = crawler.settings.getfloat("DXMON_MAX_HOST_DELAY", 60.0)
+        self.default_delay = crawler.settings.getfloat("DOWNLOAD_DELAY", 0)
+        self.configured = {k: dict(v) for k, v in crawler.settings.getdict("DOWNLOAD_SLOTS").items()}
+        self.floor: dict[str, float] = {}  # host -> robots.txt Crawl-delay
 
     def process_request(self, request, spider=None):
         host = host_of(request.url)
         if host in self.given_up:
             self.crawler.stats.inc_value("dxmon/host_backoff_skipped")
-            raise IgnoreRequest(f"{host} failed {self.limit} times in a row in this crawl")
+            raise IgnoreRequest(f"{host} is left for the rest of this crawl")
         return None
 
     def process_response(self, request, response, spider=None):
@@ -127,37 +180,78 @@ class PolitenessMiddleware(_WithDb):
         if request.url.endswith("/robots.txt") and response.status == 200:
             m = _CRAWL_DELAY.search(response.body or b"")
             if m:
-                self._slow_down(request, host, float(m.group(1)))
-        if response.status >= 500 or response.status == 429:
-            self._failure(host, f"HTTP {response.status}")
+                delay = float(m.group(1))
+                logger.info("robots.txt of %s asks for Crawl-delay %.2fs", host, delay)
+                self.floor[host] = delay
+                self._slow_down(request, delay)
+                if self.db is not None:
+                    queries.record_host(self.db, host, ok=True, crawl_delay=delay)
+        if response.status in (429, 503):
+            wait = parse_retry_after(response.headers.get(b"Retry-After"))
+            if wait is not None and wait > self.max_delay:
+                self._give_up(host, f"HTTP {response.status} with Retry-After {wait:.0f}s",
+                              timedelta(seconds=wait))
+                return response
+            self.crawler.stats.inc_value("dxmon/slowed_down")
+            self._failure(request, host, f"HTTP {response.status}", wait)
+        elif response.status >= 500:
+            self._failure(request, host, f"HTTP {response.status}")
         else:
             self._success(host)
         return response
 
     def process_exception(self, request, exception, spider=None):
-        self._failure(host_of(request.url), type(exception).__name__)
+        self._failure(request, host_of(request.url), type(exception).__name__)
         return None
 
-    def _slow_down(self, request, host: str, delay: float) -> None:
+    def _slow_down(self, request, delay: float, *, from_now: bool = False) -> None:
+        """At least ``delay`` between requests to the request's host (and from now).
+
+        The spider gives each host (with its port) its own download slot; robots.txt
+        is fetched through another slot, so the host's slot is named, not looked up
+        from the request. A slot not created yet gets the delay when it is.
+        """
         downloader = self.crawler.engine.downloader
-        key = downloader.get_slot_key(request)
+        key = host_of(request.url)
+        preset = downloader.per_slot_settings.setdefault(key, {})
+        if delay > preset.get("delay", 0):
+            preset.update(delay=delay, jitter=0)
         slot = downloader.slots.get(key)
-        if slot is not None and delay > slot.delay:
-            logger.info("robots.txt of %s asks for Crawl-delay %.2fs", host, delay)
+        if slot is None:
+            return
+        if delay > slot.delay:
             slot.delay = delay
-        if self.db is not None:
-            queries.record_host(self.db, host, ok=True, crawl_delay=delay)
+            slot.jitter = 0
+        if from_now:  # the next request waits ``delay`` counted from this answer
+            slot.lastseen = time.monotonic()
 
     def _success(self, host: str) -> None:
+        """A good answer: the delay eases back (halving) toward the host's own."""
+        slot = self.crawler.engine.downloader.slots.get(host)
+        own = max(self.floor.get(host, 0),
+                  self.configured.get(host, {}).get("delay", self.default_delay))
+        if slot is not None and slot.delay > own:
+            slot.delay = max(own, slot.delay / 2)
         if self.failures.pop(host, 0) and self.db is not None:
             queries.record_host(self.db, host, ok=True)
 
-    def _failure(self, host: str, reason: str) -> None:
-        self.failures[host] = self.failures.get(host, 0) + 1
-        if self.failures[host] >= self.limit and host not in self.given_up:
-            self.given_up.add(host)
-            logger.warning("leaving %s for this crawl after %d failures in a row (%s)",
-                           host, self.failures[host], reason)
-            if self.db is not None:
-                queries.record_host(self.db, host, ok=False, reason=reason,
-                                    now=datetime.now(UTC), backoff=timedelta(minutes=30))
+    def _failure(self, request, host: str, reason: str, wait: float | None = None) -> None:
+        self.failures[host] = n = self.failures.get(host, 0) + 1
+        if n >= self.limit and host not in self.given_up:
+            self._give_up(host, f"{n} failures in a row ({reason})", timedelta(minutes=30))
+            return
+        slot = self.crawler.engine.downloader.slots.get(host_of(request.url))
+        current = slot.delay if slot is not None else 0
+        delay = wait if wait is not None else min(self.max_delay, max(0.5, current * 2))
+        self._slow_down(request, delay, from_now=True)
+        logger.info("%s answered %s: next request to it in %.1fs", host, reason, delay)
+
+    def _give_up(self, host: str, reason: str, backoff: timedelta) -> None:
+        if host in self.given_up:
+            return
+        self.given_up.add(host)
+        logger.warning("leaving %s for this crawl: %s", host, reason)
+        if self.db is not None:
+            queries.record_host(self.db, host, ok=False, reason=reason,
+                                now=datetime.now(UTC), backoff=backoff)
+

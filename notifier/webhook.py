@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
+from core.http import parse_retry_after
 from notifier.message import Alert
 
 __all__ = ["WebhookChannel", "sign", "verify"]
@@ -90,16 +89,4 @@ class WebhookChannel:
 
 def retry_after(headers) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return parse_retry_after(headers.get("retry-after"))

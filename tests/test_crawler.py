@@ -72,7 +72,8 @@ def test_second_crawl_uses_conditional_requests_and_skips_known_articles(crawl, 
 def test_publish_edit_and_furniture_changes_between_crawls(crawl, portals):
     now = datetime.now(VN_TZ)
     young = portals.articles("mst-portal")[0].edited(
-        slug="bo-truong-lam-viec-voi-doanh-nghiep-cong-nghe-so", published=now - timedelta(hours=3),
+        slug="bo-truong-lam-viec-voi-doanh-nghiep-cong-nghe-so",
+        published=now - timedelta(minutes=50),
         title="Bộ trưởng làm việc với doanh nghiệp công nghệ số",
         sapo="Sáng nay, Bộ trưởng Bộ Khoa học và Công nghệ làm việc với các doanh nghiệp công "
              "nghệ số về nhu cầu hạ tầng dữ liệu và nhân lực chất lượng cao.",
@@ -81,6 +82,17 @@ def test_publish_edit_and_furniture_changes_between_crawls(crawl, portals):
                     "Bộ trưởng ghi nhận các ý kiến và giao các đơn vị chức năng nghiên cứu, trả "
                     "lời bằng văn bản trong tháng này."))
     portals.publish("mst-portal", young)
+    # a young article on another site: revisited on every crawl in its first hours
+    local = portals.articles("thanhhoa-tv")[0].edited(
+        slug="tinh-uy-lam-viec-voi-huyen-mien-nui", published=now - timedelta(minutes=40),
+        title="Lãnh đạo tỉnh làm việc với một huyện miền núi về giảm nghèo bền vững",
+        sapo="Sáng nay, đoàn công tác của tỉnh đã làm việc với huyện miền núi về kết quả thực "
+             "hiện chương trình giảm nghèo bền vững.",
+        paragraphs=("Huyện báo cáo tỷ lệ hộ nghèo giảm hơn bốn điểm phần trăm so với đầu năm, "
+                    "nhiều mô hình trồng cây dược liệu dưới tán rừng cho thu nhập ổn định.",
+                    "Đoàn công tác đề nghị huyện tiếp tục rà soát hộ cận nghèo, ưu tiên vốn "
+                    "vay cho thanh niên khởi nghiệp tại quê nhà."))
+    portals.publish("thanhhoa-tv", local)
     crawl.scrapy()
     new = young.edited(slug="bo-truong-gap-go-startup-cong-nghe-tai-ha-noi",
                        title="Bộ trưởng gặp gỡ các startup công nghệ tại Hà Nội",
@@ -93,7 +105,12 @@ def test_publish_edit_and_furniture_changes_between_crawls(crawl, portals):
     edited = portals.edit("mst-portal", young.slug, paragraphs=young.paragraphs + (
         "Cập nhật: Bộ sẽ tổ chức đối thoại định kỳ mỗi quý với cộng đồng doanh nghiệp số.",))
     portals.touch_furniture("thanhhoa-tv")  # every page's bytes change, no article's text
+    before = len(portals.requests)
     crawl.scrapy()
+    # the young thanhhoa-tv article was fetched again in full (its bytes changed) ...
+    local_path = portals.article_path("thanhhoa-tv", local.slug)
+    assert [r.status for r in portals.requests[before:]
+            if urlsplit(r.path).path == local_path] == [200]
     titles = {r["title"] for r in crawl.query("SELECT title FROM articles")}
     assert normalize(new.title) in titles
     (row,) = crawl.query("SELECT * FROM articles WHERE title = ?", [normalize(edited.title)])
@@ -105,4 +122,5 @@ def test_publish_edit_and_furniture_changes_between_crawls(crawl, portals):
     thanhhoa_versions = crawl.query(
         "SELECT COUNT(*) AS n FROM article_versions v JOIN articles a ON a.id = v.article_id "
         "WHERE a.source = 'thanhhoa-tv'")
-    assert thanhhoa_versions[0]["n"] == len(portals.articles("thanhhoa-tv"))  # no new versions
+    # ... and, its text unchanged, made no version: one per article, as first seen
+    assert thanhhoa_versions[0]["n"] == len(portals.articles("thanhhoa-tv"))

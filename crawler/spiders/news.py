@@ -3,10 +3,20 @@
 For each configured source it starts from the listing pages, feeds and sitemaps, and
 follows links on the source's hosts: article-looking links are fetched as articles,
 listing-looking ones (sections, pagination) as listings, up to the source's
-``max_depth`` and ``max_pages``. Known articles are skipped unless due for a revisit
-(young articles are rechecked often, old ones rarely); listings, feeds and sitemaps
-are always rechecked, with conditional requests. Traps (calendars, endless
-pagination) are cut by the depth limit and a cap on links of one URL shape.
+``max_depth`` and ``max_pages``. Traps (calendars, endless pagination) are cut by the
+depth limit and a cap on links of one URL shape.
+
+What a re-crawl fetches, so that an unchanged portal costs almost nothing:
+
+- listings, feeds and sitemaps are always rechecked, with conditional requests
+  (:mod:`crawler.middlewares`); a 304 ends that branch without parsing;
+- a listing page that links no new article ends pagination there: deeper pages hold
+  older stories. Start pages always follow their links, and once per ``[monitor]
+  full_sweep`` (and on a source's first crawl) every listing is followed to the end;
+- known articles are not fetched again, except those published within ``[monitor]
+  revisit_days``: they are requested directly (conditionally) on a decaying schedule
+  (:func:`revisit_interval`), whether or not a changed listing links them, so an
+  edit is caught even when every listing answers 304.
 
 The spider yields raw pages; :class:`crawler.pipelines.StorePipeline` extracts them
 in worker processes and stores them.
@@ -19,6 +29,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.utils.sitemap import Sitemap
@@ -41,14 +52,15 @@ FEED_TYPES = ("xml", "rss", "atom")
 
 
 def revisit_interval(age: timedelta) -> timedelta:
-    """How often a stored article is fetched again: edits and corrections come early."""
-    if age < timedelta(days=2):
+    """How long after its last check a stored article is due again: edits come early.
+
+    Every crawl in its first hours, then a sixth of its age (a day-old article every
+    4 hours, a week-old one daily): about forty conditional requests over its first
+    week, whatever the crawl interval.
+    """
+    if age < timedelta(hours=2):
         return timedelta(0)
-    if age < timedelta(days=7):
-        return timedelta(hours=6)
-    if age < timedelta(days=30):
-        return timedelta(days=1)
-    return timedelta(days=7)
+    return min(age / 6, timedelta(days=7))
 
 
 class NewsSpider(scrapy.Spider):
@@ -74,6 +86,11 @@ class NewsSpider(scrapy.Spider):
         self.seen: set[str] = set()
         self.now = datetime.now(UTC)
         self.due: dict[str, set[str]] = {}  # source -> known article URLs not yet due
+        self.revisits: dict[str, list[str]] = {}  # source -> young article URLs due now
+        self.sweep: dict[str, bool] = {}  # source -> follow every listing to the end
+        # listings that led to an article we failed to fetch: their validators are not
+        # saved (crawler.middlewares), so the next crawl reads them again
+        self.dirty_listings: set[str] = set()
         self.links = LinkExtractor(deny_extensions=[], unique=True)
 
     @classmethod
@@ -101,32 +118,61 @@ class NewsSpider(scrapy.Spider):
         db = open_db(self.dxmon_config.storage_path)
         try:
             for source in self.sources:
-                self.due[source.name] = self._not_due(db, source.name)
+                self.due[source.name], self.revisits[source.name] = self._known(db, source)
+                self.sweep[source.name] = self._sweep_due(db, source.name)
         finally:
             db.close()
+        for name, sweep in self.sweep.items():
+            if sweep:  # recorded in this source's crawl_runs stats as "full_sweep"
+                self.crawler.stats.set_value(f"dxmon/source/{name}/full_sweep", 1)
         for source in self.sources:
+            sweep = self.sweep[source.name]
             for url in source.feeds:
-                yield self._request(url, source, "feed", self.parse_feed)
+                yield self._request(url, source, "feed", self.parse_feed, sweep=sweep)
             for url in source.sitemaps:
-                yield self._request(url, source, "sitemap", self.parse_sitemap)
+                yield self._request(url, source, "sitemap", self.parse_sitemap, sweep=sweep)
             for url in source.start_urls:
-                yield self._request(url, source, "listing", self.parse)
+                yield self._request(url, source, "listing", self.parse, start=True, sweep=sweep)
+            for url in self.revisits[source.name]:
+                request = self._follow(url, source, "article", 0)
+                if request is not None:
+                    self.crawler.stats.inc_value("dxmon/revisits")
+                    yield request
 
-    def _not_due(self, db, source: str) -> set[str]:
-        """Known article URLs of ``source`` whose revisit is not due yet."""
-        skip = set()
+    def _known(self, db, source: Source) -> tuple[set[str], list[str]]:
+        """Known article URLs on ``source``'s hosts: those not due yet, and young ones due now.
+
+        A URL counts wherever its article was first stored: a syndicated copy on this
+        site is an alias of another site's article, and is not fetched again either.
+        One URL per article is revisited (the canonical one).
+        """
+        skip, revisit = set(), []
+        window = timedelta(days=self.dxmon_config.revisit_days)
         rows = db.execute(
-            "SELECT u.url, a.published_at, a.first_seen, f.checked_at FROM article_urls u "
-            "JOIN articles a ON a.id = u.article_id LEFT JOIN fetch_state f ON f.url = u.url "
-            "WHERE a.source = ?", [source])
-        for url, published, first_seen, checked in rows:
+            "SELECT u.url, a.url, a.published_at, a.first_seen, f.checked_at "
+            "FROM article_urls u JOIN articles a ON a.id = u.article_id "
+            "LEFT JOIN fetch_state f ON f.url = a.url")
+        for url, main_url, published, first_seen, checked in rows:
+            if self.by_host.get(host_of(url)) is not source:
+                continue
             born = _when(published) or _when(first_seen) or self.now
             last = _when(checked) or _when(first_seen) or self.now
             if self.now - last < revisit_interval(self.now - born):
                 skip.add(canonical_url(url))
-        return skip
+            elif url == main_url and self.now - born < window:
+                revisit.append(canonical_url(url))
+        return skip, revisit
 
-    def _request(self, url: str, source: Source, kind: str, callback, **meta) -> scrapy.Request:
+    def _sweep_due(self, db, source: str) -> bool:
+        """Whether this crawl follows every listing of ``source`` to its end."""
+        row = db.execute(
+            "SELECT MAX(started_at) FROM crawl_runs WHERE source = ? AND status = 'ok' "
+            "AND json_extract(stats, '$.full_sweep') = 1", [source]).fetchone()
+        last = _when(row[0]) if row else None
+        return last is None or self.now - last >= self.dxmon_config.full_sweep
+
+    def _request(self, url: str, source: Source, kind: str, callback, **meta
+                 ) -> scrapy.Request:
         priority = {"article": 20, "feed": 30, "sitemap": 25}.get(kind, 0)
         return scrapy.Request(url, callback=callback, errback=self.failed, priority=priority,
                               dont_filter=kind in ("feed", "sitemap"),
@@ -134,8 +180,11 @@ class NewsSpider(scrapy.Spider):
                                     "handle_httpstatus_list": [304],
                                     "download_slot": host_of(url), **meta})
 
-    def _follow(self, url: str, source: Source, kind: str, depth: int):
-        """A request for ``url`` unless it is a duplicate, not due, off-site or over a limit."""
+    def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None = None):
+        """A request for ``url`` unless it is a duplicate, not due, off-site or over a limit.
+
+        ``via`` is the listing, feed or sitemap that linked it.
+        """
         url = canonical_url(url)
         if url in self.seen or is_skippable(url):
             return None
@@ -157,8 +206,10 @@ class NewsSpider(scrapy.Spider):
             return None
         self.seen.add(url)
         self.pages[source.name] += 1
-        callback = self.parse_article if kind == "article" else self.parse
-        return self._request(url, source, kind, callback)
+        if kind == "article":
+            return self._request(url, source, kind, self.parse_article, via=via)
+        return self._request(url, source, kind, self.parse, via=via,
+                             sweep=self.sweep.get(source.name, False))
 
     # --- parsing ------------------------------------------------------------------
 
@@ -166,9 +217,14 @@ class NewsSpider(scrapy.Spider):
         name = response.meta["source"]
         return next(s for s in self.sources if s.name == name)
 
+    @staticmethod
+    def _unchanged(response) -> bool:
+        """A 304, or a 200 whose bytes match the last full fetch (crawler.middlewares)."""
+        return response.status == 304 or bool(response.meta.get("unchanged"))
+
     def parse(self, response):
         """A listing page (or any non-article page): follow its links."""
-        if response.status == 304 or not isinstance(response, TextResponse):
+        if self._unchanged(response) or not isinstance(response, TextResponse):
             return
         source = self._source(response)
         if is_article_url(response.url, self.patterns[source.name]) and \
@@ -192,22 +248,36 @@ class NewsSpider(scrapy.Spider):
         yield from self._links_of(response, source, listings=False)  # related articles
 
     def _links_of(self, response, source: Source, *, listings: bool):
-        """Requests for the page's article links (and listing links, if ``listings``)."""
+        """Requests for the page's article links, then its listing links if ``listings``.
+
+        A listing page that links no new article is not followed further (deeper
+        pages hold older stories), unless it is a start page or this is a full sweep.
+        """
         depth = response.meta.get("depth", 0)
         pattern = self.patterns[source.name]
+        pages = []
+        new_articles = 0
+        via = response.url if listings else None
         for link in self.links.extract_links(response):
             if is_article_url(link.url, pattern):
-                kind = "article"
+                request = self._follow(link.url, source, "article", depth, via)
+                if request is not None:
+                    new_articles += 1
+                    yield request
             elif listings and (pattern is None or is_listing_url(link.url)):
-                kind = "listing"
-            else:
-                continue
-            request = self._follow(link.url, source, kind, depth)
+                pages.append(link.url)
+        if not pages:
+            return
+        if not (new_articles or response.meta.get("start") or self.sweep.get(source.name)):
+            self.crawler.stats.inc_value("dxmon/listings_not_followed")
+            return
+        for url in pages:
+            request = self._follow(url, source, "listing", depth)
             if request is not None:
                 yield request
 
     def parse_feed(self, response):
-        if response.status == 304:
+        if self._unchanged(response):
             return
         source = self._source(response)
         selector = scrapy.Selector(text=response.text, type="xml")
@@ -215,12 +285,13 @@ class NewsSpider(scrapy.Spider):
         urls = selector.xpath("//item/link/text() | //entry/link/@href").getall()
         self.crawler.stats.inc_value("dxmon/feed_links", len(urls))
         for url in urls:
-            request = self._follow(response.urljoin(url.strip()), source, "article", 0)
+            request = self._follow(response.urljoin(url.strip()), source, "article", 0,
+                                   response.url)
             if request is not None:
                 yield request
 
     def parse_sitemap(self, response):
-        if response.status == 304:
+        if self._unchanged(response):
             return
         source = self._source(response)
         try:
@@ -231,9 +302,10 @@ class NewsSpider(scrapy.Spider):
         for entry in sitemap:
             loc = response.urljoin(entry.get("loc", "").strip())
             if sitemap.type == "sitemapindex":
-                yield self._request(loc, source, "sitemap", self.parse_sitemap)
+                yield self._request(loc, source, "sitemap", self.parse_sitemap,
+                                    sweep=self.sweep[source.name])
             else:
-                request = self._follow(loc, source, "article", 0)
+                request = self._follow(loc, source, "article", 0, response.url)
                 if request is not None:
                     yield request
 
@@ -241,6 +313,14 @@ class NewsSpider(scrapy.Spider):
         request = failure.request
         self.crawler.stats.inc_value("dxmon/fetch_errors")
         status = getattr(getattr(failure.value, "response", None), "status", None)
+        if status is not None:
+            transient = status >= 500 or status in (408, 429)
+        else:  # a network error, not a robots.txt refusal or an offsite drop
+            transient = not failure.check(IgnoreRequest)
+        via = request.meta.get("via")
+        if transient and via and via not in self.dirty_listings:  # a 404 stays; a 503 may not
+            self.dirty_listings.add(via)
+            self.crawler.stats.inc_value("dxmon/validators_withheld")
         if status:
             self.crawler.stats.inc_value(f"dxmon/http_{status}")
         self.logger.warning("fetch failed: %s (%s)", request.url,

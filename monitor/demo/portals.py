@@ -103,8 +103,8 @@ class _Site:
         """Five articles, reshuffled by :meth:`PortalWeb.touch_furniture` (cached)."""
         key = (self.furniture, len(self.articles), len(self.deleted))
         if getattr(self, "_most_read_key", None) != key:
-            live = sorted(self.live(), key=lambda a: (zlib.crc32(a.slug.encode()) +
-                                                      self.furniture) % 97)
+            live = sorted(self.live(),
+                          key=lambda a: zlib.crc32(f"{a.slug}:{self.furniture}".encode()))
             self._most_read = [(a.title, a.slug) for a in live[:5]]
             self._most_read_key = key
         return self._most_read
@@ -232,10 +232,12 @@ class PortalWeb:
         with self.lock:
             self.state[site].furniture += 1
 
-    def fail(self, site: str, path: str, status: int = 500, times: int = 1) -> None:
-        """Answer ``status`` to the next ``times`` requests of ``path``."""
+    def fail(self, site: str, path: str, status: int = 500, times: int = 1,
+             headers: dict | None = None) -> None:
+        """Answer ``status`` (with ``headers``, e.g. Retry-After) to the next ``times``
+        requests of ``path``."""
         with self.lock:
-            self.failures[(site, path)] = [status] * times
+            self.failures[(site, path)] = [(status, headers or {})] * times
 
     def articles(self, site: str) -> list[PortalArticle]:
         return sorted(self.state[site].live(), key=lambda a: a.published, reverse=True)
@@ -303,8 +305,8 @@ class PortalWeb:
         with self.lock:
             queue = self.failures.get((site, urlsplit(raw_path).path))
             if queue:
-                status = queue.pop(0)
-                return status, {"Content-Type": "text/html; charset=utf-8"}, \
+                status, headers = queue.pop(0)
+                return status, {"Content-Type": "text/html; charset=utf-8", **headers}, \
                     f"<html><body><h1>Lỗi {status}</h1></body></html>".encode()
             return self._route(site, raw_path, headers)
 
