@@ -82,15 +82,14 @@ def cmd_init(args) -> int:
 
 def cmd_crawl(args) -> int:
     """One cycle: crawl (a source or all), detect, group, deliver due alerts, exit."""
-    from monitor.cycle import after_crawl, run_crawl
+    from monitor.cycle import crawl_cycle
 
     config = _config(args)
     if args.source:
         config.source(args.source)  # fail early on an unknown name
-    outcome = run_crawl(config, args.source)
+    outcome, report = crawl_cycle(config, args.source)
     db = _db(config)
     try:
-        report = after_crawl(db, config)
         runs = queries.last_crawl_runs(db)
     finally:
         db.close()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,8 +25,10 @@ from core.config import Config
 from core.models import VN_TZ
 from monitor.events import ProcessReport, process_articles
 from storage import queries
+from storage.schema import open_db
 
-__all__ = ["CrawlOutcome", "CycleReport", "run_crawl", "after_crawl", "deliver_due"]
+__all__ = ["CrawlOutcome", "CycleReport", "run_crawl", "crawl_cycle", "after_crawl",
+           "deliver_due"]
 
 # Cap on one crawl log file; the log is cut back to nothing past this size so a
 # service running for years never fills the disk with Scrapy output.
@@ -61,14 +64,19 @@ def log_dir(config: Config) -> Path:
 
 
 def run_crawl(config: Config, source: str | None = None, *, timeout: float | None = None,
-              stop: threading.Event | None = None, extra_settings: dict | None = None
-              ) -> CrawlOutcome:
+              stop: threading.Event | None = None, extra_settings: dict | None = None,
+              on_closed: Callable[[], None] | None = None) -> CrawlOutcome:
     """Run ``scrapy crawl news [-a source=NAME]`` as a child process and wait for it.
 
     The child reads the same config (``DXMON_CONFIG``) and writes its own
     ``crawl_runs`` row. ``timeout`` (default: ``[monitor] crawl_timeout``) and ``stop``
     end it with SIGTERM, then SIGKILL after a grace period; a run row the child could
     not close is marked ``interrupted``.
+
+    ``on_closed`` is called as soon as the child has closed its run rows — everything
+    it stored is committed by then — while the child is still shutting down (Scrapy
+    and the interpreter take half a second or more to exit): processing and delivery
+    need not wait for that.
     """
     timeout = timeout if timeout is not None else config.crawl_timeout.total_seconds()
     logs = log_dir(config)
@@ -99,13 +107,50 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
                     break
                 if stop is not None and stop.is_set():
                     break
-                time.sleep(0.1)
+                if on_closed is not None and _runs_closed(config, child.pid):
+                    on_closed()
+                    on_closed = None
+                time.sleep(0.05)
         finally:
             if child.poll() is None:
                 _terminate(child)
     _close_abandoned_run(config, child.pid, timed_out)
     return CrawlOutcome(source, child.returncode, time.monotonic() - started, timed_out,
                         log_path)
+
+
+def _runs_closed(config: Config, pid: int) -> bool:
+    """Whether the crawl process ``pid`` has opened run rows and closed them all."""
+    db = open_db(config.storage_path)
+    try:
+        opened, still_open = db.execute(
+            "SELECT COUNT(*), COUNT(*) - COUNT(finished_at) FROM crawl_runs WHERE pid = ?",
+            [pid]).fetchone()
+    finally:
+        db.close()
+    return opened > 0 and still_open == 0
+
+
+def crawl_cycle(config: Config, source: str | None = None, *,
+                stop: threading.Event | None = None, now: Callable[[], datetime] | None = None
+                ) -> tuple[CrawlOutcome, CycleReport | None]:
+    """One cycle: crawl, then detect, group and deliver as soon as the crawl has closed.
+
+    The report is None only when ``stop`` was set before processing could run.
+    """
+    reports: list[CycleReport] = []
+
+    def process() -> None:
+        db = open_db(config.storage_path)
+        try:
+            reports.append(after_crawl(db, config, now=now() if now else None))
+        finally:
+            db.close()
+
+    outcome = run_crawl(config, source, stop=stop, on_closed=process)
+    if not reports and not (stop is not None and stop.is_set()):
+        process()  # the child ended without closing its runs (killed, timed out, failed)
+    return outcome, (reports[0] if reports else None)
 
 
 def _terminate(child: subprocess.Popen) -> None:
@@ -118,8 +163,6 @@ def _terminate(child: subprocess.Popen) -> None:
 
 
 def _close_abandoned_run(config: Config, pid: int, timed_out: bool) -> None:
-    from storage.schema import open_db
-
     db = open_db(config.storage_path)
     try:
         queries.close_abandoned_runs(db, pid, "timeout" if timed_out else "interrupted")

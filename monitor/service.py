@@ -11,9 +11,10 @@ APScheduler 3.x runs one job per source at its ``interval``:
   by a few seconds); the others keep their rhythm from that last run.
 
 Each crawl is a ``scrapy crawl news -a source=NAME`` child process with the
-``[monitor] crawl_timeout`` limit (:func:`monitor.cycle.run_crawl`); after it, the
-service runs :func:`monitor.cycle.after_crawl`. A dispatcher job sends due retries
-every few seconds. SIGTERM/SIGINT stop it cleanly: no new jobs, running children
+``[monitor] crawl_timeout`` limit (:func:`monitor.cycle.crawl_cycle`); as soon as
+the child has closed its crawl run, the service runs :func:`monitor.cycle.after_crawl`
+(while the child is still exiting). A dispatcher job sends due retries every few
+seconds. SIGTERM/SIGINT stop it cleanly: no new jobs, running children
 get SIGTERM (Scrapy closes its spider and run row), every write is transactional.
 
 Only one ``dxmon serve`` may run on a database: it holds an exclusive lock on
@@ -38,7 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from core.config import Config
 from core.errors import DxmonError
 from core.models import VN_TZ
-from monitor.cycle import after_crawl, deliver_due, run_crawl
+from monitor.cycle import crawl_cycle, deliver_due
 from storage import queries
 from storage.schema import open_db
 
@@ -168,18 +169,13 @@ class Service:
     def crawl_source(self, name: str) -> None:
         if self.stop_event.is_set():
             return
-        outcome = run_crawl(self.config, name, stop=self.stop_event)
+        outcome, report = crawl_cycle(self.config, name, stop=self.stop_event, now=self.clock)
         state = "ok" if outcome.ok else ("timed out" if outcome.timed_out
                                           else f"exit {outcome.returncode}")
         logger.info("crawl %s: %s in %.1fs (log %s)", name, state, outcome.seconds,
                     outcome.log_path)
-        if self.stop_event.is_set():
+        if report is None:
             return
-        db = open_db(self.config.storage_path)
-        try:
-            report = after_crawl(db, self.config, now=self.clock())
-        finally:
-            db.close()
         p = report.processed
         if p.articles or report.dispatched:
             logger.info("processed %d articles: %d new sessions, %d alerting; delivery %s",

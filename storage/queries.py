@@ -39,23 +39,25 @@ def start_crawl_run(db: sqlite_utils.Database, source: str, *, pid: int | None =
         ensure_source(db, source)
         db.execute("UPDATE sources SET first_crawl_at = COALESCE(first_crawl_at, ?) WHERE name = ?",
                    [utcnow_iso(now), source])
+        # run times to the millisecond: alert latency is measured from a crawl's end
         cursor = db.execute(
             "INSERT INTO crawl_runs (source, started_at, status, pid) VALUES (?, ?, 'running', ?)",
-            [source, utcnow_iso(now), pid])
+            [source, utcnow_iso(now, "milliseconds"), pid])
         return cursor.lastrowid
 
 
 def finish_crawl_run(db: sqlite_utils.Database, run_id: int, status: str, stats: dict,
                      *, now: datetime | None = None) -> None:
     """Close a crawl run. The first ``ok`` run of a source sets the source's baseline."""
-    finished = utcnow_iso(now)
     with transaction(db):
         db.execute("UPDATE crawl_runs SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
-                   [finished, status, json.dumps(stats, default=str, ensure_ascii=False), run_id])
+                   [utcnow_iso(now, "milliseconds"), status,
+                    json.dumps(stats, default=str, ensure_ascii=False), run_id])
         if status == "ok":
             db.execute(
                 "UPDATE sources SET baseline_at = COALESCE(baseline_at, ?) "
-                "WHERE name = (SELECT source FROM crawl_runs WHERE id = ?)", [finished, run_id])
+                "WHERE name = (SELECT source FROM crawl_runs WHERE id = ?)",
+                [utcnow_iso(now), run_id])
 
 
 def close_abandoned_runs(db: sqlite_utils.Database, pid: int, status: str,

@@ -34,10 +34,10 @@ __all__ = ["open_db", "transaction", "migrate", "MIGRATIONS", "utcnow_iso"]
 BUSY_TIMEOUT_S = 30
 
 
-def utcnow_iso(now: datetime | None = None) -> str:
+def utcnow_iso(now: datetime | None = None, timespec: str = "seconds") -> str:
     """``now`` (default: the current time) as a UTC ISO 8601 string, to the second."""
     now = now or datetime.now(UTC)
-    return now.astimezone(UTC).isoformat(timespec="seconds")
+    return now.astimezone(UTC).isoformat(timespec=timespec)
 
 
 def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:

@@ -29,7 +29,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.utils.sitemap import Sitemap
@@ -315,8 +315,8 @@ class NewsSpider(scrapy.Spider):
         status = getattr(getattr(failure.value, "response", None), "status", None)
         if status is not None:
             transient = status >= 500 or status in (408, 429)
-        else:  # a network error, not a robots.txt refusal or an offsite drop
-            transient = not failure.check(IgnoreRequest)
+        else:  # a network error; not a robots.txt refusal, a redirect loop or a size cap
+            transient = not failure.check(IgnoreRequest, DownloadCancelledError)
         via = request.meta.get("via")
         if transient and via and via not in self.dirty_listings:  # a 404 stays; a 503 may not
             self.dirty_listings.add(via)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.config import load_config
 from core.models import VN_TZ
-from monitor.cycle import after_crawl, run_crawl
+from monitor.cycle import crawl_cycle
 from monitor.demo.portals import PortalWeb
 from monitor.events import list_sessions, watched_name
 from storage import queries
@@ -63,16 +63,6 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _cycle(config, source=None):
-    outcome = run_crawl(config, source)
-    db = open_db(config.storage_path)
-    try:
-        report = after_crawl(db, config)
-    finally:
-        db.close()
-    return outcome, report
-
-
 def run_demo(folder: Path) -> int:
     folder = folder.resolve()
     if folder.exists():
@@ -99,7 +89,7 @@ to = ["team@localhost"]
         _say(f"Config: {config_path}\n")
 
         _say("1. Baseline crawl of every demo portal (history never alerts)")
-        outcome, report = _cycle(config)
+        outcome, report = crawl_cycle(config)
         db = open_db(db_path)
         try:
             for source in config.sources:
@@ -120,7 +110,7 @@ to = ["team@localhost"]
         web.publish(site, article)
         _say(f"\n2. {site} publishes: \"{article.title}\"")
         _say("\n3. Next cycle of that source")
-        outcome, report = _cycle(config, site)
+        outcome, report = crawl_cycle(config, site)
         _say(f"   crawl {'ok' if outcome.ok else 'FAILED'} in {outcome.seconds:.1f}s; "
              f"{len(report.processed.new_sessions)} new session, "
              f"{len(report.processed.alerted_sessions)} alert(s) sent")
