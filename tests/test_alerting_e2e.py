@@ -111,3 +111,47 @@ def test_old_sessions_found_later_and_previews_never_alert(
     assert crawl.query("SELECT id FROM articles WHERE url LIKE '%lich-cong-tac-tuan-toi-9%'")
     # a preview never creates a session (it attaches to one once the meeting is reported)
     assert crawl.query("SELECT * FROM sessions WHERE body = ? AND number = 9", [BODY]) == []
+
+
+def test_an_edit_that_changes_the_number_sends_one_correction_not_a_new_alert(
+        crawl, portals, webhook_receiver, monkeypatch):
+    monkeypatch.setenv("DXMON_E2E_SECRET", SECRET)
+    crawl.write_config(extra=f'[[notify]]\nkind = "webhook"\nurl = "{webhook_receiver.url}"\n'
+                             f'secret_env = "DXMON_E2E_SECRET"\nretry_base = "1s"\n')
+    crawl.dxmon("crawl")
+    now = datetime.now(VN_TZ)
+    number = next_session_number(portals.all_articles(), BODY)
+    published = recently(now, 3)
+    # the outlet first prints the wrong number ...
+    wrong = session_report("hanoi-portal", BODY, number + 1, published.date(), published)
+    portals.publish("hanoi-portal", wrong)
+    crawl.dxmon("crawl", "--source", "hanoi-portal")
+    (first,) = webhook_receiver.wait_for(1)
+    assert first.json["event"] == "session.new" and first.json["session"]["number"] == number + 1
+
+    # ... then corrects it; the page furniture also changes, which alone is no edit
+    portals.edit("hanoi-portal", wrong.slug,
+                 title=wrong.title.replace(f"thứ {number + 1}", f"thứ {number}"),
+                 sapo=wrong.sapo.replace(f"thứ {number + 1}", f"thứ {number}"))
+    portals.touch_furniture("hanoi-portal")
+    crawl.dxmon("crawl", "--source", "hanoi-portal")
+    hits = webhook_receiver.wait_for(2)
+    assert [h.headers["x-dxmon-event"] for h in hits] == ["session.new", "session.corrected"]
+    correction = hits[1].json
+    assert correction["session"]["number"] == number
+    assert verify(SECRET, hits[1].body, hits[1].headers["x-dxmon-signature"])
+    assert hits[0].headers["x-dxmon-delivery"] != hits[1].headers["x-dxmon-delivery"]
+    (session,) = crawl.query("SELECT * FROM sessions WHERE body = ? AND date = ?",
+                             [BODY, published.date().isoformat()])
+    assert session["number"] == number
+    versions = crawl.query("SELECT v.* FROM article_versions v JOIN articles a ON "
+                           "a.id = v.article_id WHERE a.url LIKE ?", [f"%{wrong.slug}%"])
+    assert len(versions) == 2  # as first printed, and as corrected
+    history = crawl.dxmon("history", portals.url("hanoi-portal", wrong.slug)).stdout
+    assert "+" in history and f"thứ {number}" in history
+
+    # later crawls change nothing: no third message
+    crawl.dxmon("crawl", "--source", "hanoi-portal")
+    assert len(webhook_receiver.hits) == 2
+    assert [a["kind"] for a in crawl.query("SELECT kind FROM alerts ORDER BY id")] == [
+        "session", "correction"]
