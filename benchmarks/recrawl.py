@@ -352,7 +352,7 @@ def main(argv=None) -> int:
           f"{new_fetched} of the new ones; aim: exactly {args.new}): "
           f"{'met' if article_fetches == args.new and new_fetched == args.new else 'NOT met'}")
     print("defaults in force: DXMON_TRUST_304=5 (after 5 consecutive 304s of a URL the next "
-          "request goes unconditional), revisit of articles younger than 2 days on every crawl")
+          "request goes unconditional), young articles revisited on a decaying schedule (every crawl in their first 2 hours)")
     for c in crawls[1:]:
         diagnose(c, new_paths)
     return 0
