@@ -80,10 +80,20 @@ _META_DATES = ("article:published_time", "og:published_time", "datePublished", "
 
 
 def decode_html(body: bytes, headers_charset: str | None = None) -> str:
-    """Bytes → text: HTTP charset, then BOM, then ``<meta>``, then detection."""
+    """Bytes → text: HTTP charset, then BOM, then ``<meta>``, then detection.
+
+    A declared charset that does not fit the bytes (a page saying UTF-8 but written
+    in Windows-1258, as older Vietnamese sites are) leaves U+FFFD marks; then the
+    page's own ``<meta>``, Windows-1258 and UTF-8 are tried too, and the reading with
+    the fewest undecodable bytes wins.
+    """
     content_type = f"text/html; charset={headers_charset}" if headers_charset else None
     _, text = html_to_unicode(content_type, body)
-    return text
+    if "\ufffd" not in text:
+        return text
+    readings = [text, html_to_unicode(None, body)[1]]
+    readings += [body.decode(codec, errors="replace") for codec in ("cp1258", "utf-8")]
+    return min(readings, key=lambda t: t.count("\ufffd"))
 
 
 def parse_vn_datetime(text: str) -> datetime | None:

@@ -125,6 +125,8 @@ class PortalWeb:
         self.validators = validators
         self.no_validators = {"hagiang-tv"}
         self.lying_304: set[str] = set()
+        # (site, slug): served as Windows-1258 bytes while the headers say UTF-8
+        self.wrong_charset: set[tuple[str, str]] = set()
         self.requests: list[Request] = []
         self.failures: dict[tuple[str, str], list[int]] = {}
         self.lock = threading.Lock()
@@ -346,8 +348,11 @@ class PortalWeb:
                 return 404, {"Content-Type": "text/html; charset=utf-8"}, \
                     "<html><body><h1>Bài viết không tồn tại</h1></body></html>".encode()
             article = state.articles[slug]
-            return self._page(site, render_article(article, _Ctx(self, site, amp)),
-                              state.modified[slug], headers)
+            status, out, body = self._page(site, render_article(article, _Ctx(self, site, amp)),
+                                           state.modified[slug], headers)
+            if (site, slug) in self.wrong_charset and body:
+                body = encode_cp1258(body.decode("utf-8"))
+            return status, out, body
         for section in state.sections():
             listing = self._listing(site, section, path, query)
             if listing is not None:
@@ -410,7 +415,8 @@ class PortalWeb:
     def _trap_links(self, site: str) -> str:
         links = {
             "thanhhoa-tv": ["/thoi-su/bai-viet-da-go-999999.htm", "/thoi-su/toan-van-bao-cao-999998.htm",
-                            "/files/bao-cao-chuyen-doi-so-2024.pdf", "/admin/dang-nhap"],
+                            "/files/bao-cao-chuyen-doi-so-2024.pdf", "/admin/dang-nhap",
+                            "/thoi-su/trang-loi-ket-noi-999997.htm"],
             "hagiang-tv": ["/lich-phat-song/2024-04-24.html", "/chuyen-huong/a"],
             "mst-portal": ["/files/ke-hoach-2025.pdf"],
         }.get(site, [])
@@ -419,6 +425,9 @@ class PortalWeb:
     def _trap(self, site: str, path: str) -> tuple[int, dict, bytes] | None:
         if path.endswith(".pdf"):
             return 200, {"Content-Type": "application/pdf"}, b"%PDF-1.4\n% dxmon demo\n%%EOF\n"
+        if path == "/thoi-su/trang-loi-ket-noi-999997.htm":  # a broken page: binary, cut short
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, \
+                b"<html><head><title>\x00\x9f\xff\xfe" + bytes(range(256)) * 8 + b"<body><p"
         if path == "/chuyen-huong/a":
             return 302, {"Location": "/chuyen-huong/b"}, b""
         if path == "/chuyen-huong/b":
