@@ -76,8 +76,10 @@ class ConditionalGetMiddleware(_WithDb):
     def process_request(self, request, spider=None):
         if self.db is None or "kind" not in request.meta or request.meta.get("sweep"):
             return None
-        row = self.db.execute("SELECT etag, last_modified, unchanged FROM fetch_state WHERE url = ?",
-                              [request.url]).fetchone()
+        row = self.db.execute("SELECT etag, last_modified, unchanged, content_hash FROM fetch_state "
+                              "WHERE url = ?", [request.url]).fetchone()
+        if row and row[3]:
+            request.meta["content_hash"] = row[3]  # compared with a 200's bytes, once back
         if not row or not (row[0] or row[1]):
             return None
         trust = self.crawler.settings.getint("DXMON_TRUST_304", 5)
@@ -100,9 +102,7 @@ class ConditionalGetMiddleware(_WithDb):
             self._unchanged(request.url, kind, now)
         elif response.status == 200 and kind != "article":
             digest = hashlib.sha1(response.body).hexdigest()
-            row = self.db.execute("SELECT content_hash FROM fetch_state WHERE url = ?",
-                                  [request.url]).fetchone()
-            if row and row[0] == digest and not request.meta.get("sweep"):
+            if request.meta.get("content_hash") == digest:  # never set on a sweep
                 # no validators, or a 304 withheld: the bytes say it has not changed
                 self.crawler.stats.inc_value("dxmon/unchanged_by_hash")
                 request.meta["unchanged"] = True

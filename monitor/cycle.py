@@ -97,6 +97,8 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     started = time.monotonic()
     timed_out = False
+    # one connection watches for the child's runs to close, polled 20 times a second
+    watch = open_db(config.storage_path) if on_closed is not None else None
     with open(log_path, "ab") as log:
         child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
@@ -107,11 +109,13 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
                     break
                 if stop is not None and stop.is_set():
                     break
-                if on_closed is not None and _runs_closed(config, child.pid):
+                if on_closed is not None and _runs_closed(watch, child.pid):
                     on_closed()
                     on_closed = None
                 time.sleep(0.05)
         finally:
+            if watch is not None:
+                watch.close()
             if child.poll() is None:
                 _terminate(child)
     _close_abandoned_run(config, child.pid, timed_out)
@@ -119,15 +123,12 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
                         log_path)
 
 
-def _runs_closed(config: Config, pid: int) -> bool:
+def _runs_closed(db: sqlite_utils.Database, pid: int) -> bool:
     """Whether the crawl process ``pid`` has opened run rows and closed them all."""
-    db = open_db(config.storage_path)
-    try:
-        opened, still_open = db.execute(
-            "SELECT COUNT(*), COUNT(*) - COUNT(finished_at) FROM crawl_runs WHERE pid = ?",
-            [pid]).fetchone()
-    finally:
-        db.close()
+    # fetchall: the statement completes, so no read snapshot outlives the poll
+    ((opened, still_open),) = db.execute(
+        "SELECT COUNT(*), COUNT(*) - COUNT(finished_at) FROM crawl_runs WHERE pid = ?",
+        [pid]).fetchall()
     return opened > 0 and still_open == 0
 
 

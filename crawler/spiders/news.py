@@ -117,8 +117,8 @@ class NewsSpider(scrapy.Spider):
     async def start(self):
         db = open_db(self.dxmon_config.storage_path)
         try:
+            self._known(db)
             for source in self.sources:
-                self.due[source.name], self.revisits[source.name] = self._known(db, source)
                 self.sweep[source.name] = self._sweep_due(db, source.name)
         finally:
             db.close()
@@ -133,35 +133,35 @@ class NewsSpider(scrapy.Spider):
                 yield self._request(url, source, "sitemap", self.parse_sitemap, sweep=sweep)
             for url in source.start_urls:
                 yield self._request(url, source, "listing", self.parse, start=True, sweep=sweep)
-            for url in self.revisits[source.name]:
-                request = self._follow(url, source, "article", 0)
-                if request is not None:
-                    self.crawler.stats.inc_value("dxmon/revisits")
-                    yield request
+            for request in self._follow_all(self.revisits[source.name], source, "article", 0):
+                self.crawler.stats.inc_value("dxmon/revisits")
+                yield request
 
-    def _known(self, db, source: Source) -> tuple[set[str], list[str]]:
-        """Known article URLs on ``source``'s hosts: those not due yet, and young ones due now.
+    def _known(self, db) -> None:
+        """Sort known article URLs by the source whose hosts they are on: not due yet
+        (``self.due``), or young and due now (``self.revisits``).
 
         A URL counts wherever its article was first stored: a syndicated copy on this
         site is an alias of another site's article, and is not fetched again either.
         One URL per article is revisited (the canonical one).
         """
-        skip, revisit = set(), []
+        for source in self.sources:
+            self.due[source.name], self.revisits[source.name] = set(), []
         window = timedelta(days=self.dxmon_config.revisit_days)
         rows = db.execute(
             "SELECT u.url, a.url, a.published_at, a.first_seen, f.checked_at "
             "FROM article_urls u JOIN articles a ON a.id = u.article_id "
             "LEFT JOIN fetch_state f ON f.url = a.url")
         for url, main_url, published, first_seen, checked in rows:
-            if self.by_host.get(host_of(url)) is not source:
+            source = self.by_host.get(host_of(url))
+            if source is None:
                 continue
             born = _when(published) or _when(first_seen) or self.now
             last = _when(checked) or _when(first_seen) or self.now
             if self.now - last < revisit_interval(self.now - born):
-                skip.add(canonical_url(url))
+                self.due[source.name].add(canonical_url(url))
             elif url == main_url and self.now - born < window:
-                revisit.append(canonical_url(url))
-        return skip, revisit
+                self.revisits[source.name].append(canonical_url(url))
 
     def _sweep_due(self, db, source: str) -> bool:
         """Whether this crawl follows every listing of ``source`` to its end."""
@@ -209,7 +209,14 @@ class NewsSpider(scrapy.Spider):
         if kind == "article":
             return self._request(url, source, kind, self.parse_article, via=via)
         return self._request(url, source, kind, self.parse, via=via,
-                             sweep=self.sweep.get(source.name, False))
+                             sweep=self.sweep[source.name])
+
+    def _follow_all(self, urls, source: Source, kind: str, depth: int, via: str | None = None):
+        """The requests :meth:`_follow` makes of ``urls``."""
+        for url in urls:
+            request = self._follow(url, source, kind, depth, via)
+            if request is not None:
+                yield request
 
     # --- parsing ------------------------------------------------------------------
 
@@ -255,26 +262,21 @@ class NewsSpider(scrapy.Spider):
         """
         depth = response.meta.get("depth", 0)
         pattern = self.patterns[source.name]
-        pages = []
-        new_articles = 0
-        via = response.url if listings else None
+        articles, pages = [], []
         for link in self.links.extract_links(response):
             if is_article_url(link.url, pattern):
-                request = self._follow(link.url, source, "article", depth, via)
-                if request is not None:
-                    new_articles += 1
-                    yield request
+                articles.append(link.url)
             elif listings and (pattern is None or is_listing_url(link.url)):
                 pages.append(link.url)
+        via = response.url if listings else None
+        new = list(self._follow_all(articles, source, "article", depth, via))
+        yield from new
         if not pages:
             return
-        if not (new_articles or response.meta.get("start") or self.sweep.get(source.name)):
+        if not (new or response.meta.get("start") or self.sweep[source.name]):
             self.crawler.stats.inc_value("dxmon/listings_not_followed")
             return
-        for url in pages:
-            request = self._follow(url, source, "listing", depth)
-            if request is not None:
-                yield request
+        yield from self._follow_all(pages, source, "listing", depth)
 
     def parse_feed(self, response):
         if self._unchanged(response):
@@ -284,11 +286,8 @@ class NewsSpider(scrapy.Spider):
         selector.remove_namespaces()
         urls = selector.xpath("//item/link/text() | //entry/link/@href").getall()
         self.crawler.stats.inc_value("dxmon/feed_links", len(urls))
-        for url in urls:
-            request = self._follow(response.urljoin(url.strip()), source, "article", 0,
-                                   response.url)
-            if request is not None:
-                yield request
+        yield from self._follow_all((response.urljoin(url.strip()) for url in urls), source,
+                                    "article", 0, response.url)
 
     def parse_sitemap(self, response):
         if self._unchanged(response):
@@ -299,15 +298,13 @@ class NewsSpider(scrapy.Spider):
         except Exception:
             self.logger.warning("not a sitemap: %s", response.url)
             return
-        for entry in sitemap:
-            loc = response.urljoin(entry.get("loc", "").strip())
-            if sitemap.type == "sitemapindex":
-                yield self._request(loc, source, "sitemap", self.parse_sitemap,
-                                    sweep=self.sweep[source.name])
-            else:
-                request = self._follow(loc, source, "article", 0, response.url)
-                if request is not None:
-                    yield request
+        locs = [response.urljoin(entry.get("loc", "").strip()) for entry in sitemap]
+        if sitemap.type != "sitemapindex":
+            yield from self._follow_all(locs, source, "article", 0, response.url)
+            return
+        for loc in locs:
+            yield self._request(loc, source, "sitemap", self.parse_sitemap,
+                                sweep=self.sweep[source.name])
 
     def failed(self, failure):
         request = failure.request
