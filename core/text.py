@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["normalize", "normalize_line", "fold", "TONE_MARKS"]
 
@@ -39,21 +40,34 @@ _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
+# Precomposed letters whose decomposition starts with a, e or y carrying a tone mark: in
+# an NFC line, "o"/"u" followed by one of them is the only way _NEW_STYLE_TONE can match.
+_TONED_AEY = "".join(
+    ch for ch in map(chr, range(0xC0, 0x1F00))
+    if (d := unicodedata.normalize("NFD", ch))[:1] in "aAeEyY" and d[1:2] in TONE_MARKS)
+_MAYBE_NEW_STYLE = re.compile(rf"[oO][{_TONED_AEY}]|[uU][{_TONED_AEY}]")
+_ODD_SPACING = re.compile(rf"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000{_DASHES}]|\s\s|\s-")
+
+
 def _move_tone(match: re.Match) -> str:
     if match.group(1):
         return match.group(1) + match.group(3) + match.group(2)
     return match.group(4) + match.group(6) + match.group(5)
 
 
+@lru_cache(maxsize=8192)  # page furniture repeats on every page of a portal
 def normalize_line(line: str) -> str:
     """Normalise one line: NFC, old-style tone placement, spaces and dashes unified."""
     line = _INVISIBLE.sub("", line)
-    line = unicodedata.normalize("NFD", line)
-    line = _NEW_STYLE_TONE.sub(_move_tone, line)
-    line = unicodedata.normalize("NFC", line)
-    line = _SPACES.sub(" ", line)
-    line = _JOINED_DASH.sub("-", line)
-    line = _SPACED_DASH.sub(" – ", line)
+    # most lines are NFC already with no new-style tone: skip the round trip through NFD
+    if not unicodedata.is_normalized("NFC", line) or _MAYBE_NEW_STYLE.search(line):
+        line = unicodedata.normalize("NFD", line)
+        line = _NEW_STYLE_TONE.sub(_move_tone, line)
+        line = unicodedata.normalize("NFC", line)
+    if _ODD_SPACING.search(line):
+        line = _SPACES.sub(" ", line)
+        line = _JOINED_DASH.sub("-", line)
+        line = _SPACED_DASH.sub(" – ", line)
     return line.strip()
 
 

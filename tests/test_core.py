@@ -31,6 +31,27 @@ def test_spaces_dashes_and_invisible_characters_are_unified():
     assert normalize("a\u00a0\u00a0b\u200b c\r\n\r\n\n  d  ") == "a b c\nd"
 
 
+def test_the_fast_path_agrees_with_the_full_round_trip():
+    """normalize_line skips NFD/NFC and the space rules for lines that need none; on
+    random mixes of the characters those rules care about it must agree with always
+    applying them."""
+    import random
+
+    from core import text as T
+
+    def slow(line):
+        line = unicodedata.normalize("NFD", T._INVISIBLE.sub("", line))
+        line = unicodedata.normalize("NFC", T._NEW_STYLE_TONE.sub(T._move_tone, line))
+        line = T._SPACED_DASH.sub(" – ", T._JOINED_DASH.sub("-", T._SPACES.sub(" ", line)))
+        return line.strip()
+
+    alphabet = list("oOuUyYaAeEqQhng -–—\t\u00a0\u200b\u0300\u0309ỦủòÒ") + list(T._TONED_AEY)
+    rng = random.Random(7)
+    for _ in range(20000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        assert T.normalize_line(line) == slow(line), repr(line)
+
+
 def test_fold_drops_diacritics_and_keeps_positions():
     text = normalize("Ủy ban Quốc gia về chuyển đổi số")
     assert fold(text) == "uy ban quoc gia ve chuyen doi so"

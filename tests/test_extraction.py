@@ -38,3 +38,16 @@ def test_a_broken_page_gives_no_article_not_an_exception():
     assert extract_article(b"", "http://127.0.0.1/a-b-c-d") is None
     assert extract_article(b"\x00\xff<<<>>>", "http://127.0.0.1/a-b-c-d") is None
     assert extract_article("<html><body><p>ngắn</p></body></html>", "http://127.0.0.1/x") is None
+
+
+def test_json_ld_author_and_date_when_the_page_prints_neither():
+    body = "<p>" + "Tỉnh triển khai nền tảng số dùng chung cho các xã sau sáp nhập. " * 6 + "</p>"
+    for author, expected in [('"Minh Anh"', "Minh Anh"), ('{"name": "Lê Văn Bình"}', "Lê Văn Bình"),
+                             ('[{"name": "Hà Thu"}, "Quang Huy"]', "Hà Thu"), ("5", None)]:
+        html = ('<html><head><script type="application/ld+json">{"@graph": [{"@type": '
+                f'"NewsArticle", "author": {author}, "datePublished": "2026-03-02T08:15:00"}}]}}'
+                f"</script></head><body><h1>Tỉnh triển khai nền tảng số dùng chung</h1>{body}"
+                "</body></html>")
+        article = extract_article(html, "http://127.0.0.1/tinh-trien-khai-nen-tang-so.htm")
+        assert article.author == expected
+        assert article.published_at.isoformat() == "2026-03-02T08:15:00+07:00"
