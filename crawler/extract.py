@@ -27,11 +27,14 @@ import lxml.etree
 import lxml.html
 import trafilatura
 from w3lib.encoding import html_to_unicode
+from w3lib.url import safe_url_string
 
 from core.models import VN_TZ, Extracted
 from core.text import normalize, normalize_line
+from crawler.urls import site_host
 
-__all__ = ["extract_article", "decode_html", "parse_vn_datetime", "MIN_TEXT_CHARS"]
+__all__ = ["extract_article", "article_from_tree", "parse_html", "page_links", "decode_html",
+           "parse_vn_datetime", "MIN_TEXT_CHARS"]
 
 MIN_TEXT_CHARS = 200
 
@@ -44,6 +47,12 @@ _RELATED_WORDS = ("related", "lien-quan", "lienquan", "cung-chuyen-muc", "most-r
 _FURNITURE_MARK = re.compile("|".join(map(re.escape, _FURNITURE_WORDS)))
 _RELATED_MARK = re.compile("|".join(map(re.escape, _RELATED_WORDS)))
 _LEAD_MARK = re.compile("sapo|lead|chapeau|summary|description|tomtat")
+# not <form>: ASP.NET portals wrap the whole page in one
+_CHROME = lxml.etree.XPath("//body//*[self::nav or self::aside or self::footer or self::iframe or "
+                           "self::svg or self::select or self::button or self::textarea or "
+                           "self::video or self::audio or self::embed or self::object or "
+                           "self::canvas or self::map]")
+_HREFS = lxml.etree.XPath("//a/@href | //area/@href")  # strings, no element objects
 _LEAD_TAGS = frozenset(("div", "p", "h2", "h3", "span", "strong"))
 
 _FURNITURE_LINE = re.compile(
@@ -125,17 +134,52 @@ def _parse_iso(value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=VN_TZ)
 
 
-def extract_article(html: str | bytes, url: str, *, headers_charset: str | None = None
-                    ) -> Extracted | None:
-    """The article on the page, or None when the page holds no article text."""
+def parse_html(html: str | bytes, *, headers_charset: str | None = None):
+    """The page's lxml tree, or None for an empty or unparseable page."""
     if isinstance(html, bytes):
         html = decode_html(html, headers_charset)
     if not html or not html.strip():
         return None
     try:
-        tree = lxml.html.fromstring(html)
+        return lxml.html.fromstring(html)
     except (lxml.etree.ParserError, ValueError):
         return None
+
+
+def page_links(tree, url: str, encoding: str = "utf-8", hosts: frozenset[str] | None = None
+               ) -> list[str]:
+    """The page's ``<a>``/``<area>`` links, absolute, each once, in page order; in-page
+    anchors, scripts, mail and phone links left out (as Scrapy's LinkExtractor does),
+    and, if ``hosts`` is given, absolute links to other hosts (a portal's footer and
+    banners link dozens of other sites)."""
+    base = url
+    for href in tree.xpath("//base/@href"):
+        base = urljoin(url, href.strip())
+        break
+    links, seen = [], set()
+    for href in _HREFS(tree):
+        href = href.strip()
+        if not href or href[0] == "#" or href.startswith(("javascript:", "mailto:", "tel:")):
+            continue
+        if hosts is not None and href.startswith(("http://", "https://", "//")):
+            if site_host(href.split("/", 3)[2]) not in hosts:
+                continue
+        link = urljoin(base, safe_url_string(href, encoding=encoding))
+        if link not in seen and link.startswith(("http://", "https://")):
+            seen.add(link)
+            links.append(link)
+    return links
+
+
+def extract_article(html: str | bytes, url: str, *, headers_charset: str | None = None
+                    ) -> Extracted | None:
+    """The article on the page, or None when the page holds no article text."""
+    tree = parse_html(html, headers_charset=headers_charset)
+    return None if tree is None else article_from_tree(tree, url)
+
+
+def article_from_tree(tree, url: str) -> Extracted | None:
+    """The article in a parsed page (the tree is changed: parse it again to reuse it)."""
     for bad in tree.xpath("//script[not(@type='application/ld+json')] | //style | //noscript"):
         bad.drop_tree()
     _unwrap_layout_tables(tree)
@@ -157,6 +201,12 @@ def extract_article(html: str | bytes, url: str, *, headers_charset: str | None 
         author = author or (normalize_line(meta.author) if meta.author else None)
         site_name = site_name or (normalize_line(meta.sitename) if meta.sitename else None)
     _drop_furniture(blocks)
+    # what trafilatura's own cleaning would remove anyway, removed once here: its
+    # fallback extractors (readability, the baseline) then work on the page's text
+    # instead of copying and scoring menus, side columns and footers again
+    for node in _CHROME(tree):
+        if node.getparent() is not None:
+            node.drop_tree()
     doc = trafilatura.bare_extraction(tree, url=url, include_comments=False, deduplicate=False)
     if doc is None or not doc.text:
         return None
@@ -311,13 +361,15 @@ class _Blocks:
                         self.related.append(el)
                     if el.tag in _LEAD_TAGS and el is not root and _LEAD_MARK.search(cls):
                         self.leads.append(el)
-                self._heading(el, el.text)
-            if el is not root:
-                self._heading(el, el.tail)
+                text = el.text
+                if text and len(text) < 200:
+                    self._heading(el, text)
+            tail = el.tail
+            if tail and len(tail) < 200 and el is not root:
+                self._heading(el, tail)
 
-    def _heading(self, el, text: str | None) -> None:
-        if text and len(text) < 200 and len(" ".join(text.split())) < 40 \
-                and _RELATED_HEADING.match(text.strip()):
+    def _heading(self, el, text: str) -> None:
+        if len(" ".join(text.split())) < 40 and _RELATED_HEADING.match(text.strip()):
             sibling = el.getnext()
             if sibling is not None:
                 self.headed.append(sibling)

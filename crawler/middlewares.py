@@ -140,18 +140,18 @@ class ConditionalGetMiddleware(_WithDb):
 
 def record_validators(db, url: str, etag, last_modified, now: str,
                       content_hash: str | None = None) -> None:
-    """A full fetch of ``url``: its validators and content hash, and the 304 streak reset."""
+    """A full fetch of ``url``: its validators and content hash, and the 304 streak reset.
+    (One statement: atomic on its own, inside a caller's transaction or not.)"""
     etag = etag.decode("latin-1") if isinstance(etag, bytes) else etag
     last_modified = (last_modified.decode("latin-1") if isinstance(last_modified, bytes)
                      else last_modified)
-    with transaction(db):
-        db.execute(
-            "INSERT INTO fetch_state (url, etag, last_modified, content_hash, fetched_at, "
-            "checked_at, unchanged) VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET "
-            "etag = excluded.etag, last_modified = excluded.last_modified, "
-            "content_hash = COALESCE(excluded.content_hash, content_hash), "
-            "fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, unchanged = 0",
-            [url, etag, last_modified, content_hash, now, now])
+    db.execute(
+        "INSERT INTO fetch_state (url, etag, last_modified, content_hash, fetched_at, "
+        "checked_at, unchanged) VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET "
+        "etag = excluded.etag, last_modified = excluded.last_modified, "
+        "content_hash = COALESCE(excluded.content_hash, content_hash), "
+        "fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, unchanged = 0",
+        [url, etag, last_modified, content_hash, now, now])
 
 
 _CRAWL_DELAY = re.compile(rb"^\s*crawl-delay\s*:\s*([\d.]+)", re.IGNORECASE | re.MULTILINE)

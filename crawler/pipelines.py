@@ -1,46 +1,41 @@
-"""The store pipeline: extraction in worker processes, then one write per page.
+"""The store pipeline: articles written in small batches, each with its validators.
 
-Extraction (lxml + trafilatura) is CPU-bound and would stall the crawl's event loop,
-so pages go to a process pool (``DXMON_EXTRACT_WORKERS``, default one per CPU) while
-the downloader keeps fetching; storing stays in the crawl process, one short
-transaction per article (SQLite has one writer).
+The CPU work of a page (extraction, normalising, hashing, folding for search, the
+MinHash signature) was done in a worker process (:mod:`crawler.reader`); items carry
+the :class:`storage.queries.Prepared` article, so the crawl process, SQLite's one
+writer, only writes.
+
+A commit costs more than the article's own statements (WAL frames for every index
+page touched, the FTS segments), so articles arriving together are written in one
+transaction: up to ``DXMON_STORE_BATCH`` of them, or whatever arrived within
+``DXMON_STORE_WAIT`` seconds of the first. Each article is stored atomically with its
+validators; if a batch fails, its articles are written again one by one, so one bad
+article costs only itself. A crash loses at most the batch in hand: those pages were
+not marked as fetched, and the next crawl fetches them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 
-from scrapy.exceptions import DropItem
-
-from crawler.extract import extract_article
 from crawler.middlewares import record_validators
-from crawler.urls import canonical_url
 from storage import queries
-from storage.schema import open_db, utcnow_iso
+from storage.schema import open_db, transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StorePipeline", "extract_page"]
-
-
-def extract_page(body: bytes, url: str, encoding: str | None):
-    """Run in a worker: the page's article (canonical URL cleaned), or None."""
-    article = extract_article(body, url, headers_charset=encoding)
-    if article is None:
-        return None
-    return replace(article, canonical_url=canonical_url(article.canonical_url))
+__all__ = ["StorePipeline"]
 
 
 class StorePipeline:
     def __init__(self, crawler):
         self.crawler = crawler
         self.db = None
-        self.pool = None
+        self.batch: list[tuple[dict, asyncio.Future]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.size = crawler.settings.getint("DXMON_STORE_BATCH", 50)
+        self.wait = crawler.settings.getfloat("DXMON_STORE_WAIT", 0.2)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -49,37 +44,56 @@ class StorePipeline:
     def open_spider(self, spider=None):
         spider = spider or self.crawler.spider
         self.db = open_db(spider.dxmon_config.storage_path)
-        workers = self.crawler.settings.getint("DXMON_EXTRACT_WORKERS", 0) or os.cpu_count() or 1
-        if workers > 1:
-            self.pool = ProcessPoolExecutor(workers,
-                                            mp_context=multiprocessing.get_context("forkserver"))
 
     def close_spider(self, spider=None):
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        self._flush()
         if self.db is not None:
             self.db.close()
 
     async def process_item(self, item, spider=None):
-        stats = self.crawler.stats
-        args = (item["body"], item["url"], item.get("encoding"))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.batch.append((item, future))
+        if len(self.batch) >= self.size:
+            self._flush()
+        elif self.timer is None:
+            self.timer = loop.call_later(self.wait, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        batch, self.batch = self.batch, []
+        if not batch:
+            return
         try:
-            if self.pool is not None:
-                article = await asyncio.wrap_future(self.pool.submit(extract_page, *args))
-            else:
-                article = extract_page(*args)
-        except Exception as exc:  # a page that breaks the extractor is logged, not fatal
-            stats.inc_value("dxmon/extract_errors")
-            logger.warning("could not extract %s: %s: %s", item["url"], type(exc).__name__, exc)
-            raise DropItem(f"extraction failed: {exc}") from None
-        if article is None:
-            stats.inc_value("dxmon/not_articles")
-            raise DropItem(f"no article text on {item['url']}")
-        stored = queries.store_article(self.db, item["source"], article)
-        stats.inc_value(f"dxmon/articles_{stored.outcome}")
-        stats.inc_value(f"dxmon/source/{item['source']}/articles_{stored.outcome}")
+            with transaction(self.db):
+                results = [self._store(item) for item, _ in batch]
+        except Exception as exc:  # noqa: BLE001 - retried one by one below
+            logger.warning("a batch of %d articles failed (%s: %s); storing them one by one",
+                           len(batch), type(exc).__name__, exc)
+            for item, future in batch:
+                try:
+                    with transaction(self.db):
+                        future.set_result(self._store(item))
+                except Exception as one:  # noqa: BLE001 - this item fails, the rest go on
+                    future.set_exception(one)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def _store(self, item: dict) -> dict:
+        """One article and its validators; the caller's transaction makes them one."""
+        prepared: queries.Prepared = item["prepared"]
+        stored = queries.store_article(self.db, item["source"], prepared)
         now = utcnow_iso()
         for url in {item["url"], item.get("requested_url") or item["url"]}:
             record_validators(self.db, url, item.get("etag"), item.get("last_modified"), now)
-        return {"source": item["source"], "url": article.canonical_url, "title": article.title,
-                "outcome": stored.outcome, "article_id": stored.article_id}
+        stats = self.crawler.stats
+        stats.inc_value(f"dxmon/articles_{stored.outcome}")
+        stats.inc_value(f"dxmon/source/{item['source']}/articles_{stored.outcome}")
+        return {"source": item["source"], "url": prepared.article.canonical_url,
+                "title": prepared.title, "outcome": stored.outcome,
+                "article_id": stored.article_id}

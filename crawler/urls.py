@@ -16,7 +16,7 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["canonical_url", "is_article_url", "is_listing_url", "is_skippable", "url_shape",
-           "host_of"]
+           "host_of", "site_host"]
 
 _TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|zarsrc|zaloapp|_ga|ref|src|source|from|"
                        r"amp|mobile|share|cmpid|itm_\w+|mc_\w+)$", re.IGNORECASE)
@@ -32,6 +32,17 @@ _ID = re.compile(r"\d{5,}")
 def host_of(url: str) -> str:
     """The host with its port, if any: what politeness and source ownership go by."""
     return urlsplit(url).netloc.lower().rsplit("@", 1)[-1]
+
+
+def site_host(netloc: str) -> str:
+    """A link's host as :func:`canonical_url` writes it: lower case, no user, no mobile
+    or AMP prefix, no default port."""
+    host = netloc.lower().rsplit("@", 1)[-1]
+    if host.startswith("m.") and host.count(".") >= 2:
+        host = host[2:]
+    if host.startswith("amp."):
+        host = host[4:]
+    return host.removesuffix(":80").removesuffix(":443")
 
 
 def canonical_url(url: str) -> str:

@@ -35,7 +35,8 @@ from datasketch import MinHash
 
 from core.text import fold
 
-__all__ = ["minhash_of", "similarity", "assign_cluster", "cluster_members", "THRESHOLD"]
+__all__ = ["minhash_of", "signature", "similarity", "assign_cluster", "cluster_members",
+           "THRESHOLD"]
 
 SHINGLE = 3
 NUM_PERM = 128
@@ -68,6 +69,11 @@ def minhash_of(text: str) -> MinHash:
     return m
 
 
+def signature(text: str) -> np.ndarray:
+    """The text's MinHash values (uint32), as stored in ``articles.minhash``."""
+    return np.asarray(minhash_of(text).hashvalues, dtype=np.uint32)
+
+
 def _from_blob(blob: bytes) -> MinHash:
     values = np.frombuffer(blob, dtype=np.uint32)
     return MinHash(num_perm=NUM_PERM, seed=_SEED, hashvalues=values.copy(), scheme=_SCHEME,
@@ -82,22 +88,24 @@ def similarity(a: str, b: str) -> float:
 MAX_CANDIDATES = 25
 
 
-def _bands(m: MinHash) -> list[tuple[int, str]]:
-    values = np.asarray(m.hashvalues)
+def _bands(values: np.ndarray) -> list[tuple[int, str]]:
     return [(band, hashlib.blake2b(values[band * ROWS:(band + 1) * ROWS].tobytes(),
                                    digest_size=8).hexdigest())
             for band in range(BANDS)]
 
 
-def assign_cluster(db: sqlite_utils.Database, article_id: int, text: str) -> int:
-    """Store the article's MinHash and put it in the cluster of its closest copy, if any.
+def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.ndarray,
+                   *, new: bool = False) -> int:
+    """Store the article's MinHash ``sig`` (:func:`signature`) and put it in the cluster
+    of its closest copy, if any. ``new``: the article has no bands stored yet.
 
     Returns the cluster id: the id of the cluster's first article (its own id when it
     has no near-duplicate). Call inside the transaction that stores the article.
     """
-    m = minhash_of(text)
-    bands = _bands(m)
-    db.execute("DELETE FROM minhash_bands WHERE article_id = ?", [article_id])
+    values = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else sig
+    bands = _bands(values)
+    if not new:
+        db.execute("DELETE FROM minhash_bands WHERE article_id = ?", [article_id])
     # candidates share at least one band; the ones sharing most come first, and a few
     # are enough (a big cluster of copies must not make every store quadratic)
     marks = " OR ".join("(band = ? AND bucket = ?)" for _ in bands)
@@ -106,7 +114,6 @@ def assign_cluster(db: sqlite_utils.Database, article_id: int, text: str) -> int
         f"JOIN articles a ON a.id = b.article_id WHERE ({marks}) AND b.article_id != ? "
         f"GROUP BY b.article_id ORDER BY shared DESC, b.article_id LIMIT {MAX_CANDIDATES}",
         [x for pair in bands for x in pair] + [article_id]).fetchall()
-    values = np.asarray(m.hashvalues, dtype=np.uint32)
     best_id, best = None, THRESHOLD
     for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
         if blob is None:
@@ -116,7 +123,7 @@ def assign_cluster(db: sqlite_utils.Database, article_id: int, text: str) -> int
             best_id, best = cluster_id or other, score
     cluster = best_id if best_id is not None else article_id
     db.execute("UPDATE articles SET minhash = ?, cluster_id = ? WHERE id = ?",
-               [np.asarray(m.hashvalues).tobytes(), cluster, article_id])
+               [values.tobytes(), cluster, article_id])
     db.conn.executemany("INSERT OR IGNORE INTO minhash_bands (band, bucket, article_id) "
                         "VALUES (?, ?, ?)", [(b, h, article_id) for b, h in bands])
     return cluster

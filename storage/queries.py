@@ -21,7 +21,7 @@ import sqlite_utils
 
 from core.models import Extracted
 from core.text import fold, normalize
-from storage.neardup import assign_cluster
+from storage.neardup import assign_cluster, signature
 from storage.schema import transaction, utcnow_iso
 
 # --- sources and crawl runs -------------------------------------------------------------
@@ -121,7 +121,32 @@ def known_urls(db: sqlite_utils.Database, source: str | None = None) -> set[str]
         "WHERE a.source = ?", [source])}
 
 
-def store_article(db: sqlite_utils.Database, source: str, article: Extracted,
+@dataclass(frozen=True)
+class Prepared:
+    """An extracted article in the form it is stored, computed without the database
+    (the crawl does it in its extraction workers, so the one writer only writes)."""
+
+    article: Extracted
+    title: str
+    text: str
+    author: str | None
+    digest: str  # content_hash(text)
+    search_title: str  # folded, for articles_search
+    search_text: str
+    signature: bytes  # MinHash values, see storage.neardup.signature
+
+
+def prepare(article: Extracted) -> Prepared:
+    """Normalise, hash, fold and sign an extracted article."""
+    text = normalize(article.text)
+    title = normalize(article.title)
+    return Prepared(article=article, title=title, text=text,
+                    author=normalize(article.author) or None, digest=content_hash(text),
+                    search_title=fold(title), search_text=fold(text),
+                    signature=signature(text).tobytes())
+
+
+def store_article(db: sqlite_utils.Database, source: str, article: Extracted | Prepared,
                   *, now: datetime | None = None) -> Stored:
     """Store one extracted article, deduplicated by content.
 
@@ -132,9 +157,8 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted,
     Every URL that led here (fetched and canonical) is recorded in ``article_urls``.
     """
     seen = utcnow_iso(now)
-    text = normalize(article.text)
-    title = normalize(article.title)
-    digest = content_hash(text)
+    prepared = article if isinstance(article, Prepared) else prepare(article)
+    article = prepared.article
     urls = list(dict.fromkeys([article.canonical_url, article.url]))
     with transaction(db):
         ensure_source(db, source)
@@ -146,25 +170,24 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted,
         if existing:
             row = db.execute("SELECT content_hash FROM articles WHERE id = ?",
                              [existing]).fetchone()
-            if row[0] == digest:
+            if row[0] == prepared.digest:
                 outcome = "unchanged"
                 db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, existing])
             else:
                 outcome = "updated"
-                _update_content(db, existing, article, title, text, digest, seen)
+                _update_content(db, existing, prepared, seen)
             article_id = existing
         else:
             same = db.execute("SELECT id FROM articles WHERE content_hash = ? ORDER BY id LIMIT 1",
-                              [digest]).fetchone()
+                              [prepared.digest]).fetchone()
             if same:
                 outcome, article_id = "alias", same[0]
                 db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, article_id])
             else:
                 outcome = "new"
-                article_id = _insert_article(db, source, article, title, text, digest, seen)
-        for url in urls:
-            db.execute("INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) "
-                       "VALUES (?, ?, ?)", [url, article_id, seen])
+                article_id = _insert_article(db, source, prepared, seen)
+        db.conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) "
+                            "VALUES (?, ?, ?)", [(url, article_id, seen) for url in urls])
     return Stored(article_id, outcome)
 
 
@@ -172,35 +195,36 @@ def _published(article: Extracted) -> str | None:
     return article.published_at.isoformat(timespec="seconds") if article.published_at else None
 
 
-def _insert_article(db, source, article: Extracted, title, text, digest, seen) -> int:
+def _insert_article(db, source, p: Prepared, seen) -> int:
     cursor = db.execute(
         "INSERT INTO articles (url, source, title, author, published_at, text, content_hash, "
         "site_name, related, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [article.canonical_url, source, title, normalize(article.author) or None,
-         _published(article), text, digest, article.site_name,
-         json.dumps(list(article.related), ensure_ascii=False), seen, seen])
+        [p.article.canonical_url, source, p.title, p.author, _published(p.article), p.text,
+         p.digest, p.article.site_name, json.dumps(list(p.article.related), ensure_ascii=False),
+         seen, seen])
     article_id = cursor.lastrowid
-    db.execute("INSERT INTO article_versions (article_id, content_hash, title, text, seen_at) "
-               "VALUES (?, ?, ?, ?, ?)", [article_id, digest, title, text, seen])
-    db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
-               [article_id, fold(title), fold(text)])
-    assign_cluster(db, article_id, text)
+    _add_version(db, article_id, p, seen, new=True)
     return article_id
 
 
-def _update_content(db, article_id, article: Extracted, title, text, digest, seen) -> None:
+def _update_content(db, article_id, p: Prepared, seen) -> None:
     db.execute(
         "UPDATE articles SET title = ?, author = COALESCE(?, author), "
         "published_at = COALESCE(?, published_at), text = ?, content_hash = ?, "
         "related = ?, last_seen = ? WHERE id = ?",
-        [title, normalize(article.author) or None, _published(article), text, digest,
-         json.dumps(list(article.related), ensure_ascii=False), seen, article_id])
-    db.execute("INSERT INTO article_versions (article_id, content_hash, title, text, seen_at) "
-               "VALUES (?, ?, ?, ?, ?)", [article_id, digest, title, text, seen])
+        [p.title, p.author, _published(p.article), p.text, p.digest,
+         json.dumps(list(p.article.related), ensure_ascii=False), seen, article_id])
     db.execute("DELETE FROM articles_search WHERE rowid = ?", [article_id])
+    _add_version(db, article_id, p, seen)
+
+
+def _add_version(db, article_id: int, p: Prepared, seen: str, *, new: bool = False) -> None:
+    """The new content's version row, search entry and near-duplicate cluster."""
+    db.execute("INSERT INTO article_versions (article_id, content_hash, title, text, seen_at) "
+               "VALUES (?, ?, ?, ?, ?)", [article_id, p.digest, p.title, p.text, seen])
     db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
-               [article_id, fold(title), fold(text)])
-    assign_cluster(db, article_id, text)
+               [article_id, p.search_title, p.search_text])
+    assign_cluster(db, article_id, p.signature, new=new)
 
 
 def article_by_url(db: sqlite_utils.Database, url: str) -> dict | None:

@@ -32,9 +32,9 @@ def test_spaces_dashes_and_invisible_characters_are_unified():
 
 
 def test_the_fast_path_agrees_with_the_full_round_trip():
-    """normalize_line skips NFD/NFC and the space rules for lines that need none; on
-    random mixes of the characters those rules care about it must agree with always
-    applying them."""
+    """normalize_line skips NFD/NFC and the space rules for lines that need none, and
+    fold deletes combining marks with one translate: on random mixes of the characters
+    those rules care about both must agree with the plain character-by-character way."""
     import random
 
     from core import text as T
@@ -45,11 +45,18 @@ def test_the_fast_path_agrees_with_the_full_round_trip():
         line = T._SPACED_DASH.sub(" – ", T._JOINED_DASH.sub("-", T._SPACES.sub(" ", line)))
         return line.strip()
 
-    alphabet = list("oOuUyYaAeEqQhng -–—\t\u00a0\u200b\u0300\u0309ỦủòÒ") + list(T._TONED_AEY)
+    def slow_fold(text):
+        text = unicodedata.normalize("NFD", T._INVISIBLE.sub("", text))
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+        return T._SPACES.sub(" ", text.replace("đ", "d").replace("Đ", "D").lower()).strip()
+
+    alphabet = list("oOuUyYaAeEqQhngđĐ -–—\t\u00a0\u200b\u0300\u0309\u20d7ỦủòÒ") + \
+        list(T._TONED_AEY)
     rng = random.Random(7)
     for _ in range(20000):
         line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
         assert T.normalize_line(line) == slow(line), repr(line)
+        assert T.fold(line) == slow_fold(line), repr(line)
 
 
 def test_fold_drops_diacritics_and_keeps_positions():

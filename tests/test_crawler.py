@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from core.models import VN_TZ
 from core.text import normalize
+from monitor.demo.portals import PortalWeb
+from tests.fixtures.crawl import Crawl
 
 
 def test_first_crawl_archives_every_article_once_and_survives_the_traps(crawl, portals):
@@ -125,3 +127,95 @@ def test_publish_edit_and_furniture_changes_between_crawls(crawl, portals):
         "WHERE a.source = 'thanhhoa-tv'")
     # ... and, its text unchanged, made no version: one per article, as first seen
     assert thanhhoa_versions[0]["n"] == len(portals.articles("thanhhoa-tv"))
+
+
+def test_pages_of_real_weight_give_the_same_clean_archive(tmp_path):
+    """Every page in a real portal's chrome (monitor/demo/chrome.py: inline styles and
+    scripts, a mega-menu, a "Tin mới" column linking the site's newest articles,
+    banners, a footer linking 55 provincial portals): still one row per article, with
+    its own title, date, author and paragraphs and none of the chrome, and no request
+    leaves the portals."""
+    with PortalWeb(weight="real", traps=False) as web:
+        crawl = Crawl(web, tmp_path)
+        crawl.scrapy()
+        rows = {r["title"]: r for r in crawl.query("SELECT * FROM articles")}
+        assert len(rows) == len(web.all_articles())
+        for a in web.all_articles():
+            row = rows[normalize(a.title)]
+            assert row["author"] == normalize(a.author)
+            assert datetime.fromisoformat(row["published_at"]) == a.published
+            assert all(normalize(p) in row["text"] for p in a.paragraphs)
+            for chrome in ("Tin mới", "Liên kết website", "Cổng TTĐT tỉnh", "Cơ quan chủ quản",
+                           "Quảng cáo", "adSlots", "Đầu trang"):
+                assert chrome not in row["text"], (a.slug, chrome)
+        sizes = [len(body) for site in web.sites for _, _, body in
+                 [web.respond(site, "GET", web.article_path(site, web.articles(site)[0].slug),
+                              {})]]
+        assert min(sizes) > 50_000  # the weight is really there
+        assert not [r for r in web.requests if r.status == 404]  # the chrome leads nowhere
+
+
+def test_page_links_keep_the_sites_own_pages_once_in_order():
+    from crawler.extract import page_links, parse_html
+
+    html = """<html><head><base href="http://127.0.0.1:8000/tin-tuc/"></head><body>
+    <a href="#top">Đầu trang</a> <a href="javascript:void(0)">Menu</a>
+    <a href="mailto:toasoan@example.vn">Thư</a> <a href="tel:02373721150">Gọi</a>
+    <a href="bai-mot-ve-chuyen-doi-so.htm">relative, against the base</a>
+    <a href="/tin-tuc/bai-hai-ve-du-lieu-so.htm?utm_source=zalo">absolute path</a>
+    <a href="https://thanhhoa.gov.vn/">another site</a>
+    <a href="//quangcao.example.vn/banner">protocol-relative, another site</a>
+    <a href="http://m.127.0.0.1:8000/tin-tuc/bai-ba-ve-ha-tang.htm">mobile host</a>
+    <map><area href="/tin-tuc/bai-bon-ve-nen-tang.htm"></map>
+    <a href="bai-mot-ve-chuyen-doi-so.htm">the same again</a></body></html>"""
+    tree = parse_html(html)
+    assert page_links(tree, "http://127.0.0.1:8000/", hosts=frozenset({"127.0.0.1:8000"})) == [
+        "http://127.0.0.1:8000/tin-tuc/bai-mot-ve-chuyen-doi-so.htm",
+        "http://127.0.0.1:8000/tin-tuc/bai-hai-ve-du-lieu-so.htm?utm_source=zalo",
+        "http://m.127.0.0.1:8000/tin-tuc/bai-ba-ve-ha-tang.htm",
+        "http://127.0.0.1:8000/tin-tuc/bai-bon-ve-nen-tang.htm",
+    ]
+    everything = page_links(tree, "http://127.0.0.1:8000/")
+    assert "https://thanhhoa.gov.vn/" in everything and len(everything) == 6
+
+
+def test_a_batch_with_one_bad_article_stores_the_others(tmp_path):
+    """Articles are written in batches (crawler.pipelines); when one cannot be stored the
+    batch is rolled back and written again one by one: only the bad one is lost."""
+    import asyncio
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from scrapy.utils.test import get_crawler
+
+    from core.models import Extracted
+    from crawler.pipelines import StorePipeline
+    from storage import queries
+    from storage.schema import open_db
+
+    def item(i: int, **broken) -> dict:
+        url = f"http://127.0.0.1:8000/tin-tuc/ban-tin-so-{i}-ve-chuyen-doi-so.htm"
+        text = f"Bản tin số {i}. " + "Tỉnh triển khai nền tảng dữ liệu dùng chung. " * 8
+        prepared = queries.prepare(Extracted(url=url, canonical_url=url, title=f"Bản tin {i}",
+                                             text=text))
+        return {"source": "thanhhoa-tv", "url": url, "prepared": replace(prepared, **broken),
+                "etag": f'"e{i}"', "last_modified": None}
+
+    crawler = get_crawler(settings_dict={"DXMON_STORE_BATCH": 10, "DXMON_STORE_WAIT": 0.05})
+    pipeline = StorePipeline(crawler)
+    pipeline.open_spider(SimpleNamespace(dxmon_config=SimpleNamespace(
+        storage_path=tmp_path / "dxmon.db")))
+
+    async def run():
+        items = [item(1), item(2), item(3, signature=b"not a signature"), item(4)]
+        return await asyncio.gather(*(pipeline.process_item(i) for i in items),
+                                    return_exceptions=True)
+
+    results = asyncio.run(run())
+    pipeline.close_spider()
+    assert [r["outcome"] if isinstance(r, dict) else "error" for r in results] == \
+        ["new", "new", "error", "new"]
+    db = open_db(tmp_path / "dxmon.db")
+    assert [r[0] for r in db.execute("SELECT title FROM articles ORDER BY id")] == \
+        ["Bản tin 1", "Bản tin 2", "Bản tin 4"]
+    assert db.execute("SELECT COUNT(*) FROM fetch_state").fetchone()[0] == 3  # with validators

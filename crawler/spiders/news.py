@@ -18,8 +18,9 @@ What a re-crawl fetches, so that an unchanged portal costs almost nothing:
   (:func:`revisit_interval`), whether or not a changed listing links them, so an
   edit is caught even when every listing answers 304.
 
-The spider yields raw pages; :class:`crawler.pipelines.StorePipeline` extracts them
-in worker processes and stores them.
+Pages are read in worker processes (:mod:`crawler.reader`: extraction, preparing the
+article for storage, mining links); the spider decides what to follow and yields the
+prepared articles, which :class:`crawler.pipelines.StorePipeline` writes.
 """
 
 from __future__ import annotations
@@ -31,19 +32,12 @@ from datetime import UTC, datetime, timedelta
 import scrapy
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
-from scrapy.linkextractors import LinkExtractor
 from scrapy.utils.sitemap import Sitemap
 
 from core.config import Config, load_config
 from core.models import Source
-from crawler.urls import (
-    canonical_url,
-    host_of,
-    is_article_url,
-    is_listing_url,
-    is_skippable,
-    url_shape,
-)
+from crawler.reader import Page, PageReader
+from crawler.urls import canonical_url, host_of, is_article_url, is_skippable, url_shape
 from storage.schema import open_db
 
 __all__ = ["NewsSpider", "revisit_interval"]
@@ -91,7 +85,9 @@ class NewsSpider(scrapy.Spider):
         # listings that led to an article we failed to fetch: their validators are not
         # saved (crawler.middlewares), so the next crawl reads them again
         self.dirty_listings: set[str] = set()
-        self.links = LinkExtractor(deny_extensions=[], unique=True)
+        self.hosts = {s.name: frozenset(h for h, owner in self.by_host.items() if owner is s)
+                      for s in self.sources}
+        self.reader: PageReader | None = None  # started with the crawl, closed with it
 
     @classmethod
     def update_settings(cls, settings):
@@ -115,6 +111,8 @@ class NewsSpider(scrapy.Spider):
     # --- start --------------------------------------------------------------------
 
     async def start(self):
+        # the worker pool starts while robots.txt and the start pages are fetched
+        self.reader = PageReader(self.settings.getint("DXMON_EXTRACT_WORKERS", 0))
         db = open_db(self.dxmon_config.storage_path)
         try:
             self._known(db)
@@ -180,12 +178,15 @@ class NewsSpider(scrapy.Spider):
                                     "handle_httpstatus_list": [304],
                                     "download_slot": host_of(url), **meta})
 
-    def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None = None):
+    def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None = None,
+                *, canonical: bool = False):
         """A request for ``url`` unless it is a duplicate, not due, off-site or over a limit.
 
-        ``via`` is the listing, feed or sitemap that linked it.
+        ``via`` is the listing, feed or sitemap that linked it; ``canonical``: the URL
+        is canonical already (the page reader's links are).
         """
-        url = canonical_url(url)
+        if not canonical:
+            url = canonical_url(url)
         if url in self.seen or is_skippable(url):
             return None
         if self.by_host.get(host_of(url)) is not source:
@@ -211,10 +212,11 @@ class NewsSpider(scrapy.Spider):
         return self._request(url, source, kind, self.parse, via=via,
                              sweep=self.sweep[source.name])
 
-    def _follow_all(self, urls, source: Source, kind: str, depth: int, via: str | None = None):
+    def _follow_all(self, urls, source: Source, kind: str, depth: int, via: str | None = None,
+                    *, canonical: bool = False):
         """The requests :meth:`_follow` makes of ``urls``."""
         for url in urls:
-            request = self._follow(url, source, kind, depth, via)
+            request = self._follow(url, source, kind, depth, via, canonical=canonical)
             if request is not None:
                 yield request
 
@@ -229,54 +231,70 @@ class NewsSpider(scrapy.Spider):
         """A 304, or a 200 whose bytes match the last full fetch (crawler.middlewares)."""
         return response.status == 304 or bool(response.meta.get("unchanged"))
 
-    def parse(self, response):
+    async def parse(self, response):
         """A listing page (or any non-article page): follow its links."""
         if self._unchanged(response) or not isinstance(response, TextResponse):
             return
         source = self._source(response)
-        if is_article_url(response.url, self.patterns[source.name]) and \
-                response.meta["kind"] != "listing":
-            yield from self.parse_article(response)
-            return
-        yield from self._links_of(response, source, listings=True)
+        article = is_article_url(response.url, self.patterns[source.name]) and \
+            response.meta["kind"] != "listing"
+        async for out in self._read(response, source, article=article):
+            yield out
 
-    def parse_article(self, response):
+    async def parse_article(self, response):
         if response.status == 304:
             return
         if not isinstance(response, TextResponse):
             self.crawler.stats.inc_value("dxmon/not_html")
             return
-        source = self._source(response)
-        yield {"source": source.name, "url": response.url,
-               "requested_url": response.request.url if response.request else response.url,
-               "body": response.body, "encoding": response.encoding,
-               "etag": _header(response, b"ETag"),
-               "last_modified": _header(response, b"Last-Modified")}
-        yield from self._links_of(response, source, listings=False)  # related articles
+        async for out in self._read(response, self._source(response), article=True):
+            yield out
 
-    def _links_of(self, response, source: Source, *, listings: bool):
+    async def _read(self, response, source: Source, *, article: bool):
+        """Read the page in a worker; yield its article (if ``article``), then requests
+        for its article links and, on a listing, its other pages."""
+        if self.reader is None:
+            self.reader = PageReader(self.settings.getint("DXMON_EXTRACT_WORKERS", 0))
+        page = await self.reader.read(response.body, response.url, response.encoding,
+                                      hosts=self.hosts[source.name],
+                                      pattern=self.patterns[source.name], extract=article,
+                                      listings=not article)
+        if article:
+            stats = self.crawler.stats
+            if page.error:
+                stats.inc_value("dxmon/extract_errors")
+                self.logger.warning("could not extract %s: %s", response.url, page.error)
+            elif page.prepared is None:
+                stats.inc_value("dxmon/not_articles")
+                self.logger.warning("no article text on %s", response.url)
+            else:
+                yield {"source": source.name, "url": response.url,
+                       "requested_url": response.request.url if response.request else response.url,
+                       "prepared": page.prepared, "etag": _header(response, b"ETag"),
+                       "last_modified": _header(response, b"Last-Modified")}
+        for request in self._links_of(response, source, page, listings=not article):
+            yield request
+
+    def closed(self, reason):
+        if self.reader is not None:
+            self.reader.close()
+
+    def _links_of(self, response, source: Source, page: Page, *, listings: bool):
         """Requests for the page's article links, then its listing links if ``listings``.
 
         A listing page that links no new article is not followed further (deeper
         pages hold older stories), unless it is a start page or this is a full sweep.
         """
         depth = response.meta.get("depth", 0)
-        pattern = self.patterns[source.name]
-        articles, pages = [], []
-        for link in self.links.extract_links(response):
-            if is_article_url(link.url, pattern):
-                articles.append(link.url)
-            elif listings and (pattern is None or is_listing_url(link.url)):
-                pages.append(link.url)
         via = response.url if listings else None
-        new = list(self._follow_all(articles, source, "article", depth, via))
+        new = list(self._follow_all(page.articles, source, "article", depth, via, canonical=True))
         yield from new
-        if not pages:
+        if not page.listings:
             return
         if not (new or response.meta.get("start") or self.sweep[source.name]):
             self.crawler.stats.inc_value("dxmon/listings_not_followed")
             return
-        yield from self._follow_all(pages, source, "listing", depth)
+        yield from self._follow_all(page.listings, source, "listing", depth, canonical=True)
 
     def parse_feed(self, response):
         if self._unchanged(response):

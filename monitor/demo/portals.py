@@ -29,12 +29,14 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from core.models import VN_TZ
+from monitor.demo.chrome import add_chrome
 from monitor.demo.content import (
     PortalArticle,
     load_articles,
@@ -98,6 +100,8 @@ class _Site:
     deleted: set[str] = field(default_factory=set)
     furniture: int = 0
     server: ThreadingHTTPServer | None = None
+    latest: list[tuple[str, str]] = field(default_factory=list)
+    latest_key: tuple[int, int] | None = None
 
     def most_read(self) -> list[tuple[str, str]]:
         """Five articles, reshuffled by :meth:`PortalWeb.touch_furniture` (cached)."""
@@ -118,12 +122,21 @@ class _Site:
 
 class PortalWeb:
     def __init__(self, articles: list[PortalArticle] | None = None, *, sites=SITES,
-                 traps: bool = True, page_size: int = 5, validators: bool = True):
+                 traps: bool = True, page_size: int = 5, validators: bool = True,
+                 weight: str = "light", cache: bool = False):
+        if weight not in ("light", "real"):
+            raise ValueError(f"weight must be 'light' or 'real', not {weight!r}")
         self.sites = list(sites)
+        self.weight = weight  # "real": every HTML page in a real portal's chrome (~65 KB)
+        # answers kept until the site changes (publish, edit, delete, furniture): for
+        # benchmarks, where rendering would make the test portal compete for the CPU
+        # with the crawler it serves; tests that flip the portal's flags leave it off
+        self.cache: dict[tuple, tuple[int, dict, bytes]] | None = {} if cache else None
         self.traps = traps
         self.page_size = page_size
         self.validators = validators
         self.no_validators = {"hagiang-tv"}
+        self.crawl_delays = {"mst-portal": 0.2}  # robots.txt Crawl-delay, by site
         self.lying_304: set[str] = set()
         # (site, slug): served as Windows-1258 bytes while the headers say UTF-8
         self.wrong_charset: set[tuple[str, str]] = set()
@@ -207,6 +220,11 @@ class PortalWeb:
         state.modified[article.slug] = when
         state.deleted.discard(article.slug)
         self._paths[(article.site, self.article_path(article.site, article.slug))] = article.slug
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.cache:
+            self.cache.clear()
 
     def publish(self, site: str, article: PortalArticle) -> str:
         """Put ``article`` on ``site`` now (first on its section's first page); its URL."""
@@ -228,11 +246,13 @@ class PortalWeb:
     def delete(self, site: str, slug: str) -> None:
         with self.lock:
             self.state[site].deleted.add(slug)
+            self._changed()
 
     def touch_furniture(self, site: str) -> None:
         """The "most read" box reshuffles: every page's bytes change, no article's text does."""
         with self.lock:
             self.state[site].furniture += 1
+            self._changed()
 
     def fail(self, site: str, path: str, status: int = 500, times: int = 1,
              headers: dict | None = None) -> None:
@@ -257,7 +277,7 @@ class PortalWeb:
                       "nghiệp giao thông giáo dục y tế văn hóa du lịch đầu tư công hạ tầng số dữ "
                       "liệu xã huyện thôn bản mùa vụ lúa chè cà phê học sinh giáo viên bệnh viện "
                       "đường tỉnh cầu cống kênh mương thủy lợi điện nước sạch").split()
-        rng = random.Random(20261122)
+        rng = random.Random(f"20261122-{site}")  # each site its own text: no cross-site aliases
         for i in range(count):
             paragraphs = tuple(" ".join(rng.choice(vocabulary) for _ in range(words // 4)).capitalize()
                                + "." for _ in range(4))
@@ -310,7 +330,12 @@ class PortalWeb:
                 status, headers = queue.pop(0)
                 return status, {"Content-Type": "text/html; charset=utf-8", **headers}, \
                     f"<html><body><h1>Lỗi {status}</h1></body></html>".encode()
-            return self._route(site, raw_path, headers)
+            if self.cache is None:
+                return self._route(site, raw_path, headers)
+            key = (site, raw_path, headers.get("if-none-match"), headers.get("if-modified-since"))
+            if key not in self.cache:
+                self.cache[key] = self._route(site, raw_path, headers)
+            return self.cache[key]
 
     def _route(self, site: str, raw_path: str, headers: dict) -> tuple[int, dict, bytes]:
         parts = urlsplit(raw_path)
@@ -318,8 +343,8 @@ class PortalWeb:
         state = self.state[site]
         if path == "/robots.txt":
             text = "User-agent: *\nDisallow: /admin/\nDisallow: /binh-luan\n"
-            if site == "mst-portal":
-                text += "Crawl-delay: 0.2\n"
+            if site in self.crawl_delays:
+                text += f"Crawl-delay: {self.crawl_delays[site]}\n"
             return 200, {"Content-Type": "text/plain"}, text.encode()
         if path.startswith("/admin/"):
             return 200, {"Content-Type": "text/html"}, b"<html><body>private</body></html>"
@@ -447,8 +472,20 @@ class PortalWeb:
             return 200, {"Content-Type": "text/html; charset=utf-8"}, body.encode()
         return None
 
+    def _latest(self, site: str) -> list[tuple[str, str]]:
+        """The site's 20 newest articles as (title, path), for the chrome's "Tin mới"."""
+        state = self.state[site]
+        key = (len(state.articles), len(state.deleted))
+        if state.latest_key != key:
+            state.latest = [(a.title, self.article_path(site, a.slug))
+                            for a in self.articles(site)[:20]]
+            state.latest_key = key
+        return state.latest
+
     def _page(self, site: str, text: str, modified: datetime | None, headers: dict,
               content_type: str = "text/html") -> tuple[int, dict, bytes]:
+        if self.weight == "real" and content_type == "text/html":
+            text = add_chrome(text, site, self._latest(site))
         if site == "hagiang-tv" and content_type == "text/html":
             body, out = encode_cp1258(text), {"Content-Type": "text/html"}  # charset: meta only
         else:
@@ -515,23 +552,26 @@ class _Handler(BaseHTTPRequestHandler):
 
 def encode_cp1258(text: str) -> bytes:
     """Windows-1258 as Vietnamese sites wrote it: base letters with combining tone marks."""
-    out = []
-    for ch in text:
+    table = {ord(ch): _cp1258_form(ch) for ch in set(text) if ord(ch) > 127}
+    return text.translate(table).encode("cp1258")
+
+
+@cache
+def _cp1258_form(ch: str) -> str:
+    """``ch`` spelled with characters Windows-1258 has (or as an HTML character reference)."""
+    try:
+        ch.encode("cp1258")
+        return ch
+    except UnicodeEncodeError:
+        pass
+    decomposed = unicodedata.normalize("NFD", ch)
+    base, marks = decomposed[0], decomposed[1:]
+    # keep the vowel's own mark (circumflex, breve, horn) on the letter, the tone apart
+    for i in range(len(marks), -1, -1):
+        form = unicodedata.normalize("NFC", base + marks[:i]) + marks[i:]
         try:
-            out.append(ch.encode("cp1258"))
-            continue
+            form.encode("cp1258")
+            return form
         except UnicodeEncodeError:
-            pass
-        decomposed = unicodedata.normalize("NFD", ch)
-        base, marks = decomposed[0], decomposed[1:]
-        # keep the vowel's own mark (circumflex, breve, horn) on the letter, the tone apart
-        for i in range(len(marks), -1, -1):
-            head = unicodedata.normalize("NFC", base + marks[:i])
-            try:
-                out.append(head.encode("cp1258") + marks[i:].encode("cp1258"))
-                break
-            except UnicodeEncodeError:
-                continue
-        else:
-            out.append(f"&#{ord(ch)};".encode())
-    return b"".join(out)
+            continue
+    return f"&#{ord(ch)};"
