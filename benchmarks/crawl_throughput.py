@@ -15,7 +15,9 @@ same run:
    whose extraction is serialised on one core does;
 3. trafilatura.extract alone, one process, on the same article pages (the issue's
    baseline), and dxmon's own page reading alone (crawler.reader.read_page: extraction,
-   preparing for storage, link mining), one process.
+   preparing for storage, link mining), one process;
+4. trafilatura.extract alone in one process per CPU: what perfectly parallel work
+   gains on this machine, the ceiling of any pipeline's ratio to step 3.
 
 Rates are stored articles per second of the whole `scrapy crawl` process (start-up and
 shutdown included). Peak memory is the largest resident set of any process the crawl
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,23 +47,37 @@ from monitor.demo.portals import SITES, PortalWeb  # noqa: E402
 from storage.schema import open_db  # noqa: E402
 
 
-def crawl(web: PortalWeb, workers: int, folder: Path) -> tuple[float, int, int]:
-    """One first crawl into a new database: (seconds, requests, articles stored)."""
+def cpu_times() -> tuple[float, float] | None:
+    """(busy, idle) clock ticks of the whole machine so far (Linux), or None."""
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, idle
+
+
+def crawl(web: PortalWeb, workers: int, folder: Path) -> tuple[float, int, int, float | None]:
+    """One first crawl into a new database: (seconds, requests, articles stored, share of
+    the machine's CPU time that was busy meanwhile)."""
     db, config = folder / f"w{workers}.db", folder / f"w{workers}.toml"
     limits = 'interval = "30m"\nmax_pages = 100000\nmax_depth = 1000'
     config.write_text(web.config_toml(db, delay=0).replace('interval = "30m"', limits),
                       encoding="utf-8")
-    before = len(web.requests)
+    before, ticks = len(web.requests), cpu_times()
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "scrapy", "crawl", "news",
                     "-s", "DXMON_PROCESS_AFTER_CRAWL=False", "-s", f"DXMON_EXTRACT_WORKERS={workers}",
                     "-s", "LOG_LEVEL=WARNING", "-s", "DXMON_SHAPE_LIMIT=100000"],
                    cwd=ROOT, env={**os.environ, "DXMON_CONFIG": str(config)}, check=True)
     seconds = time.perf_counter() - start
+    busy = None
+    if ticks and (after := cpu_times()):
+        busy = (after[0] - ticks[0]) / max(after[0] - ticks[0] + after[1] - ticks[1], 1)
     conn = open_db(db)
     stored = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
     conn.close()
-    return seconds, len(web.requests) - before, stored
+    return seconds, len(web.requests) - before, stored, busy
 
 
 def alone(pages: list[tuple[str, bytes, str | None]], read) -> float:
@@ -72,6 +89,23 @@ def alone(pages: list[tuple[str, bytes, str | None]], read) -> float:
             read(url, body, charset)
         best = min(best, time.perf_counter() - start)
     return len(pages) / best
+
+
+def _plain(page: tuple[str, bytes, str | None]) -> None:
+    import trafilatura
+
+    url, body, charset = page
+    trafilatura.extract(body.decode(charset or "cp1258"), url=url, include_comments=False)
+
+
+def alone_in(processes: int, pages: list[tuple[str, bytes, str | None]]) -> float:
+    """Pages per second of trafilatura alone in ``processes`` processes: the machine's
+    ceiling for work that parallelises perfectly (two vCPUs are not twice one)."""
+    with ProcessPoolExecutor(processes) as pool:
+        list(pool.map(_plain, pages[:processes * 20]))  # start-up and imports, not timed
+        start = time.perf_counter()
+        list(pool.map(_plain, pages, chunksize=50))
+        return len(pages) / (time.perf_counter() - start)
 
 
 def main(argv=None) -> int:
@@ -96,26 +130,28 @@ def main(argv=None) -> int:
         runs = {workers: crawl(web, workers, Path(tmp)) for workers in (cpus, 1)}
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
-    import trafilatura
-
     def plain(url, body, charset):
-        trafilatura.extract(body.decode(charset or "cp1258"), url=url, include_comments=False)
+        _plain((url, body, charset))
 
     def ours(url, body, charset):
         read_page(body, url, charset, hosts=frozenset([host_of(url)]), pattern=None,
                   extract=True, listings=False)
 
     base, reader = alone(pages, plain), alone(pages, ours)
+    ceiling = alone_in(cpus, pages)
     size = sum(len(body) for _, body, _ in pages) / len(pages) / 1024
     print(f"{len(pages)} article pages on {len(SITES)} portals, weight {args.weight} "
           f"(mean {size:.0f} KB); {cpus} CPUs")
-    for workers, (seconds, requests, stored) in runs.items():
+    for workers, (seconds, requests, stored, busy) in runs.items():
         label = f"pipeline, {workers} page-reading processes" if workers > 1 else \
             "pipeline, pages read in the crawl process"
+        load = f"; CPU busy {busy:.0%} of the machine" if busy is not None else ""
         print(f"{label}: {requests} requests, {stored} articles in {seconds:.1f} s = "
-              f"{stored / seconds:.1f} articles/s")
+              f"{stored / seconds:.1f} articles/s{load}")
     print(f"trafilatura.extract alone, one process: {base:.1f} pages/s")
     print(f"dxmon read_page alone (extract + prepare + links), one process: {reader:.1f} pages/s")
+    print(f"trafilatura.extract alone in {cpus} processes: {ceiling:.1f} pages/s = "
+          f"{ceiling / base:.2f}x one process (the most any pipeline could gain here)")
     pipeline = runs[cpus][2] / runs[cpus][0]
     print(f"peak RSS of any crawl process: {peak:.0f} MiB")
     print(f"pipeline / trafilatura alone: {pipeline / base:.2f}x   "
