@@ -72,23 +72,37 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
     return Page(prepared, tuple(articles), tuple(others), error)
 
 
+def _ready() -> None:
+    """Nothing: its completion says the pool's workers are up (and have imported us)."""
+
+
 class PageReader:
-    """:func:`read_page` in a pool of ``workers`` processes (in-process for one)."""
+    """:func:`read_page` in a pool of ``workers`` processes (in-process for one).
+
+    The pool starts at the first page, not before: an unchanged re-crawl reads no page
+    and never pays for it. Starting takes about a second (a fork server, then each
+    worker importing trafilatura); until the pool says it is up, pages are read in the
+    crawl process, so a crawl that finds a handful of new articles is not held up by
+    the pool's start.
+    """
 
     def __init__(self, workers: int = 0):
-        workers = workers or os.cpu_count() or 1
-        self.pool = None
-        if workers > 1:
-            self.pool = ProcessPoolExecutor(workers,
-                                            mp_context=multiprocessing.get_context("forkserver"))
+        self.workers = workers or os.cpu_count() or 1
+        self.pool: ProcessPoolExecutor | None = None
+        self.up = None  # the pool's first (empty) task: done once the workers are up
 
     async def read(self, body: bytes, url: str, encoding: str | None, **options) -> Page:
-        if self.pool is None:
+        if self.workers > 1 and self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("forkserver"))
+            self.up = self.pool.submit(_ready)
+        if self.pool is None or not self.up.done():
             return read_page(body, url, encoding, **options)
-        future = self.pool.submit(read_page, body, url, encoding, **options)
-        return await asyncio.wrap_future(future)
+        return await asyncio.wrap_future(self.pool.submit(read_page, body, url, encoding,
+                                                          **options))
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            # the crawl is over: pages in flight are not waited for
+            self.pool.shutdown(wait=self.up.done(), cancel_futures=True)
             self.pool = None
