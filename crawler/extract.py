@@ -187,8 +187,9 @@ def article_from_tree(tree, url: str) -> Extracted | None:
     related = _related_titles(blocks)
     title_hint = _title(tree, None)
     page_lines = _page_lines(tree, title_hint)
-    published = _published(tree, page_lines)
-    author = _author(tree, page_lines)
+    linked_data = _json_ld(tree)
+    published = _published(tree, linked_data, page_lines)
+    author = _author(tree, linked_data, page_lines)
     canonical = _canonical(tree, url)
     lead = _lead(blocks)
     site_name = _site_name(tree)
@@ -210,7 +211,7 @@ def article_from_tree(tree, url: str) -> Extracted | None:
     doc = trafilatura.bare_extraction(tree, url=url, include_comments=False, deduplicate=False)
     if doc is None or not doc.text:
         return None
-    title = title_hint or _title(tree, None)
+    title = title_hint
     lines = _clean_lines(doc.text, title, related)
     if lead and lead not in lines and not any(lead[:60] in ln for ln in lines[:3]):
         lines.insert(0, lead)
@@ -267,14 +268,14 @@ def _json_ld(tree) -> list[dict]:
     return items
 
 
-def _published(tree, lines: list[str]) -> datetime | None:
+def _published(tree, linked_data: list[dict], lines: list[str]) -> datetime | None:
     for name in _META_DATES:
         for value in tree.xpath(f"//meta[@property='{name}' or @name='{name}' or "
                                 f"@itemprop='{name}']/@content"):
             moment = _parse_iso(value)
             if moment:
                 return moment
-    for item in _json_ld(tree):
+    for item in linked_data:
         if item.get("datePublished"):
             moment = _parse_iso(str(item["datePublished"]))
             if moment:
@@ -313,14 +314,14 @@ def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
     return [normalize_line(ln) for ln in above + raw[start:start + limit]]
 
 
-def _author(tree, html_lines: list[str]) -> str | None:
+def _author(tree, linked_data: list[dict], html_lines: list[str]) -> str | None:
     for value in tree.xpath("//meta[@name='author' or @property='article:author']/@content | "
                             "//*[@itemprop='author']//text()[normalize-space()] | "
                             "//*[contains(@class, 'author')]//text()[normalize-space()]"):
         value = normalize_line(value)
         if value and not value.startswith("http") and len(value) <= 80:
             return value
-    for item in _json_ld(tree):
+    for item in linked_data:
         names = item.get("author")
         for one in names if isinstance(names, list) else [names]:
             name = normalize_line(str((one.get("name") if isinstance(one, dict) else one) or ""))

@@ -15,7 +15,6 @@ default one per CPU), or in the crawl process itself when one worker is asked fo
 from __future__ import annotations
 
 import asyncio
-import logging
 import multiprocessing
 import os
 import re
@@ -25,8 +24,6 @@ from dataclasses import dataclass, replace
 from crawler.extract import article_from_tree, page_links, parse_html
 from crawler.urls import canonical_url, host_of, is_article_url, is_listing_url, is_skippable
 from storage.queries import Prepared, prepare
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["Page", "PageReader", "read_page"]
 

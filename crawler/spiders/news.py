@@ -87,7 +87,7 @@ class NewsSpider(scrapy.Spider):
         self.dirty_listings: set[str] = set()
         self.hosts = {s.name: frozenset(h for h, owner in self.by_host.items() if owner is s)
                       for s in self.sources}
-        self.reader: PageReader | None = None  # started with the crawl, closed with it
+        self.reader: PageReader | None = None  # made by start(), closed with the spider
 
     @classmethod
     def update_settings(cls, settings):
@@ -111,7 +111,6 @@ class NewsSpider(scrapy.Spider):
     # --- start --------------------------------------------------------------------
 
     async def start(self):
-        # the worker pool starts while robots.txt and the start pages are fetched
         self.reader = PageReader(self.settings.getint("DXMON_EXTRACT_WORKERS", 0))
         db = open_db(self.dxmon_config.storage_path)
         try:
@@ -253,8 +252,6 @@ class NewsSpider(scrapy.Spider):
     async def _read(self, response, source: Source, *, article: bool):
         """Read the page in a worker; yield its article (if ``article``), then requests
         for its article links and, on a listing, its other pages."""
-        if self.reader is None:
-            self.reader = PageReader(self.settings.getint("DXMON_EXTRACT_WORKERS", 0))
         page = await self.reader.read(response.body, response.url, response.encoding,
                                       hosts=self.hosts[source.name],
                                       pattern=self.patterns[source.name], extract=article,
