@@ -20,6 +20,7 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from crawler.extract import article_from_tree, page_links, parse_html
 from crawler.urls import canonical_url, host_of, is_article_url, is_listing_url, is_skippable
@@ -49,14 +50,9 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
         return Page(None)
     articles, others = [], []
     for link in page_links(tree, url, encoding or "utf-8", hosts):
-        if is_article_url(link, pattern):
-            bucket = articles
-        elif listings and (pattern is None or is_listing_url(link)):
-            bucket = others
-        else:
-            continue
-        link = canonical_url(link)
-        if host_of(link) in hosts and not is_skippable(link) and link not in bucket:
+        article, listing, link = _sort(link, pattern, hosts)
+        bucket = articles if article else others if listings and listing else None
+        if bucket is not None and link is not None and link not in bucket:
             bucket.append(link)
     prepared, error = None, None
     if extract:
@@ -67,6 +63,17 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
         if article is not None:
             prepared = prepare(replace(article, canonical_url=canonical_url(article.canonical_url)))
     return Page(prepared, tuple(articles), tuple(others), error)
+
+
+@lru_cache(maxsize=16384)  # a portal's menus and columns link the same pages everywhere
+def _sort(link: str, pattern: re.Pattern | None, hosts: frozenset[str]
+          ) -> tuple[bool, bool, str | None]:
+    """(an article link?, may it be followed as another page?, its canonical URL, or
+    None if that is off the source's hosts or never fetched)."""
+    canonical = canonical_url(link)
+    if host_of(canonical) not in hosts or is_skippable(canonical):
+        canonical = None
+    return (is_article_url(link, pattern), pattern is None or is_listing_url(link), canonical)
 
 
 def _ready() -> None:

@@ -2,9 +2,15 @@
 
 Portals syndicate each other's stories with a different header, footer or byline, or
 a reworded lead. Exact dedup (the content hash) misses those; this module groups them
-with MinHash (datasketch) over syllable shingles of the folded text, and LSH banding
-stored in SQLite (``minhash_bands``) so a new article is compared only with the few
-stored articles that share a band, whatever the archive's size.
+with MinHash over syllable shingles of the folded text, and LSH banding stored in
+SQLite (``minhash_bands``) so a new article is compared only with the few stored
+articles that share a band, whatever the archive's size.
+
+The MinHash is datasketch's (2.x, scheme "affine32", SHA-1 hashing), computed here
+with numpy in a dozen lines: importing datasketch imports scipy (0.4 s and 35 MB in
+every crawl process and page-reading worker), for nothing dxmon uses.
+``tests/test_neardup.py`` checks the values are datasketch's, bit for bit, so stored
+signatures stay comparable.
 
 Numbers and how they were chosen (re-run ``benchmarks/neardup.py`` and
 ``tests/test_neardup.py`` before changing any of them):
@@ -31,26 +37,36 @@ from functools import lru_cache
 
 import numpy as np
 import sqlite_utils
-from datasketch import MinHash
 
 from core.text import fold
 
-__all__ = ["minhash_of", "signature", "similarity", "assign_cluster", "cluster_members",
-           "THRESHOLD"]
+__all__ = ["signature", "similarity", "assign_cluster", "cluster_members", "THRESHOLD"]
 
 SHINGLE = 3
 NUM_PERM = 128
 BANDS, ROWS = 32, 4
 THRESHOLD = 0.5
 _SEED = 20261122
-# the hash scheme datasketch 2 uses by default; stored values must be read back with it
-_SCHEME = "affine32"
 _WORD = re.compile(r"\w+")
 
 
 @lru_cache(maxsize=1)
-def _permutations():
-    return MinHash(num_perm=NUM_PERM, seed=_SEED).permutations
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """The affine maps h -> a*h + b (mod 2^32) of the NUM_PERM permutations, drawn as
+    datasketch's MinHash(num_perm=NUM_PERM, seed=_SEED) draws them (``a`` odd)."""
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer (a bijection on 32 bits), applied once before the maps."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
 
 
 def shingles(text: str) -> set[bytes]:
@@ -61,28 +77,23 @@ def shingles(text: str) -> set[bytes]:
     return {" ".join(words[i:i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)}
 
 
-def minhash_of(text: str) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME)
-    grams = shingles(text)
-    if grams:
-        m.update_batch(list(grams))
-    return m
-
-
 def signature(text: str) -> np.ndarray:
-    """The text's MinHash values (uint32), as stored in ``articles.minhash``."""
-    return np.asarray(minhash_of(text).hashvalues, dtype=np.uint32)
-
-
-def _from_blob(blob: bytes) -> MinHash:
-    values = np.frombuffer(blob, dtype=np.uint32)
-    return MinHash(num_perm=NUM_PERM, seed=_SEED, hashvalues=values.copy(), scheme=_SCHEME,
-                   permutations=_permutations())
+    """The text's MinHash values (uint32, NUM_PERM of them), as stored in
+    ``articles.minhash``: for each permutation, the least permuted hash of a shingle
+    (the first four bytes of its SHA-1, little-endian). No shingle: all 2^32 - 1."""
+    grams = shingles(text)
+    if not grams:
+        return np.full(NUM_PERM, np.iinfo(np.uint32).max, dtype=np.uint32)
+    digests = b"".join(hashlib.sha1(gram).digest()[:4] for gram in grams)
+    hashes = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32)).reshape(-1, 1)
+    a, b = _permutations()
+    with np.errstate(over="ignore"):  # arithmetic mod 2^32 is the point
+        return (hashes * a + b).min(axis=0)
 
 
 def similarity(a: str, b: str) -> float:
     """Estimated Jaccard similarity of two texts' shingle sets."""
-    return minhash_of(a).jaccard(minhash_of(b))
+    return float(np.mean(signature(a) == signature(b)))
 
 
 MAX_CANDIDATES = 25

@@ -6,7 +6,7 @@ import pytest
 
 from core.models import Extracted
 from storage import queries
-from storage.neardup import THRESHOLD, cluster_members, similarity
+from storage.neardup import NUM_PERM, THRESHOLD, cluster_members, signature, similarity
 from storage.schema import open_db
 from tests.neardup_cases import load_stories, pairs, syndicated_copies
 
@@ -17,6 +17,26 @@ def stories():
     if len(found) < 20:
         pytest.skip(f"only {len(found)} base stories available")
     return found
+
+
+def test_signatures_are_datasketchs_minhash_value_for_value(stories):
+    """storage.neardup computes datasketch's MinHash (2.x, affine32, SHA-1) itself, to
+    spare every process datasketch's scipy import; stored signatures depend on them
+    being the same values."""
+    from datasketch import MinHash
+
+    from storage.neardup import _SEED, shingles
+
+    texts = [s.text for s in stories[:40]] + ["", "một hai", "Ủy ban Quốc gia về chuyển đổi số",
+                                              "a b c d e f g h i j k l m n o p"]
+    for text in texts:
+        reference = MinHash(num_perm=NUM_PERM, seed=_SEED)  # the default scheme: affine32
+        grams = shingles(text)
+        if grams:
+            reference.update_batch(list(grams))
+        ours = signature(text)
+        assert ours.dtype.name == "uint32" and len(ours) == NUM_PERM
+        assert (ours == reference.hashvalues.astype("uint32")).all(), text[:60]
 
 
 def test_pair_scores_on_the_test_set(stories):
