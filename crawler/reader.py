@@ -15,18 +15,21 @@ default one per CPU), or in the crawl process itself when one worker is asked fo
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from crawler.extract import article_from_tree, page_links, parse_html
 from crawler.urls import canonical_url, host_of, is_article_url, is_listing_url, is_skippable
 from storage.queries import Prepared, prepare
 
 __all__ = ["Page", "PageReader", "read_page"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
     """Read one page: its article if ``extract``, its article links, and its links to
     other pages if ``listings`` (any page when the source has no article ``pattern``,
     else only URLs that look like listings)."""
+    # imported here: the crawl process only needs trafilatura and lxml's extraction
+    # code (0.15 s to import) if it reads a page itself, which a re-crawl rarely does
+    from crawler.extract import article_from_tree, page_links, parse_html
+
     tree = parse_html(body, headers_charset=encoding)
     if tree is None:
         return Page(None)
@@ -88,22 +95,58 @@ class PageReader:
     worker importing trafilatura); until the pool says it is up, pages are read in the
     crawl process, so a crawl that finds a handful of new articles is not held up by
     the pool's start.
+
+    A worker that dies (killed for memory, or a crash in a C library on a pathological
+    page) breaks the whole pool, and every page in it fails: the pool is replaced, and
+    each of those pages is read again in a process of its own (never in the crawl
+    process, which a page that kills its reader would take down too). A page that
+    kills that reader as well is reported as an error; the crawl goes on.
     """
 
-    def __init__(self, workers: int = 0):
+    def __init__(self, workers: int = 0, read=None):
         self.workers = workers or os.cpu_count() or 1
         self.pool: ProcessPoolExecutor | None = None
         self.up = None  # the pool's first (empty) task: done once the workers are up
+        self.replaced = 0  # pools replaced after a worker died
+        self._read = read or read_page  # a module-level function (it is pickled)
 
     async def read(self, body: bytes, url: str, encoding: str | None, **options) -> Page:
-        if self.workers > 1 and self.pool is None:
+        if self.workers == 1:
+            return self._read(body, url, encoding, **options)
+        pool = self._started()
+        if not self.up.done():  # still starting: this page is read here
+            return self._read(body, url, encoding, **options)
+        try:
+            return await asyncio.wrap_future(pool.submit(self._read, body, url, encoding,
+                                                         **options))
+        except BrokenProcessPool:
+            self._replace(pool)
+        # again, in a process of its own: if this is the page that kills its reader, it
+        # takes no other page with it this time
+        alone = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+        try:
+            return await asyncio.wrap_future(alone.submit(self._read, body, url, encoding,
+                                                          **options))
+        except BrokenProcessPool:
+            return Page(None, error="BrokenProcessPool: the page-reading process died on "
+                                    "this page, twice")
+        finally:
+            alone.shutdown(wait=False)
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self.pool is None:
             self.pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("forkserver"))
             self.up = self.pool.submit(_ready)
-        if self.pool is None or not self.up.done():
-            return read_page(body, url, encoding, **options)
-        return await asyncio.wrap_future(self.pool.submit(read_page, body, url, encoding,
-                                                          **options))
+        return self.pool
+
+    def _replace(self, pool: ProcessPoolExecutor) -> None:
+        """Drop a broken pool (once, whichever of its pages notices first)."""
+        if self.pool is pool:
+            logger.warning("a page-reading process died; starting a new pool")
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+            self.replaced += 1
 
     def close(self) -> None:
         if self.pool is not None:

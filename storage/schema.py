@@ -67,9 +67,16 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     Everything written inside commits together or not at all, so a crash never
     leaves half an article, or a session without its alert rows.
     """
-    if db.conn.in_transaction:
-        with db.atomic():
+    if db.conn.in_transaction:  # nested: a savepoint (SQLite resolves a reused name
+        # to the innermost one; sqlite-utils' atomic() draws a random name each time)
+        db.conn.execute("SAVEPOINT dxmon")
+        try:
             yield db
+        except BaseException:
+            db.conn.execute("ROLLBACK TO dxmon")
+            db.conn.execute("RELEASE dxmon")
+            raise
+        db.conn.execute("RELEASE dxmon")
         return
     db.conn.execute("BEGIN IMMEDIATE")
     try:

@@ -135,3 +135,24 @@ def test_durations():
     assert parse_duration(90).total_seconds() == 90
     with pytest.raises(ValueError):
         parse_duration("0m")
+
+
+def test_a_failed_nested_transaction_undoes_only_its_own_writes(tmp_path):
+    """The store pipeline writes a batch in one transaction and each article in a nested
+    one: an article that fails must leave the batch's other writes in place."""
+    from storage.schema import open_db, transaction
+
+    db = open_db(tmp_path / "t.db")
+    with transaction(db):
+        db.execute("INSERT INTO sources (name) VALUES ('kept')")
+        with pytest.raises(RuntimeError):
+            with transaction(db):
+                db.execute("INSERT INTO sources (name) VALUES ('undone')")
+                with transaction(db):  # a savepoint of the same name inside another
+                    db.execute("INSERT INTO sources (name) VALUES ('inner')")
+                raise RuntimeError("this article fails")
+        with transaction(db):
+            db.execute("INSERT INTO sources (name) VALUES ('after')")
+    names = [r[0] for r in db.execute("SELECT name FROM sources ORDER BY name")]
+    assert names == ["after", "kept"]
+    assert not db.conn.in_transaction

@@ -219,3 +219,45 @@ def test_a_batch_with_one_bad_article_stores_the_others(tmp_path):
     assert [r[0] for r in db.execute("SELECT title FROM articles ORDER BY id")] == \
         ["Bản tin 1", "Bản tin 2", "Bản tin 4"]
     assert db.execute("SELECT COUNT(*) FROM fetch_state").fetchone()[0] == 3  # with validators
+
+
+def test_a_reader_process_that_dies_costs_only_its_page():
+    """A worker killed mid-page breaks Python's whole process pool: the reader replaces
+    the pool, reads each page that was in it again in a process of its own, and reports
+    the page that killed its reader twice as an error, instead of failing every page
+    after it."""
+    import asyncio
+
+    from crawler.reader import PageReader
+    from tests.fixtures.readers import dies_on_marked_pages
+
+    article = ("<html><head><title>Tin</title></head><body><article><h1>Hội nghị chuyển "
+               "đổi số tỉnh</h1>" + "".join(f"<p>Đoạn {i}: sở ngành báo cáo tiến độ chuyển đổi số "
+                                         f"của tỉnh trong quý, với số liệu riêng.</p>"
+                                         for i in range(12)) + "</article></body></html>")
+    good, deadly = article.encode(), article.replace("<body>", "<body><!-- kill the reader -->"
+                                                     ).encode()
+    options = {"hosts": frozenset(["127.0.0.1"]), "pattern": None, "extract": True,
+               "listings": False}
+
+    async def crawl():
+        reader = PageReader(2, read=dies_on_marked_pages)
+        try:
+            reader._started()
+            await asyncio.wrap_future(reader.up)  # pages go to the pool from here on
+            pages = await asyncio.gather(*(
+                reader.read(body, f"http://127.0.0.1/bai-{i}-hoi-nghi-chuyen-doi-so", "utf-8",
+                            **options)
+                for i, body in enumerate([good, deadly, good, good])))
+            after = await reader.read(good, "http://127.0.0.1/bai-5-hoi-nghi-chuyen-doi-so",
+                                      "utf-8", **options)
+            return pages, after, reader.replaced
+        finally:
+            reader.close()
+
+    pages, after, replaced = asyncio.run(crawl())
+    assert "died on this page, twice" in (pages[1].error or "")
+    for page in [pages[0], pages[2], pages[3], after]:
+        assert page.error is None and page.prepared is not None
+        assert page.prepared.title == "Hội nghị chuyển đổi số tỉnh"
+    assert replaced == 1

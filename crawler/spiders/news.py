@@ -67,6 +67,7 @@ class NewsSpider(scrapy.Spider):
             self.sources = [self.dxmon_config.source(source)]
         else:
             self.sources = [s for s in self.dxmon_config.sources if s.enabled]
+        self.named = {s.name: s for s in self.sources}
         self.by_host: dict[str, Source] = {}
         for s in self.sources:
             for url in s.all_urls:
@@ -222,8 +223,7 @@ class NewsSpider(scrapy.Spider):
     # --- parsing ------------------------------------------------------------------
 
     def _source(self, response) -> Source:
-        name = response.meta["source"]
-        return next(s for s in self.sources if s.name == name)
+        return self.named[response.meta["source"]]
 
     @staticmethod
     def _unchanged(response) -> bool:
@@ -256,12 +256,12 @@ class NewsSpider(scrapy.Spider):
                                       hosts=self.hosts[source.name],
                                       pattern=self.patterns[source.name], extract=article,
                                       listings=not article)
-        if article:
-            stats = self.crawler.stats
-            if page.error:
-                stats.inc_value("dxmon/extract_errors")
-                self.logger.warning("could not extract %s: %s", response.url, page.error)
-            elif page.prepared is None:
+        stats = self.crawler.stats
+        if page.error:
+            stats.inc_value("dxmon/extract_errors")
+            self.logger.warning("could not read %s: %s", response.url, page.error)
+        elif article:
+            if page.prepared is None:
                 stats.inc_value("dxmon/not_articles")
                 self.logger.warning("no article text on %s", response.url)
             else:
