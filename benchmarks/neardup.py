@@ -12,9 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-
-from storage.neardup import THRESHOLD, signature  # noqa: E402
+from storage.neardup import THRESHOLD, estimate, signature  # noqa: E402
 from tests.neardup_cases import load_stories, pairs  # noqa: E402
 
 
@@ -28,7 +26,7 @@ def main() -> None:
             cache[text] = signature(text)
         return cache[text]
 
-    scored = [(float(np.mean(mh(a) == mh(b))), same) for a, b, same in pairs(stories)]
+    scored = [(estimate(mh(a), mh(b)), same) for a, b, same in pairs(stories)]
     elapsed = time.perf_counter() - started
     copies = [s for s, same in scored if same]
     distinct = [s for s, same in scored if not same]

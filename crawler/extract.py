@@ -225,19 +225,19 @@ def article_from_tree(tree, url: str) -> Extracted | None:
     _unwrap_layout_tables(tree)
     blocks = _Blocks(tree)
     related = _related_titles(blocks)
-    title_hint = _title(tree, None)
-    page_lines = _page_lines(tree, title_hint)
+    title = _title(tree, None)
+    page_lines = _page_lines(tree, title)
     linked_data = _json_ld(tree)
     published = _published(tree, linked_data, page_lines)
     author = _author(tree, linked_data, page_lines)
     canonical = _canonical(tree, url)
     lead = _lead(blocks)
     site_name = _site_name(tree)
-    if not (title_hint and published):
+    if not (title and published):
         # trafilatura's metadata search (htmldate, its author and site heuristics) costs
         # a third of the text extraction: run it only when the headline or date is missing
         meta = trafilatura.extract_metadata(tree, url)
-        title_hint = title_hint or _title(tree, meta.title)
+        title = title or _title(tree, meta.title)
         published = published or (_parse_iso(meta.date) if meta.date else None)
         author = author or (normalize_line(meta.author) if meta.author else None)
         site_name = site_name or (normalize_line(meta.sitename) if meta.sitename else None)
@@ -249,16 +249,14 @@ def article_from_tree(tree, url: str) -> Extracted | None:
         for node in list(body.iter(*_CHROME_TAGS)):
             if node.getparent() is not None:
                 node.drop_tree()
-    doc = trafilatura.bare_extraction(tree, url=url, include_comments=False, deduplicate=False,
-                                      fast=True)
+    options = {"url": url, "include_comments": False, "deduplicate": False}
+    doc = trafilatura.bare_extraction(tree, fast=True, **options)
     if doc is None or len(doc.text or "") < CONFIDENT_CHARS:
         # short: compare with readability and justext too, which trafilatura does by default
         # (bare_extraction works on a copy of the tree, so this reads the same page)
-        doc = trafilatura.bare_extraction(tree, url=url, include_comments=False,
-                                          deduplicate=False)
+        doc = trafilatura.bare_extraction(tree, **options)
     if doc is None or not doc.text:
         return None
-    title = title_hint
     lines = _clean_lines(doc.text, title, related)
     if lead and lead not in lines and not any(lead[:60] in ln for ln in lines[:3]):
         lines.insert(0, lead)

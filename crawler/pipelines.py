@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from crawler.middlewares import record_validators
 from storage import queries
@@ -67,16 +68,17 @@ class StorePipeline:
         batch, self.batch = self.batch, []
         if not batch:
             return
+        now = datetime.now(UTC)  # one clock reading for the batch
         try:
             with transaction(self.db):
-                results = [self._store(item) for item, _ in batch]
+                results = [self._store(item, now) for item, _ in batch]
         except Exception as exc:  # noqa: BLE001 - retried one by one below
             logger.warning("a batch of %d articles failed (%s: %s); storing them one by one",
                            len(batch), type(exc).__name__, exc)
             for item, future in batch:
                 try:
                     with transaction(self.db):
-                        future.set_result(self._store(item))
+                        future.set_result(self._store(item, now))
                 except Exception as one:  # noqa: BLE001 - this item fails, the rest go on
                     future.set_exception(one)
             return
@@ -84,13 +86,13 @@ class StorePipeline:
             if not future.done():
                 future.set_result(result)
 
-    def _store(self, item: dict) -> dict:
+    def _store(self, item: dict, now: datetime) -> dict:
         """One article and its validators; the caller's transaction makes them one."""
         prepared: queries.Prepared = item["prepared"]
-        stored = queries.store_article(self.db, item["source"], prepared)
-        now = utcnow_iso()
+        stored = queries.store_article(self.db, item["source"], prepared, now=now)
+        seen = utcnow_iso(now)
         for url in {item["url"], item.get("requested_url") or item["url"]}:
-            record_validators(self.db, url, item.get("etag"), item.get("last_modified"), now)
+            record_validators(self.db, url, item.get("etag"), item.get("last_modified"), seen)
         stats = self.crawler.stats
         stats.inc_value(f"dxmon/articles_{stored.outcome}")
         stats.inc_value(f"dxmon/source/{item['source']}/articles_{stored.outcome}")

@@ -34,27 +34,24 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc.lower().rsplit("@", 1)[-1]
 
 
+def _desktop(host: str) -> str:
+    """``host`` without a mobile ("m.") or AMP ("amp.") prefix."""
+    if host.startswith("m.") and host.count(".") >= 2:
+        host = host[2:]
+    return host.removeprefix("amp.")
+
+
 def site_host(netloc: str) -> str:
     """A link's host as :func:`canonical_url` writes it: lower case, no user, no mobile
     or AMP prefix, no default port."""
-    host = netloc.lower().rsplit("@", 1)[-1]
-    if host.startswith("m.") and host.count(".") >= 2:
-        host = host[2:]
-    if host.startswith("amp."):
-        host = host[4:]
-    return host.removesuffix(":80").removesuffix(":443")
+    return _desktop(netloc.lower().rsplit("@", 1)[-1]).removesuffix(":80").removesuffix(":443")
 
 
 def canonical_url(url: str) -> str:
     """The one URL of an article: no tracking parameters, fragment, AMP or mobile prefix."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower() or "http"
-    host = (parts.hostname or "").lower()
-    if host.startswith("m.") and host.count(".") >= 2:
-        host = host[2:]
-    if host.startswith("amp."):
-        host = host[4:]
-    netloc = host
+    netloc = _desktop((parts.hostname or "").lower())
     if parts.port and not (scheme == "http" and parts.port == 80 or
                            scheme == "https" and parts.port == 443):
         netloc += f":{parts.port}"

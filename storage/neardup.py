@@ -40,7 +40,7 @@ import sqlite_utils
 
 from core.text import fold
 
-__all__ = ["signature", "similarity", "assign_cluster", "cluster_members", "THRESHOLD"]
+__all__ = ["signature", "estimate", "similarity", "assign_cluster", "cluster_members", "THRESHOLD"]
 
 SHINGLE = 3
 NUM_PERM = 128
@@ -91,9 +91,14 @@ def signature(text: str) -> np.ndarray:
         return (hashes * a + b).min(axis=0)
 
 
+def estimate(a: np.ndarray, b: np.ndarray) -> float:
+    """The Jaccard similarity two signatures estimate: the share of values they agree on."""
+    return float(np.mean(a == b))
+
+
 def similarity(a: str, b: str) -> float:
     """Estimated Jaccard similarity of two texts' shingle sets."""
-    return float(np.mean(signature(a) == signature(b)))
+    return estimate(signature(a), signature(b))
 
 
 MAX_CANDIDATES = 25
@@ -129,7 +134,7 @@ def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.n
     for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
         if blob is None:
             continue
-        score = float(np.mean(values == np.frombuffer(blob, dtype=np.uint32)))
+        score = estimate(values, np.frombuffer(blob, dtype=np.uint32))
         if score >= best:
             best_id, best = cluster_id or other, score
     cluster = best_id if best_id is not None else article_id
