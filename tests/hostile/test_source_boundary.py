@@ -10,6 +10,7 @@ sitemap index lists itself.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -48,6 +49,12 @@ def test_finding_1_a_syndicated_copy_never_overwrites_the_original_source(web, t
     # B's copy is B's own article, on B's host
     (copy,) = crawl.query("SELECT * FROM articles WHERE source = 'nguon-b'")
     assert copy["url"].startswith(b.base) and copy["title"].startswith("Tin đăng lại")
+    # the claim is linked as a hint, and counted where an operator looks
+    assert crawl.query("SELECT url, article_id FROM url_hints") == \
+        [{"url": original, "article_id": copy["id"]}]
+    status = json.loads(crawl.dxmon("status", "--json").stdout)
+    assert status["source_conflicts"] == 1
+    assert "Source conflicts: 1" in crawl.dxmon("status").stdout
 
 
 def test_finding_4_a_self_listing_growing_sitemap_index_stays_bounded(web, tmp_path):
