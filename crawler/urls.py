@@ -50,7 +50,7 @@ _NEVER = frozenset({
     "print", "in-bai", "inbai", "ban-in", "printpreview", "printer", "print-view",
     # accounts
     "login", "dang-nhap", "dangnhap", "logout", "dang-xuat", "dang-ky", "dangky", "register",
-    "signin", "signup", "authenticate", "admin",
+    "signin", "signup", "authenticate",
     # downloads
     "download", "downloads", "tai-ve", "taive", "tai-file", "downloadfile", "getfile",
     # calendars
