@@ -163,8 +163,13 @@ def is_skippable(url: str) -> bool:
 
 
 def is_listing_url(url: str) -> bool:
+    """Sections and their pages: pagination, a section path, a media section's own page
+    (``/video/``, ``/photo.htm``; an article under it is an article)."""
     parts = urlsplit(url)
     if any(_PAGINATION_QUERY.match(k) for k, _ in parse_qsl(parts.query)):
+        return True
+    if _segments(parts.path)[-1:] in (["video"], ["photo"], ["media"], ["multimedia"],
+                                      ["emagazine"], ["podcast"], ["infographic"]):
         return True
     return bool(_LISTING.search(parts.path))
 

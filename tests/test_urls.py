@@ -272,7 +272,9 @@ def test_every_shape_is_fetched_as_linked_stored_once_with_every_spelling(tmp_pa
         site.add(amp_copy, article_html("Bản AMP", paragraphs("Bản AMP"), published=published,
                                         canonical=site.url(SHAPES[8][0])))
         site.add("/thoi-su.html", listing_html("Thời sự", [s for s, _ in SHAPES] + ["/tin-moi.html"]))
-        site.add("/tin-moi.html", listing_html("Tin mới", [v for _, vs in SHAPES for v in vs] + never))
+        mobile = f"http://m.{site.host}{SHAPES[0][0]}"  # never fetched: only recorded
+        site.add("/tin-moi.html", listing_html("Tin mới", [v for _, vs in SHAPES for v in vs] +
+                                               never + [mobile]))
         web.start_urls["cong-strict"] = [site.url("/thoi-su.html")]
         crawl = Crawl(web, tmp_path)
         crawl.scrapy()
@@ -293,5 +295,37 @@ def test_every_shape_is_fetched_as_linked_stored_once_with_every_spelling(tmp_pa
                                               [article_id])}
         expected = {at(served)} | {fetch_url(at(v)) for v in variants}
         assert expected <= urls, (served, expected - urls)
+    assert crawl.query("SELECT article_id FROM article_urls WHERE url = ?", [mobile]) == \
+        [{"article_id": stored[canonical_url(at(SHAPES[0][0]))]}]
     history = json.loads(crawl.dxmon("history", "--json", at(amp_copy)).stdout)
     assert history["article"]["url"] == canonical_url(at(SHAPES[8][0]))
+
+
+def test_one_source_never_overwrites_another_sources_row(tmp_path):
+    """The same URL reached from two sources (a host both list): the second source's
+    different text is a recorded conflict, the first source's row stays as it was; the
+    same text is only seen again."""
+    from core.models import Extracted
+    from storage import queries
+    from storage.schema import open_db
+
+    db = open_db(tmp_path / "dxmon.db")
+    url = "https://cong.example.vn/tin-tuc/hoi-nghi-chuyen-doi-so-12345.html"
+    text_a = "Hội nghị chuyển đổi số của tỉnh. " * 12
+    a = queries.store_article(db, "nguon-a", Extracted(url=url, canonical_url=url,
+                                                       title="Bản của A", text=text_a))
+    b = queries.store_article(db, "nguon-b", Extracted(url=url, canonical_url=url,
+                                                       title="Bản của B", text="Khác hẳn. " * 40))
+    same = queries.store_article(db, "nguon-b", Extracted(url=url + "?utm_source=x",
+                                                          canonical_url=url, title="Bản của A",
+                                                          text=text_a))
+    assert (a.outcome, b.outcome, same.outcome) == ("new", "conflict", "unchanged")
+    assert b.article_id == a.article_id and b.conflict and not same.conflict
+    row = db.execute("SELECT source, title, text FROM articles").fetchall()
+    assert row == [("nguon-a", "Bản của A", queries.prepare(Extracted(
+        url=url, canonical_url=url, title="", text=text_a)).text)]
+    assert len(queries.article_versions(db, a.article_id)) == 1
+    assert queries.count_source_conflicts(db) == 1
+    queries.store_article(db, "nguon-b", Extracted(url=url, canonical_url=url, title="Bản của B",
+                                                   text="Khác hẳn. " * 40))
+    assert queries.count_source_conflicts(db) == 1  # one claim, counted once
