@@ -96,16 +96,21 @@ def site_host(netloc: str) -> str:
 
 def owned_by(url: str, hosts) -> bool:
     """Whether ``url`` is http(s) on one of ``hosts`` (compared as :func:`site_host`
-    forms, so a mobile or AMP host belongs with its desktop host)."""
+    forms without "www.", so a mobile or AMP host belongs with its desktop host, and a
+    start URL that redirects to its www. host stays on the source)."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         return False
-    return site_host(parts.netloc) in _site_hosts(frozenset(hosts))
+    return _owner_form(parts.netloc) in _site_hosts(frozenset(hosts))
+
+
+def _owner_form(netloc: str) -> str:
+    return site_host(netloc).removeprefix("www.")
 
 
 @lru_cache(maxsize=64)  # one set per source
 def _site_hosts(hosts: frozenset[str]) -> frozenset[str]:
-    return frozenset(site_host(h) for h in hosts)
+    return frozenset(_owner_form(h) for h in hosts)
 
 
 def fetch_url(url: str) -> str:

@@ -149,7 +149,9 @@ def test_the_fetched_url_is_the_link_minus_its_fragment(linked, fetched):
 
 @pytest.mark.parametrize("url,owned", [
     ("https://cong.example.vn/a", True), ("http://m.cong.example.vn/a", True),
-    ("https://amp.cong.example.vn:443/a", True), ("javascript:alert(1)", False),
+    ("https://amp.cong.example.vn:443/a", True), ("https://www.cong.example.vn/a", True),
+    ("https://www2.cong.example.vn/a", False), ("https://cong.example.vn:8443/a", False),
+    ("javascript:alert(1)", False),
     ("data:text/html,x", False), ("ftp://cong.example.vn/a", False),
     ("https://example.org/a", False), ("https://cong.example.vn.evil.example/a", False),
     ("https://user@evil.example/@cong.example.vn", False),

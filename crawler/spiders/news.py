@@ -107,7 +107,10 @@ class NewsSpider(scrapy.Spider):
         # listings that led to an article we failed to fetch: their validators are not
         # saved (crawler.middlewares), so the next crawl reads them again
         self.dirty_listings: set[str] = set()
-        self.hosts = {s.name: frozenset(h for h, owner in self.by_host.items() if owner is s)
+        # each source's hosts, with and without "www." (a start URL that redirects to
+        # its www. host stays on its source: crawler.urls.owned_by)
+        self.hosts = {s.name: frozenset(v for h, owner in self.by_host.items() if owner is s
+                                        for v in (h, h.removeprefix("www."), "www." + h))
                       for s in self.sources}
         self.by_site_host = {site_host(h): s for h, s in reversed(self.by_host.items())}
         self.reader: PageReader | None = None  # made by start(), closed with the spider
