@@ -237,7 +237,7 @@ class NewsSpider(scrapy.Spider):
         if is_skippable(url) or not owned_by(url, self.hosts[source.name]):
             return None
         canonical = canonical or canonical_url(url)
-        if kind == "article":
+        if kind == "article" and url != canonical:  # the canonical one is stored anyway
             self.variants.setdefault(canonical, set()).add(url)
         if canonical in self.seen:
             return None
