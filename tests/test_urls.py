@@ -331,3 +331,39 @@ def test_one_source_never_overwrites_another_sources_row(tmp_path):
     queries.store_article(db, "nguon-b", Extracted(url=url, canonical_url=url, title="Bản của B",
                                                    text="Khác hẳn. " * 40))
     assert queries.count_source_conflicts(db) == 1  # one claim, counted once
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(urls(), min_size=1, max_size=8))
+def test_the_page_reader_returns_links_as_linked_with_their_canonical_form(links):
+    """Through the page reader (crawler.reader.read_page) as the spider gets them: each
+    link on the source's hosts comes back as written minus its fragment, beside its
+    canonical form, each canonical once (its first spelling). The host's letter case
+    is the one thing written differently (w3lib's safe_url_string lowers it; DNS names
+    are case-insensitive)."""
+    from html import escape
+
+    def as_read(u: str) -> str:
+        scheme, rest = fetch_url(u).split("://", 1)
+        host, _, path = rest.partition("/")
+        return f"{scheme}://{host.lower()}/{path}"
+
+    from crawler.reader import read_page
+
+    html = "<html><body>" + "".join(f'<a href="{escape(u, quote=True)}">tin</a>'
+                                    for u in links) + "</body></html>"
+    page = read_page(html.encode(), "https://cong.example.vn/", "utf-8",
+                     hosts=frozenset({"cong.example.vn"}), pattern=None, extract=False,
+                     listings=True)
+    got = list(page.articles) + list(page.listings)
+    assert all(canonical_url(linked) == canonical for linked, canonical in got)
+    assert len({c for _, c in got}) == len(got)
+    expected = {}
+    for u in links:
+        if u.split("://", 1)[1].lower().startswith(("cong.example.vn/", "m.cong", "amp.cong")) \
+                and not is_skippable(u):
+            expected.setdefault(canonical_url(u), as_read(u))
+    assert {c: linked for linked, c in got} == {
+        c: v for c, v in expected.items() if c in {c for _, c in got}}
+    for linked, _ in got:
+        assert linked in {as_read(u) for u in links}
