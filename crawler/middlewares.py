@@ -23,6 +23,11 @@ PolitenessMiddleware
       and recorded in ``host_state`` (with the reason) so ``dxmon status`` shows it.
 
     Raised delays are exact (no jitter): a Crawl-delay or Retry-After is a minimum.
+
+SourceBoundaryMiddleware
+    A redirect that leaves the hosts of the request's source is not followed (not even
+    to the other host's robots.txt, so it runs before RobotsTxtMiddleware): a listing
+    link that redirects elsewhere leads to nothing of this source's (issue 12).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from storage.schema import open_db, transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ConditionalGetMiddleware", "PolitenessMiddleware"]
+__all__ = ["ConditionalGetMiddleware", "PolitenessMiddleware", "SourceBoundaryMiddleware"]
 
 
 class _WithDb:
@@ -255,3 +260,23 @@ class PolitenessMiddleware(_WithDb):
             queries.record_host(self.db, host, ok=False, reason=reason,
                                 now=datetime.now(UTC), backoff=backoff)
 
+
+
+class SourceBoundaryMiddleware:
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request, spider=None):
+        if not request.meta.get("redirect_urls") or "source" not in request.meta:
+            return None
+        owns = getattr(self.crawler.spider, "owns", None)
+        if owns is None or owns(request.meta["source"], request.url):
+            return None
+        self.crawler.stats.inc_value("dxmon/offsite_redirects")
+        logger.warning("not following %s off the hosts of %s to %s",
+                       request.meta["redirect_urls"][0], request.meta["source"], request.url)
+        raise IgnoreRequest(f"redirect off the source's hosts: {request.url}")

@@ -49,7 +49,21 @@ class StorePipeline:
     def close_spider(self, spider=None):
         self._flush()
         if self.db is not None:
+            self._record_variants(spider or self.crawler.spider)
             self.db.close()
+
+    def _record_variants(self, spider) -> None:
+        """Every spelling linked for a known article (an AMP or mobile copy of one
+        stored before, a variant met after it was stored) becomes one of its URLs."""
+        variants = getattr(spider, "variants", None)
+        if not variants:
+            return
+        try:
+            added = queries.record_url_variants(self.db, variants)
+        except Exception as exc:  # noqa: BLE001 - the articles are stored; only aliases lost
+            logger.warning("could not record URL variants (%s: %s)", type(exc).__name__, exc)
+            return
+        self.crawler.stats.set_value("dxmon/url_variants_recorded", added)
 
     async def process_item(self, item, spider=None):
         loop = asyncio.get_running_loop()
@@ -89,7 +103,11 @@ class StorePipeline:
     def _store(self, item: dict, now: datetime) -> dict:
         """One article and its validators; the caller's transaction makes them one."""
         prepared: queries.Prepared = item["prepared"]
-        stored = queries.store_article(self.db, item["source"], prepared, now=now)
+        stored = queries.store_article(self.db, item["source"], prepared, now=now,
+                                       urls=item.get("variants", ()),
+                                       hint=item.get("canonical_hint"))
+        if stored.conflict:
+            self.crawler.stats.inc_value("dxmon/source_conflicts")
         seen = utcnow_iso(now)
         for url in {item["url"], item.get("requested_url") or item["url"]}:
             record_validators(self.db, url, item.get("etag"), item.get("last_modified"), seen)

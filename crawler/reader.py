@@ -4,8 +4,8 @@ Everything CPU-bound a page costs happens here, off the crawl's event loop: deco
 parsing, extraction (lxml + trafilatura), preparing the article for storage
 (normalising, hashing, folding, the MinHash signature: :func:`storage.queries.prepare`)
 and mining the page's links (a real portal page carries 200 or more: menus, side
-columns, footers), which are canonicalised and sorted into articles and other pages
-of the source's own hosts. The crawl process is left with what only it can do:
+columns, footers), which are sorted into articles and other pages of the source's own
+hosts and come back as linked (fragment dropped), each with its canonical form. The crawl process is left with what only it can do:
 scheduling requests and writing to SQLite.
 
 :class:`PageReader` runs :func:`read_page` in a process pool (``DXMON_EXTRACT_WORKERS``,
@@ -24,7 +24,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from crawler.urls import canonical_url, host_of, is_article_url, is_listing_url, is_skippable
+from crawler.urls import (
+    canonical_url,
+    fetch_url,
+    is_article_url,
+    is_listing_url,
+    is_skippable,
+    owned_by,
+)
 from storage.queries import Prepared, prepare
 
 __all__ = ["Page", "PageReader", "read_page"]
@@ -34,13 +41,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Page:
-    """What a page holds: its article (None if it is not one) and its links, canonical,
-    on the source's hosts, each once, in page order."""
+    """What a page holds: its article (None if it is not one) and its links on the
+    source's hosts as (URL as linked, canonical URL) pairs, each canonical once (its
+    first spelling), in page order; ``variants``: the other spellings of those links."""
 
     prepared: Prepared | None
-    articles: tuple[str, ...] = ()
-    listings: tuple[str, ...] = ()  # other pages, for listings' pagination
+    articles: tuple[tuple[str, str], ...] = ()
+    listings: tuple[tuple[str, str], ...] = ()  # other pages, for listings' pagination
     error: str | None = None  # the extractor failed: "ExceptionName: message"
+    # a canonical link the page gave that is no URL of the source (another host, another
+    # scheme): recorded as a hint, never the article's URL (issue 12)
+    canonical_hint: str | None = None
+    variants: tuple[tuple[str, str], ...] = ()  # (URL as linked, canonical) seen again
 
 
 def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[str],
@@ -55,32 +67,50 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
     tree = parse_html(body, headers_charset=encoding)
     if tree is None:
         return Page(None)
-    articles, others = [], []
+    articles, others, variants, seen = [], [], [], {}
     for link in page_links(tree, url, encoding or "utf-8", hosts):
-        article, listing, link = _sort(link, pattern, hosts)
+        article, listing, linked, canonical = _sort(link, pattern, hosts)
         bucket = articles if article else others if listings and listing else None
-        if bucket is not None and link is not None and link not in bucket:
-            bucket.append(link)
-    prepared, error = None, None
+        if bucket is None or linked is None:
+            continue
+        if canonical not in seen:
+            seen[canonical] = linked
+            bucket.append((linked, canonical))
+        elif seen[canonical] != linked and article:
+            variants.append((linked, canonical))
+    prepared, error, hint = None, None, None
     if extract:
         try:
             article = article_from_tree(tree, url)
         except Exception as exc:  # a page that breaks the extractor is reported, not fatal
             article, error = None, f"{type(exc).__name__}: {exc}"
         if article is not None:
-            prepared = prepare(replace(article, canonical_url=canonical_url(article.canonical_url)))
-    return Page(prepared, tuple(articles), tuple(others), error)
+            canonical, hint = own_canonical(article.canonical_url, url, hosts)
+            prepared = prepare(replace(article, canonical_url=canonical))
+    return Page(prepared, tuple(articles), tuple(others), error, hint, tuple(variants))
+
+
+def own_canonical(claimed: str, url: str, hosts: frozenset[str]) -> tuple[str, str | None]:
+    """(the article's canonical URL, a hint or None): the page's canonical link if it is
+    http(s) on the source's hosts, else the fetched URL's canonical form, the claim
+    kept as a hint only (a syndicating or hostile page must not claim another
+    source's article, nor make a ``javascript:`` URL the article's)."""
+    if claimed == url or owned_by(claimed, hosts):
+        return canonical_url(claimed), None
+    return canonical_url(url), claimed[:2000]
 
 
 @lru_cache(maxsize=16384)  # a portal's menus and columns link the same pages everywhere
 def _sort(link: str, pattern: re.Pattern | None, hosts: frozenset[str]
-          ) -> tuple[bool, bool, str | None]:
-    """(an article link?, may it be followed as another page?, its canonical URL, or
-    None if that is off the source's hosts or never fetched)."""
-    canonical = canonical_url(link)
-    if host_of(canonical) not in hosts or is_skippable(canonical):
-        canonical = None
-    return (is_article_url(link, pattern), pattern is None or is_listing_url(link), canonical)
+          ) -> tuple[bool, bool, str | None, str]:
+    """(an article link?, may it be followed as another page?, the URL to fetch (the
+    link minus its fragment), or None if it is off the source's hosts or never
+    fetched, its canonical URL)."""
+    linked, canonical = fetch_url(link), canonical_url(link)
+    if not owned_by(linked, hosts) or is_skippable(linked) or is_skippable(canonical):
+        linked = None
+    return (is_article_url(link, pattern), pattern is None or is_listing_url(link), linked,
+            canonical)
 
 
 def _ready() -> None:

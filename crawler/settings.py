@@ -39,6 +39,7 @@ SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.SourceBoundaryMiddleware": 50,  # before robots.txt (100)
     "crawler.middlewares.PolitenessMiddleware": 560,
     "crawler.middlewares.ConditionalGetMiddleware": 580,
 }
@@ -55,6 +56,11 @@ DXMON_STORE_BATCH = 50  # articles per write transaction, at most (crawler.pipel
 DXMON_STORE_WAIT = 0.2  # seconds an article waits for others to share its transaction
 DXMON_HOST_FAILURE_LIMIT = 8  # consecutive failures before a host is left for this crawl
 DXMON_SHAPE_LIMIT = 12  # links of one digit-masked shape followed from non-article pages
+# sitemap discovery (issue 12): an index, its child indexes, their sitemaps; and at most
+# this many sitemaps per source and crawl (portals split theirs by month: 50 covers
+# four years of monthly sitemaps)
+DXMON_SITEMAP_DEPTH = 2
+DXMON_SITEMAP_LIMIT = 50
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -215,11 +215,13 @@ def cmd_status(args) -> int:
                             "articles": queries.count_articles(db, s.name),
                             "baseline": queries.source_baseline(db, s.name)})
         hosts = queries.host_problems(db)
+        conflicts = queries.count_source_conflicts(db)
         sessions = list_sessions(db)
         alerts = outbox_summary(db)
     finally:
         db.close()
-    status = {"sources": sources, "hosts": hosts, "sessions": len(sessions),
+    status = {"sources": sources, "hosts": hosts, "source_conflicts": conflicts,
+              "sessions": len(sessions),
               "latest_sessions": sessions[:5], "alerts": alerts}
     if args.json:
         print(_dumps(status))
@@ -230,6 +232,9 @@ def cmd_status(args) -> int:
     if hosts:
         print("\nHosts backed off")
         _table(hosts, [("host", "host"), ("backoff_until", "until"), ("reason", "reason")])
+    if conflicts:
+        print(f"\nSource conflicts: {conflicts} (a page of one source claimed another "
+              "source's article; nothing was overwritten)")
     print(f"\nSessions: {len(sessions)}")
     for s in sessions[:5]:
         number = s["number"] if s["number"] is not None else "–"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from core.models import Extracted
 from core.text import fold, normalize
 from storage.neardup import assign_cluster, signature
 from storage.schema import transaction, utcnow_iso
+
+logger = logging.getLogger(__name__)
 
 # --- sources and crawl runs -------------------------------------------------------------
 
@@ -100,10 +103,12 @@ def content_hash(text: str) -> str:
 
 @dataclass(frozen=True)
 class Stored:
-    """What :func:`store_article` did: ``new``, ``alias``, ``updated`` or ``unchanged``."""
+    """What :func:`store_article` did: ``new``, ``alias``, ``updated``, ``unchanged`` or
+    ``conflict`` (the page claimed another source's article: nothing was overwritten)."""
 
     article_id: int
     outcome: str
+    conflict: bool = False  # a source conflict was recorded (source_conflicts)
 
 
 def known_url(db: sqlite_utils.Database, url: str) -> int | None:
@@ -147,19 +152,26 @@ def prepare(article: Extracted) -> Prepared:
 
 
 def store_article(db: sqlite_utils.Database, source: str, article: Extracted | Prepared,
-                  *, now: datetime | None = None) -> Stored:
+                  *, now: datetime | None = None, urls: tuple[str, ...] | list[str] = (),
+                  hint: str | None = None) -> Stored:
     """Store one extracted article, deduplicated by content.
 
     - a URL already known with the same content: ``unchanged`` (last_seen moves on);
     - a URL already known with new content: ``updated``, and a row in article_versions;
-    - new URL, content already stored under another URL: ``alias`` of that article;
+      but if that article is another source's, ``conflict``: its row is never
+      overwritten, the claim is recorded in ``source_conflicts`` (``dxmon status``);
+    - new URL, content already stored under another URL: ``alias`` of that article
+      (a syndicated copy, whichever source it came from);
     - otherwise ``new``.
-    Every URL that led here (fetched and canonical) is recorded in ``article_urls``.
+    Every URL that led here (canonical, fetched, and the other spellings ``urls``
+    seen for it) is recorded in ``article_urls``. ``hint``: a canonical link the page
+    gave that is not its source's, kept in ``url_hints``; if it names another source's
+    article, the two are linked there and the claim counted as a conflict.
     """
     seen = utcnow_iso(now)
     prepared = article if isinstance(article, Prepared) else prepare(article)
     article = prepared.article
-    urls = list(dict.fromkeys([article.canonical_url, article.url]))
+    urls = list(dict.fromkeys([article.canonical_url, article.url, *urls]))
     with transaction(db):
         ensure_source(db, source)
         existing = None
@@ -168,8 +180,11 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
             if existing:
                 break
         if existing:
-            row = db.execute("SELECT content_hash FROM articles WHERE id = ?",
+            row = db.execute("SELECT content_hash, source FROM articles WHERE id = ?",
                              [existing]).fetchone()
+            if row[0] != prepared.digest and row[1] != source:
+                _conflict(db, source, existing, article.url, "url", seen)
+                return Stored(existing, "conflict", conflict=True)
             if row[0] == prepared.digest:
                 outcome = "unchanged"
                 db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, existing])
@@ -188,7 +203,60 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
                 article_id = _insert_article(db, source, prepared, seen)
         db.conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) "
                             "VALUES (?, ?, ?)", [(url, article_id, seen) for url in urls])
-    return Stored(article_id, outcome)
+        conflict = bool(hint) and _hint(db, source, article_id, hint, seen)
+    return Stored(article_id, outcome, conflict)
+
+
+def _hint(db, source: str, article_id: int, hint: str, seen: str) -> bool:
+    """Keep a canonical claim that is not the source's own; True if it names another
+    source's (other) article, which is then a recorded conflict."""
+    db.execute("INSERT OR IGNORE INTO url_hints (url, article_id, kind, first_seen) "
+               "VALUES (?, ?, 'canonical', ?)", [hint, article_id, seen])
+    claimed = known_url(db, hint)
+    if claimed is None or claimed == article_id:
+        return False
+    owner = db.execute("SELECT source FROM articles WHERE id = ?", [claimed]).fetchone()[0]
+    if owner == source:
+        return False
+    _conflict(db, source, claimed, hint, "canonical", seen)
+    return True
+
+
+def _conflict(db, source: str, article_id: int, url: str, kind: str, seen: str) -> None:
+    """Record (once) that a page of ``source`` claimed another source's article."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO source_conflicts (source, article_id, url, kind, first_seen) "
+        "VALUES (?, ?, ?, ?, ?)", [source, article_id, url, kind, seen])
+    if cursor.rowcount:
+        logger.warning("source conflict: a page of %s claims article %d of another source "
+                       "(by its %s %.200s); that article is kept as it is", source, article_id,
+                       kind, url)
+
+
+def record_url_variants(db: sqlite_utils.Database, variants: dict[str, set[str]],
+                        *, now: datetime | None = None) -> int:
+    """Record every spelling seen of known articles' links (``{canonical: spellings}``,
+    fetched or not) as URLs of the article any of them already leads to; the number of
+    new rows."""
+    seen, added = utcnow_iso(now), 0
+    with transaction(db):
+        for canonical, spellings in variants.items():
+            article_id = None
+            for url in (canonical, *sorted(spellings)):
+                if (article_id := known_url(db, url)) is not None:
+                    break
+            if article_id is None:
+                continue
+            cursor = db.conn.executemany(
+                "INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) VALUES (?, ?, ?)",
+                [(url, article_id, seen) for url in sorted(spellings)])
+            added += max(cursor.rowcount, 0)
+    return added
+
+
+def count_source_conflicts(db: sqlite_utils.Database) -> int:
+    """How many times a page of one source claimed another source's article."""
+    return db.execute("SELECT COUNT(*) FROM source_conflicts").fetchone()[0]
 
 
 def _published(article: Extracted) -> str | None:

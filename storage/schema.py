@@ -233,11 +233,37 @@ def _minhash_bands(db: sqlite_utils.Database) -> None:
     )
 
 
+def _source_boundary(db: sqlite_utils.Database) -> None:
+    # issue 12: what a page claimed that is not its source's to claim
+    db.executescript(
+        """
+        CREATE TABLE url_hints (
+            url TEXT NOT NULL,                 -- e.g. a canonical link off the source's hosts
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                -- 'canonical'
+            first_seen TEXT NOT NULL,
+            PRIMARY KEY (url, article_id, kind)
+        );
+        CREATE INDEX idx_url_hints_article ON url_hints(article_id);
+        CREATE TABLE source_conflicts (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,              -- the source whose page made the claim
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            url TEXT NOT NULL,                 -- the URL claimed (another source's article)
+            kind TEXT NOT NULL,                -- 'url' (the same URL) | 'canonical'
+            first_seen TEXT NOT NULL,
+            UNIQUE (source, article_id, url, kind)
+        );
+        """
+    )
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_minhash_bands", _minhash_bands),
+    ("0003_source_boundary", _source_boundary),
 ]
 
 

@@ -6,6 +6,13 @@ listing-looking ones (sections, pagination) as listings, up to the source's
 ``max_depth`` and ``max_pages``. Traps (calendars, endless pagination) are cut by the
 depth limit and a cap on links of one URL shape.
 
+A link is requested exactly as linked (fragment dropped); its canonical form
+(:func:`crawler.urls.canonical_url`) decides whether it is new, and every spelling
+seen of an article is recorded as one of its URLs. A source owns its hosts (start URLs,
+feeds, sitemaps, ``allowed_domains``): a page reached by a redirect off them is not its
+article. Sitemap discovery is bounded: each sitemap once, ``DXMON_SITEMAP_DEPTH``
+levels of indexes, ``DXMON_SITEMAP_LIMIT`` sitemaps per source and crawl.
+
 What a re-crawl fetches, so that an unchanged portal costs almost nothing:
 
 - listings, feeds and sitemaps are always rechecked, with conditional requests
@@ -37,7 +44,16 @@ from scrapy.utils.sitemap import Sitemap
 from core.config import Config, load_config
 from core.models import Source
 from crawler.reader import Page, PageReader
-from crawler.urls import canonical_url, host_of, is_article_url, is_skippable, url_shape
+from crawler.urls import (
+    canonical_url,
+    fetch_url,
+    host_of,
+    is_article_url,
+    is_skippable,
+    owned_by,
+    site_host,
+    url_shape,
+)
 from storage.schema import open_db
 
 __all__ = ["NewsSpider", "revisit_interval"]
@@ -77,6 +93,11 @@ class NewsSpider(scrapy.Spider):
         self.patterns = {s.name: re.compile(s.article_pattern) if s.article_pattern else None
                          for s in self.sources}
         self.pages: Counter = Counter()  # requests scheduled per source
+        # canonical URL -> every spelling an article link had (written with the article,
+        # and by the store pipeline when the crawl ends: also those never fetched)
+        self.variants: dict[str, set[str]] = {}
+        self.discovered: set[str] = set()  # feeds and sitemaps requested, each once
+        self.sitemaps: Counter = Counter()  # sitemaps requested per source
         self.shapes: Counter = Counter()
         self.seen: set[str] = set()
         self.now = datetime.now(UTC)
@@ -86,8 +107,12 @@ class NewsSpider(scrapy.Spider):
         # listings that led to an article we failed to fetch: their validators are not
         # saved (crawler.middlewares), so the next crawl reads them again
         self.dirty_listings: set[str] = set()
-        self.hosts = {s.name: frozenset(h for h, owner in self.by_host.items() if owner is s)
+        # each source's hosts, with and without "www." (a start URL that redirects to
+        # its www. host stays on its source: crawler.urls.owned_by)
+        self.hosts = {s.name: frozenset(v for h, owner in self.by_host.items() if owner is s
+                                        for v in (h, h.removeprefix("www."), "www." + h))
                       for s in self.sources}
+        self.by_site_host = {site_host(h): s for h, s in reversed(self.by_host.items())}
         self.reader: PageReader | None = None  # made by start(), closed with the spider
 
     @classmethod
@@ -126,14 +151,26 @@ class NewsSpider(scrapy.Spider):
         for source in self.sources:
             sweep = self.sweep[source.name]
             for url in source.feeds:
-                yield self._request(url, source, "feed", self.parse_feed, sweep=sweep)
+                if url not in self.discovered:
+                    self.discovered.add(url)
+                    yield self._request(url, source, "feed", self.parse_feed, sweep=sweep)
             for url in source.sitemaps:
-                yield self._request(url, source, "sitemap", self.parse_sitemap, sweep=sweep)
+                if (request := self._sitemap(url, source, 0)) is not None:
+                    yield request
             for url in source.start_urls:
                 yield self._request(url, source, "listing", self.parse, start=True, sweep=sweep)
             for request in self._follow_all(self.revisits[source.name], source, "article", 0):
                 self.crawler.stats.inc_value("dxmon/revisits")
                 yield request
+
+    def owns(self, source: str, url: str) -> bool:
+        """Whether ``url`` is http(s) on one of the hosts of the source named ``source``."""
+        return owned_by(url, self.hosts[source])
+
+    def _owner(self, url: str) -> Source | None:
+        """The source whose hosts ``url`` is on, if any."""
+        return self.by_host.get(host_of(url)) or self.by_site_host.get(
+            site_host(host_of(url)))
 
     def _known(self, db) -> None:
         """Sort known article URLs by the source whose hosts they are on: not due yet
@@ -141,25 +178,35 @@ class NewsSpider(scrapy.Spider):
 
         A URL counts wherever its article was first stored: a syndicated copy on this
         site is an alias of another site's article, and is not fetched again either.
-        One URL per article is revisited (the canonical one).
+        One URL per article and source is revisited: one that was fetched before (the
+        canonical form may be a spelling the server does not answer).
         """
         for source in self.sources:
             self.due[source.name], self.revisits[source.name] = set(), []
         window = timedelta(days=self.dxmon_config.revisit_days)
         rows = db.execute(
-            "SELECT u.url, a.url, a.published_at, a.first_seen, f.checked_at "
-            "FROM article_urls u JOIN articles a ON a.id = u.article_id "
-            "LEFT JOIN fetch_state f ON f.url = a.url")
-        for url, main_url, published, first_seen, checked in rows:
-            source = self.by_host.get(host_of(url))
-            if source is None:
-                continue
+            "SELECT u.article_id, u.url, a.published_at, a.first_seen, f.checked_at, "
+            "f.url IS NOT NULL FROM article_urls u JOIN articles a ON a.id = u.article_id "
+            "LEFT JOIN fetch_state f ON f.url = u.url ORDER BY u.article_id, u.first_seen, u.url")
+        articles: dict[int, list] = {}
+        for article_id, url, published, first_seen, checked, fetched in rows:
+            entry = articles.setdefault(article_id, [published, first_seen, None, []])
+            entry[2] = max(entry[2] or "", checked or "") or None  # UTC ISO: sorts as text
+            entry[3].append((url, fetched))
+        for published, first_seen, checked, urls in articles.values():
             born = _when(published) or _when(first_seen) or self.now
             last = _when(checked) or _when(first_seen) or self.now
-            if self.now - last < revisit_interval(self.now - born):
-                self.due[source.name].add(canonical_url(url))
-            elif url == main_url and self.now - born < window:
-                self.revisits[source.name].append(canonical_url(url))
+            due = self.now - last < revisit_interval(self.now - born)
+            chosen: set[str] = set()
+            for url, fetched in urls:
+                source = self._owner(url)
+                if source is None:
+                    continue
+                if due:
+                    self.due[source.name].add(canonical_url(url))
+                elif fetched and self.now - born < window and source.name not in chosen:
+                    chosen.add(source.name)
+                    self.revisits[source.name].append(url)
 
     def _sweep_due(self, db, source: str) -> bool:
         """Whether this crawl follows every listing of ``source`` to its end."""
@@ -179,19 +226,22 @@ class NewsSpider(scrapy.Spider):
                                     "download_slot": host_of(url), **meta})
 
     def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None = None,
-                *, canonical: bool = False):
-        """A request for ``url`` unless it is a duplicate, not due, off-site or over a limit.
+                *, canonical: str | None = None):
+        """A request for ``url`` as linked (fragment dropped), unless its ``canonical``
+        form is a duplicate or not due, or it is off the source or over a limit.
 
-        ``via`` is the listing, feed or sitemap that linked it; ``canonical``: the URL
-        is canonical already (the page reader's links are).
+        ``via`` is the listing, feed or sitemap that linked it. Every spelling of an
+        article link is noted in :attr:`variants`, followed or not.
         """
-        if not canonical:
-            url = canonical_url(url)
-        if url in self.seen or is_skippable(url):
+        url = fetch_url(url)
+        if is_skippable(url) or not owned_by(url, self.hosts[source.name]):
             return None
-        if self.by_host.get(host_of(url)) is not source:
+        canonical = canonical or canonical_url(url)
+        if kind == "article" and url != canonical:  # the canonical one is stored anyway
+            self.variants.setdefault(canonical, set()).add(url)
+        if canonical in self.seen:
             return None
-        if kind == "article" and url in self.due.get(source.name, ()):
+        if kind == "article" and canonical in self.due.get(source.name, ()):
             self.crawler.stats.inc_value("dxmon/known_skipped")
             return None
         if kind != "article":
@@ -205,20 +255,48 @@ class NewsSpider(scrapy.Spider):
         if self.pages[source.name] >= source.max_pages:
             self.crawler.stats.inc_value("dxmon/max_pages_reached")
             return None
-        self.seen.add(url)
+        self.seen.add(canonical)
         self.pages[source.name] += 1
         if kind == "article":
-            return self._request(url, source, kind, self.parse_article, via=via)
+            return self._request(url, source, kind, self.parse_article, via=via,
+                                 canonical=canonical)
         return self._request(url, source, kind, self.parse, via=via,
                              sweep=self.sweep[source.name])
 
-    def _follow_all(self, urls, source: Source, kind: str, depth: int, via: str | None = None,
-                    *, canonical: bool = False):
-        """The requests :meth:`_follow` makes of ``urls``."""
-        for url in urls:
+    def _follow_all(self, links, source: Source, kind: str, depth: int, via: str | None = None):
+        """The requests :meth:`_follow` makes of ``links``: URLs, or (URL as linked,
+        canonical URL) pairs (the page reader's)."""
+        for link in links:
+            url, canonical = (link, None) if isinstance(link, str) else link
             request = self._follow(url, source, kind, depth, via, canonical=canonical)
             if request is not None:
                 yield request
+
+    def _sitemap(self, url: str, source: Source, depth: int) -> scrapy.Request | None:
+        """A request for a sitemap of ``source``: each once per crawl, on its hosts,
+        at most ``DXMON_SITEMAP_DEPTH`` indexes deep and ``DXMON_SITEMAP_LIMIT`` per
+        source (a sitemap index that lists itself or grows must not run away)."""
+        url = fetch_url(url)
+        if url in self.discovered or not owned_by(url, self.hosts[source.name]):
+            return None
+        if depth > self.settings.getint("DXMON_SITEMAP_DEPTH", 2) or \
+                self.sitemaps[source.name] >= self.settings.getint("DXMON_SITEMAP_LIMIT", 50):
+            self.crawler.stats.inc_value("dxmon/sitemaps_dropped")
+            return None
+        self.discovered.add(url)
+        self.sitemaps[source.name] += 1
+        return self._request(url, source, "sitemap", self.parse_sitemap,
+                             sweep=self.sweep[source.name], sitemap_depth=depth)
+
+    def _offsite(self, response, source: Source) -> bool:
+        """Whether a redirect took ``response`` off the source's hosts (then it is
+        nothing of this source's: not archived, its links not followed)."""
+        if self.owns(source.name, response.url):
+            return False
+        self.crawler.stats.inc_value("dxmon/offsite_redirects")
+        self.logger.warning("not archived for %s: %s led off its hosts to %s", source.name,
+                            response.request.url if response.request else "?", response.url)
+        return True
 
     # --- parsing ------------------------------------------------------------------
 
@@ -235,6 +313,8 @@ class NewsSpider(scrapy.Spider):
         if self._unchanged(response) or not isinstance(response, TextResponse):
             return
         source = self._source(response)
+        if self._offsite(response, source):
+            return
         article = is_article_url(response.url, self.patterns[source.name]) and \
             response.meta["kind"] != "listing"
         async for out in self._read(response, source, article=article):
@@ -246,7 +326,10 @@ class NewsSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             self.crawler.stats.inc_value("dxmon/not_html")
             return
-        async for out in self._read(response, self._source(response), article=True):
+        source = self._source(response)
+        if self._offsite(response, source):
+            return
+        async for out in self._read(response, source, article=True):
             yield out
 
     async def _read(self, response, source: Source, *, article: bool):
@@ -265,12 +348,27 @@ class NewsSpider(scrapy.Spider):
                 stats.inc_value("dxmon/not_articles")
                 self.logger.warning("no article text on %s", response.url)
             else:
-                yield {"source": source.name, "url": response.url,
-                       "requested_url": response.request.url if response.request else response.url,
-                       "prepared": page.prepared, "etag": _header(response, b"ETag"),
-                       "last_modified": _header(response, b"Last-Modified")}
+                yield self._item(response, source, page)
+        for linked, canonical in page.variants:
+            self.variants.setdefault(canonical, set()).add(linked)
         for request in self._links_of(response, source, page, listings=not article):
             yield request
+
+    def _item(self, response, source: Source, page: Page) -> dict:
+        """The article to store, with every spelling that led to it so far (the rest
+        are written when the crawl ends) and the canonical hint it gave, if any."""
+        requested = response.request.url if response.request else response.url
+        if page.canonical_hint:
+            self.crawler.stats.inc_value("dxmon/canonical_hints")
+            self.logger.info("canonical of %s is off %s's hosts, kept as a hint: %.200s",
+                             response.url, source.name, page.canonical_hint)
+        variants = {requested, response.url}
+        for canonical in {response.meta.get("canonical"), page.prepared.article.canonical_url}:
+            variants |= self.variants.get(canonical, set())
+        return {"source": source.name, "url": response.url, "requested_url": requested,
+                "prepared": page.prepared, "etag": _header(response, b"ETag"),
+                "last_modified": _header(response, b"Last-Modified"),
+                "variants": sorted(variants), "canonical_hint": page.canonical_hint}
 
     def closed(self, reason):
         if self.reader is not None:
@@ -284,19 +382,21 @@ class NewsSpider(scrapy.Spider):
         """
         depth = response.meta.get("depth", 0)
         via = response.url if listings else None
-        new = list(self._follow_all(page.articles, source, "article", depth, via, canonical=True))
+        new = list(self._follow_all(page.articles, source, "article", depth, via))
         yield from new
         if not page.listings:
             return
         if not (new or response.meta.get("start") or self.sweep[source.name]):
             self.crawler.stats.inc_value("dxmon/listings_not_followed")
             return
-        yield from self._follow_all(page.listings, source, "listing", depth, canonical=True)
+        yield from self._follow_all(page.listings, source, "listing", depth)
 
     def parse_feed(self, response):
         if self._unchanged(response):
             return
         source = self._source(response)
+        if self._offsite(response, source):
+            return
         selector = scrapy.Selector(text=response.text, type="xml")
         selector.remove_namespaces()
         urls = selector.xpath("//item/link/text() | //entry/link/@href").getall()
@@ -308,6 +408,8 @@ class NewsSpider(scrapy.Spider):
         if self._unchanged(response):
             return
         source = self._source(response)
+        if self._offsite(response, source):
+            return
         try:
             sitemap = Sitemap(response.body)
         except Exception:
@@ -317,9 +419,10 @@ class NewsSpider(scrapy.Spider):
         if sitemap.type != "sitemapindex":
             yield from self._follow_all(locs, source, "article", 0, response.url)
             return
+        depth = response.meta.get("sitemap_depth", 0) + 1
         for loc in locs:
-            yield self._request(loc, source, "sitemap", self.parse_sitemap,
-                                sweep=self.sweep[source.name])
+            if (request := self._sitemap(loc, source, depth)) is not None:
+                yield request
 
     def failed(self, failure):
         request = failure.request

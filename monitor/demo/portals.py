@@ -441,6 +441,8 @@ class PortalWeb:
         links = {
             "thanhhoa-tv": ["/thoi-su/bai-viet-da-go-999999.htm", "/thoi-su/toan-van-bao-cao-999998.htm",
                             "/files/bao-cao-chuyen-doi-so-2024.pdf", "/admin/dang-nhap",
+                            # an article-shaped page that robots.txt disallows
+                            "/admin/tin-noi-bo-ve-chuyen-doi-so-999996.htm",
                             "/thoi-su/trang-loi-ket-noi-999997.htm"],
             "hagiang-tv": ["/lich-phat-song/2024-04-24.html", "/chuyen-huong/a"],
             "mst-portal": ["/files/ke-hoach-2025.pdf"],
