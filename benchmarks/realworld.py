@@ -23,7 +23,8 @@ Printed:
    (``FOLDER/rss.jsonl``, title + summary, 2025–2026): articles scanned, how many
    mention "phiên họp", how many dxmon flags as reports (``monitor.detect.detect``),
    each flagged one printed for review (title, session date, evidence), and ms/article
-   p50/p95. A text from before 2021 cannot report a session of the watched bodies (the
+   p50/p95, and the hand-checked real reports (``KNOWN_REPORTS``) found with body,
+   number and date. A text from before 2021 cannot report a session of the watched bodies (the
    Committee was founded in 2021): every flag there is a false report. For review of
    recall, RSS items that name a watched body and a meeting but are not flagged are
    printed too ("unflagged candidates").
@@ -201,6 +202,24 @@ def pages(folder: Path) -> None:
           f"{shown}")
 
 
+# Real reports of a watched body in the RSS material, found by reading every item that
+# names a meeting and digital transformation (or Đề án 06) and checked by hand: the
+# item's link → (body, number, period, session date). Recall on the real material is
+# measured against these. (The Party's "phiên họp chuyên đề" of 13/7/2026 chaired by
+# the General Secretary is the Central committee's, a different body: not here.)
+KNOWN_REPORTS: dict[str, tuple[str, int | None, str | None, str]] = {
+    "https://tuoitre.vn/thu-tuong-khong-tai-dien-viec-yeu-cau-nguoi-dan-cung-cap-giay-to-"
+    "trung-lap-du-lieu-da-co-20250924200358704.htm": ("bcd-khcn-cds-da06", 4, "2025",
+                                                      "2025-09-24"),
+    "https://tuoitre.vn/ke-chuyen-gap-nguoi-dan-di-19km-de-xin-giay-thu-tuong-yeu-cau-cat-"
+    "bo-thu-tuc-khong-can-thiet-20251115102135291.htm": ("bcd-khcn-cds-da06", 5, "2025",
+                                                         "2025-11-15"),
+    "https://tuoitre.vn/thu-tuong-hoan-thanh-co-so-du-lieu-thanh-tra-kiem-soat-tai-san-thu-"
+    "nhap-cua-can-bo-cong-chuc-20260225183035326.htm": ("bcd-khcn-cds-da06", 1, "2026",
+                                                        "2026-02-25"),
+}
+
+
 def _watched_candidate(folded: str) -> bool:
     """A text that names a watched body and a meeting: worth a human look if unflagged."""
     named = ("uy ban quoc gia ve chuyen doi so" in folded
@@ -212,7 +231,8 @@ def _watched_candidate(folded: str) -> bool:
 def _scan(label: str, records, pre2021: bool, limit: int | None, review: int) -> None:
     times, flagged, phien, errors, n = [], [], 0, 0, 0
     candidates = []
-    for title, text, published in records:
+    known_right, known_seen = 0, 0
+    for key, title, text, published in records:
         if limit and n >= limit:
             break
         n += 1
@@ -227,6 +247,14 @@ def _scan(label: str, records, pre2021: bool, limit: int | None, review: int) ->
             continue
         times.append(time.perf_counter() - start)
         reports = [m for m in mentions if m.role == "report"]
+        if key in KNOWN_REPORTS:
+            known_seen += 1
+            want = KNOWN_REPORTS[key]
+            got = {(m.body, m.number, m.period, str(m.date)) for m in reports}
+            right = want in got
+            known_right += right
+            print(f"  known report [{'found' if right else 'MISSED'}] {want}: got "
+                  f"{sorted(got, key=str) or 'nothing'} | {title[:70]}")
         if reports:
             flagged.append((title, published, reports))
         elif not pre2021 and _watched_candidate(fold(text)):
@@ -237,6 +265,9 @@ def _scan(label: str, records, pre2021: bool, limit: int | None, review: int) ->
     print(f"  articles scanned {n}; mention \"phiên họp\" {phien}; flagged as reports "
           f"{len(flagged)}{' (all false: pre-2021)' if pre2021 and flagged else ''}; "
           f"errors {errors}; detection {p50:.2f} ms/article p50, {p95:.2f} p95")
+    if known_seen:
+        print(f"  known real reports found with body, number and date: {known_right}/"
+              f"{known_seen}")
     for title, published, reports in flagged:
         day = published.date() if published else None
         for m in reports:
@@ -258,7 +289,7 @@ def _texts(folder: Path):
             text = rec["text"]
             # "before": the newest commit of the corpus, an upper bound of publication
             before = datetime.fromisoformat(rec["before"]).replace(tzinfo=VN_TZ)
-            yield text.split("\n", 1)[0], text, before
+            yield rec["id"], text.split("\n", 1)[0], text, before
 
 
 def _rss(folder: Path):
@@ -270,7 +301,7 @@ def _rss(folder: Path):
                 published = datetime.fromisoformat(rec["published"])
             except (TypeError, ValueError):
                 published = None
-            yield title, f"{title}\n{summary}", published
+            yield rec.get("link"), title, f"{title}\n{summary}", published
 
 
 def main(argv=None) -> int:

@@ -14,9 +14,9 @@ Sources (each a bare git repository under MIRRORS, read with ``git cat-file``):
   ``repository/``, ``sample/``): plain-text articles crawled in 2017, title on the
   first line, one per article id → ``OUT/texts.jsonl`` (one ``{"id", "text", "before"}`` a line; ``before``
   is the date of the newest commit, an upper bound of publication).
-- ``hotrung1234+news-aggregator``: every version, over the whole git history, of the
-  RSS day files ``data/news/*.json`` → ``OUT/rss.jsonl``, one distinct item (by id,
-  else link) a line: ``{"id", "title", "summary", "link", "source", "published"}``.
+- ``hotrung1234+news-aggregator`` and its fork ``mnngoisaoxanh+tintuchangngay`` (when
+  mirrored): every version, over the whole git history, of the RSS day files
+  ``data/news/*.json`` → ``OUT/rss.jsonl``, one distinct item (by id, else link) a line: ``{"id", "title", "summary", "link", "source", "published"}``.
 
 Blobs a mirror lists but does not hold (large files may be absent) are counted and
 skipped. ``OUT/MANIFEST.json`` records where everything came from and the counts.
@@ -33,7 +33,9 @@ from pathlib import Path
 
 FIXTURES = "meth04+tracking_news-mcp"
 VN_NEWS = "magizbox+scraper"
-RSS = "hotrung1234+news-aggregator"
+# The second is a fork of the first, run on its own schedule: its snapshots catch items
+# the first one's missed. Items are deduplicated across both (by id, else link).
+RSS = ("hotrung1234+news-aggregator", "mnngoisaoxanh+tintuchangngay")
 
 
 def git_dir(mirrors: Path, name: str) -> Path:
@@ -120,34 +122,41 @@ def collect_texts(mirrors: Path, out: Path) -> dict:
             "distinct_articles": kept, "newest_commit": newest}
 
 
-def collect_rss(mirrors: Path, out: Path) -> dict:
-    gd = git_dir(mirrors, RSS)
+def collect_rss(mirrors: Path, out: Path) -> list[dict]:
+    seen: set[str] = set()
+    stats = []
+    with (out / "rss.jsonl").open("w", encoding="utf-8") as f:
+        for name in RSS:
+            if not (mirrors / name).is_dir():
+                continue
+            stats.append(_collect_rss_repo(git_dir(mirrors, name), name, seen, f))
+    return stats
+
+
+def _collect_rss_repo(gd: Path, name: str, seen: set[str], f) -> dict:
     objs = [(s, p) for s, p in objects_under(gd, "data/news") if p.endswith(".json")]
     commits = int(git(gd, "rev-list", "--all", "--count", "--", "data/news").strip())
-    seen: set[str] = set()
     kept = missing = bad = 0
-    with (out / "rss.jsonl").open("w", encoding="utf-8") as f:
-        for _sha, data in blobs(gd, [s for s, _ in objs]):
-            if data is None:
-                missing += 1
+    for _sha, data in blobs(gd, [s for s, _ in objs]):
+        if data is None:
+            missing += 1
+            continue
+        try:
+            items = json.loads(data)
+        except ValueError:
+            bad += 1
+            continue
+        for it in items if isinstance(items, list) else []:
+            key = it.get("id") or it.get("link")
+            if not key or key in seen:
                 continue
-            try:
-                items = json.loads(data)
-            except ValueError:
-                bad += 1
-                continue
-            for it in items if isinstance(items, list) else []:
-                key = it.get("id") or it.get("link")
-                if not key or key in seen:
-                    continue
-                seen.add(key)
-                f.write(json.dumps({k: it.get(k) for k in
-                                    ("id", "title", "summary", "link", "source", "published")},
-                                   ensure_ascii=False) + "\n")
-                kept += 1
-    return {"repo": "hotrung1234/news-aggregator", "commits": commits,
+            seen.add(key)
+            keys = ("id", "title", "summary", "link", "source", "published")
+            f.write(json.dumps({k: it.get(k) for k in keys}, ensure_ascii=False) + "\n")
+            kept += 1
+    return {"repo": name.replace("+", "/", 1), "commits": commits,
             "day_file_versions": len(objs), "missing": missing, "unparsable": bad,
-            "distinct_items": kept}
+            "new_distinct_items": kept}
 
 
 def main(argv=None) -> int:
