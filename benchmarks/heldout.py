@@ -8,7 +8,8 @@ never tuned on. A miss printed below is fixed by a general rule and a new case i
 main corpus, not by editing the held-out file.
 
 Printed: report precision and recall, number, date and grouping accuracy (see
-monitor/scoring.py), then every error for review.
+monitor/scoring.py), the same for detection.py's keyword baseline, then every error of
+dxmon's for review.
 
     python benchmarks/heldout.py [PATH.json ...]
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.detection import naive  # noqa: E402
 from monitor.scoring import CORPUS_DIR, load_corpus, score  # noqa: E402
 
 HELDOUT = CORPUS_DIR / "heldout" / "heldout.json"
@@ -33,6 +35,9 @@ def main(argv: list[str]) -> int:
     print(f"held-out corpus: {len(items)} articles ({reports} with a labelled report)")
     print("  " + s.line("dxmon detect"))
     print("  " + s.accuracy_line(""))
+    base = score(items, detector=naive)
+    print("  " + base.line("naive keyword baseline"))
+    print("  " + base.accuracy_line(""))
     for line in s.errors:
         print("  " + line)
     return 0
