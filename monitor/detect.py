@@ -175,7 +175,7 @@ def detect(text: str, published: datetime | None = None,
     Rules match the normalised form of each sentence; the evidence quoted is the
     publisher's own sentence (NFC only: its tone placement, "Uỷ", "hoặc" kept).
     """
-    pairs = _sentences(text)
+    pairs = _sentences(text, watch)
     if not pairs:
         return []
     pub = published.astimezone(VN_TZ).date() if published else None
@@ -227,12 +227,12 @@ def _expand(m: re.Match) -> str:
     return _ABBREVIATIONS[m.group(0)]
 
 
-def _sentences(text: str) -> list[tuple[str, str]]:
+def _sentences(text: str, watch: tuple[Watch, ...] = ()) -> list[tuple[str, str]]:
     """The sentences of ``text``: (the publisher's sentence in NFC, its matching form).
 
-    A line break inside a name ("… khoa học, công nghệ,⏎đổi mới sáng tạo …") does not
-    end the sentence: a line that ends with a comma or a linking word, or is followed by
-    a line starting in lower case, continues on the next line.
+    A line break does not end a sentence inside a watched name ("… Ban Chỉ đạo⏎Chính
+    phủ về …"), after a comma or a linking word ("… công nghệ,⏎đổi mới …"), or before a
+    line that starts in lower case.
     """
     if not text:
         return []
@@ -241,7 +241,8 @@ def _sentences(text: str) -> list[tuple[str, str]]:
     for line in (x.strip() for x in text.split("\n")):
         if not line:
             continue
-        if lines and (_CONTINUED.search(lines[-1]) or line[0].islower()):
+        if lines and (_CONTINUED.search(lines[-1]) or line[0].islower()
+                      or _name_across(lines[-1], line, watch)):
             lines[-1] += " " + line
         else:
             lines.append(line)
@@ -249,10 +250,27 @@ def _sentences(text: str) -> list[tuple[str, str]]:
     for line in lines:
         for original in _SENTENCE.split(line):
             original = original.strip()
-            matching = _CDS.sub(_expand, normalize(original))
+            matching = _matching(original)
             if matching:
                 out.append((original, matching))
     return out
+
+
+def _matching(text: str) -> str:
+    """The form rules match: normalised (tone placement, "Uỷ", spaces), abbreviations read."""
+    return _CDS.sub(_expand, normalize(text))
+
+
+def _name_across(line: str, following: str, watch: tuple[Watch, ...]) -> bool:
+    """Whether a watched (or excluded) name runs from the end of ``line`` into ``following``."""
+    head, tail = _matching(line).lower(), _matching(following).lower()
+    joined = f"{head} {tail}"
+    for w in watch:
+        for pattern in _names(w):
+            if pattern is not None and any(m.start() < len(head) < m.end()
+                                           for m in pattern.finditer(joined)):
+                return True
+    return False
 
 
 # "meeting": the body's meeting told without "phiên họp" (joins a known session only)
@@ -280,7 +298,7 @@ def name_pattern(name: str) -> str:
     the matching form of the text; this adds the words the press leaves out or joins
     differently. Every other word of the name must be there, in order.
     """
-    tokens = _NAME_TOKEN.findall(_CDS.sub(_expand, normalize(name)).lower())
+    tokens = _NAME_TOKEN.findall(_matching(name).lower())
     words: list[tuple[str, list[str], str]] = []  # (join before, optional words, word)
     join, optional, i = "space", [], 0
     while i < len(tokens):
@@ -453,6 +471,7 @@ def _owner(m: re.Match, bodies: list[_Body], sentence: str, low: str) -> _Body |
 _OTHER_HOSTS = re.compile(r"\b(?:chính\s+phủ|trung\s+ương|quốc\s+hội|tỉnh|thành\s+phố|bộ|ngành|"
                           r"đảng|ban\s+chấp\s+hành)\b")
 _HOLDS = r"(?:đã\s+)?(?:tổ\s+chức|chủ\s+trì)"
+_BY = re.compile(r"\s*do\s+")  # "Hội nghị … do Ủy ban … tổ chức"
 _CHAIR_TITLE = re.compile(r"(?:chủ\s+tịch|trưởng\s+ban|trưởng)\s*$")
 
 
@@ -471,7 +490,7 @@ def _conference_owner(m: re.Match, bodies: list[_Body], sentence: str,
         return inside[0], False
     if _OTHER_HOSTS.search(low, m.end(), phrase_end):
         return None, False
-    by = re.compile(rf"\s*do\s+").match(low, phrase_end)
+    by = _BY.match(low, phrase_end)
     if by:
         host = next((b for b in bodies if b.start == by.end()), None)
         if host and re.match(rf"\s*{_HOLDS}\b", low[host.end:]):
@@ -556,9 +575,8 @@ _ANNOUNCES = re.compile(r"\b(?:sẽ|dự\s+kiến|theo\s+chương\s+trình(?:\s+
                         r"\b", re.IGNORECASE)
 _MEETING_WORD = re.compile(r"\b(?:phiên\s+họp|họp|chủ\s+trì|hội\s+nghị)\b", re.IGNORECASE)
 # … about another meeting than the headline's
-# (a numbered one is a mention of its own, see ``announced``)
 _ANOTHER = re.compile(r"\b(?:phiên\s+họp|phiên|lần|kỳ\s+họp|hội\s+nghị)\s+(?:tới|tiếp\s+theo|kế\s+tiếp|"
-                      r"sau)\b|\bthứ\s+\S+", re.IGNORECASE)
+                      r"sau)\b", re.IGNORECASE)
 
 
 def _headline_previews(found: dict[tuple, Mention], where: dict[tuple, int],
@@ -580,8 +598,10 @@ def _headline_previews(found: dict[tuple, Mention], where: dict[tuple, int],
         for sentence in sentences[1:]:
             if not (_ANNOUNCES.search(sentence) and _MEETING_WORD.search(sentence)):
                 continue
-            if _ANOTHER.search(sentence):
-                continue
+            if _ANOTHER.search(sentence) or any(
+                    p.group("num") and parse_number(p.group("num")) != m.number
+                    for p in _SESSION.finditer(sentence)):
+                continue  # about another meeting than the headline's
             day = _date_in(sentence, pub)
             if day is not None and pub is not None and day < pub:
                 continue  # told as past
