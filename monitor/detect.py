@@ -263,6 +263,8 @@ def _matching(text: str) -> str:
 
 def _name_across(line: str, following: str, watch: tuple[Watch, ...]) -> bool:
     """Whether a watched (or excluded) name runs from the end of ``line`` into ``following``."""
+    if line.endswith((".", "!", "?", "…", ":")) or not watch:
+        return False  # the line ends its sentence (most do): no name runs on
     head, tail = _matching(line).lower(), _matching(following).lower()
     joined = f"{head} {tail}"
     for w in watch:
@@ -322,7 +324,10 @@ def name_pattern(name: str) -> str:
     out = words[0][2]
     for join, optional, word in words[1:]:
         out += _JOINS[join] + "".join(rf"(?:{o}\s+)?" for o in optional) + word
-    return rf"(?<!\w){out}(?!\w)"
+    # whole words: "\b" only next to a letter or digit (a name may end in punctuation)
+    start = r"\b" if words[0][2][:1].isalnum() else ""
+    end = r"\b" if words[-1][2][-1:].isalnum() else ""
+    return f"{start}{out}{end}"
 
 
 @lru_cache(maxsize=64)
