@@ -106,6 +106,7 @@ _DAY = re.compile(
     re.IGNORECASE)
 _RELATIVE = re.compile(r"\b(?P<rel>(?:sáng|chiều|tối|trưa)\s+(?:nay|qua|mai)|hôm\s+nay|hôm\s+qua|"
                        r"ngày\s+mai)\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[;:]")
 _CONCLUSION = re.compile(r"\bkết\s+luận\b", re.IGNORECASE)
 _LAST_YEAR = re.compile(r"^[^.;]{0,200}?\bnăm\s+(?:ngoái|trước)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9])")
@@ -349,7 +350,8 @@ def _main_body(text: str, watch: tuple[Watch, ...]) -> Watch | None:
     for w in watch:
         names, excludes = _names(w)
         for m in names.finditer(low):
-            inside = excludes and excludes.search(low, max(0, m.start() - 5), m.end() + 60)
+            inside = excludes and any(e.start() <= m.start() < e.end()
+                                      for e in excludes.finditer(low))
             if not inside:
                 if best is None or m.start() < best[0]:
                     best = (m.start(), w)
@@ -462,12 +464,14 @@ def _owner(m: re.Match, bodies: list[_Body], sentence: str, low: str) -> _Body |
     after = [b for b in bodies if end <= b.start < phrase_end]
     if after:
         return after[0]
-    before = [b for b in bodies if b.end <= m.start()]
+    # else the nearest body before it in the same clause ("Ủy ban … tổ chức phiên họp thứ
+    # 2"), or failing that the first after it in the same clause ("Tại phiên họp thứ 10,
+    # Thủ tướng, Chủ tịch Ủy ban …, nhấn mạnh")
+    before = [b for b in bodies if b.end <= m.start()
+              and not _CLAUSE_BREAK.search(low, b.end, m.start())]
     if before:
-        nearest = before[-1]
-        if m.start() - nearest.end <= 160:
-            return nearest
-    later = [b for b in bodies if b.start >= end and b.start - end <= 60]
+        return before[-1]
+    later = [b for b in bodies if b.start >= end and not _CLAUSE_BREAK.search(low, end, b.start)]
     return later[0] if later else None
 
 
