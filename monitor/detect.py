@@ -400,10 +400,12 @@ def _bodies(sentence: str, low: str, watch: tuple[Watch, ...], main_body) -> lis
 _STOP_WORDS = frozenset(
     "với vào tại do đã sẽ vừa đang là được bị cho trong từ khi nhằm để theo sau trước "
     "họp dự bàn giao sáng chiều tối trưa đêm ngày hôm nay qua mai lúc nhưng thì mà".split())
+# (not "tổng kết", "đánh giá", "triển khai", "thực hiện", "báo cáo": they name events too,
+# as in "Hội nghị tổng kết năm 2024 và triển khai nhiệm vụ năm 2025 của Ủy ban")
 _STOP_PAIRS = frozenset((
     "chủ trì", "tổ chức", "diễn ra", "tham dự", "khai mạc", "kết nối", "kết luận", "phát biểu",
-    "nhấn mạnh", "yêu cầu", "đánh giá", "thảo luận", "ban hành", "làm việc", "báo cáo",
-    "trình bày", "thông qua", "đề nghị", "chỉ đạo", "quyết định", "triển khai", "thực hiện"))
+    "nhấn mạnh", "yêu cầu", "thảo luận", "ban hành", "làm việc", "trình bày", "thông qua",
+    "đề nghị", "chỉ đạo", "quyết định"))
 _PHRASE_TOKEN = re.compile(r"\d+(?:[/.-]\d+)*|\w+|\S")
 # the longest name a phrase carries: the watched committee's official name is 18 words
 _PHRASE_WORDS = 30
