@@ -12,7 +12,8 @@ reports of all outlets into sessions:
   only attach to sessions that already exist;
 - a ``meeting`` mention (the body's meeting told without "phiên họp": a conference it
   holds, or that its chair chairs as chair) joins the known session of its body and
-  day as a report, and never creates one: no session, no alert of its own;
+  day as a report (one stored before, or formed by a report later in the same pass),
+  and never creates one: no session, no alert of its own;
 - a session created from an article first seen *after* its source's baseline crawl,
   and dated within ``[monitor] fresh_days`` of now, is new news: its alert rows (one
   per configured channel) are written in the same transaction that creates it.
@@ -78,18 +79,24 @@ def process_articles(db: sqlite_utils.Database, config: Config, *, now: datetime
         def detector(text, published):
             return detect(text, published, config.watch)
     report = ProcessReport()
+    waiting: list[tuple[int, Mention]] = []  # meetings whose session no report has formed yet
     for article in queries.unprocessed_articles(db):
         published = _parse_dt(article["published_at"])
         mentions = detector(f"{article['title'] or ''}\n{article['text']}", published)
         with transaction(db):
-            _process_one(db, config, article, mentions, now, report)
+            waiting += _process_one(db, config, article, mentions, now, report)
         report.articles += 1
         report.mentions += len(mentions)
+    if waiting:  # a report later in the same pass may have formed their session
+        with transaction(db):
+            for article_id, m in waiting:
+                _join_meeting(db, article_id, m, now, report)
     return report
 
 
 def _process_one(db, config: Config, article: dict, mentions: list[Mention], now: datetime,
-                 report: ProcessReport) -> None:
+                 report: ProcessReport) -> list[tuple[int, Mention]]:
+    """Store and group one article's mentions; returns its meetings that joined nothing."""
     article_id = article["id"]
     edited = article["processed_hash"] is not None
     previous = _reported_sessions(db, article_id) if edited else []
@@ -118,14 +125,24 @@ def _process_one(db, config: Config, article: dict, mentions: list[Mention], now
         session = _match_session(db, m)
         if session is not None:
             _attach(db, session["id"], article_id, m, now, report)
-    for m in meetings:
-        session = _match_session(db, m)
-        if session is None:
-            continue  # a meeting never creates a session by itself
-        joined = replace(m, role="report")
-        _store_mention(db, article_id, joined)
-        _attach(db, session["id"], article_id, joined, now, report)
+    waiting = [(article_id, m) for m in meetings
+               if not _join_meeting(db, article_id, m, now, report)]
     db.execute("UPDATE articles SET processed_hash = content_hash WHERE id = ?", [article_id])
+    return waiting
+
+
+def _join_meeting(db, article_id: int, m: Mention, now: datetime, report: ProcessReport) -> bool:
+    """Attach a meeting mention to the known session of its body and day, as a report.
+
+    A meeting never creates a session by itself: without one, nothing is stored.
+    """
+    session = _match_session(db, m)
+    if session is None:
+        return False
+    joined = replace(m, role="report")
+    _store_mention(db, article_id, joined)
+    _attach(db, session["id"], article_id, joined, now, report)
+    return True
 
 
 def _store_mention(db, article_id: int, m: Mention) -> None:

@@ -295,3 +295,16 @@ def test_real_detection_a_conference_article_joins_the_session_of_its_day(env):
         "SELECT evidence FROM mentions m JOIN articles a ON a.id = m.article_id "
         "WHERE a.url LIKE '%conf' AND m.role = 'report'")]
     assert evidence.startswith(f"Sáng {day}, Thủ tướng Phạm Minh Chính")
+
+
+def test_a_meeting_processed_before_the_report_of_the_same_pass_still_joins(env):
+    config, db = env
+    baseline(db, "a")
+    script = Script()
+    script.by_title["conference"] = [meeting(NOW.date())]
+    script.by_title["p10"] = [report(10, NOW.date())]
+    store(db, "a", "conference", "conference", text="the conference, stored first")
+    store(db, "a", "p10", "p10", text="the tenth, stored second")
+    result = process_articles(db, config, now=NOW, detector=script)
+    (session,) = list_sessions(db)
+    assert session["articles"] == 2 and len(result.alerted_sessions) == 1
