@@ -10,22 +10,42 @@ DESIGN.md, "What new session means":
    "phiên họp" of a watched body with the day it was held. A weekday name is not a
    number: "phiên họp thứ Năm, 28/12/2023" is a Thursday's meeting when 28/12/2023 is
    a Thursday (and the fifth session otherwise).
-2. **Whose session**: the body named right after the phrase ("… của Ủy ban Quốc gia về
-   chuyển đổi số", "… của Ủy ban", resolved to the watched body the article names in
-   full), else the nearest body before it ("Ủy ban Quốc gia về CĐS tổ chức phiên họp
-   thứ 2"). Other bodies — the Party's central steering committee, the IUU committee,
-   provincial steering committees, the National Assembly, the Government's own
-   meetings — are recognised as such, so their sessions never count.
-3. **Role**: ``preview`` when the sentence announces it ("sẽ", "dự kiến", "ngày mai"),
-   ``reference`` when it looks back ("từ sau", "theo kết luận tại", "thông báo kết
-   luận", "so với"), ``report`` when the article tells the meeting: the phrase is in
-   the headline or lead, or its sentence gives the day or a meeting verb.
-4. **Date**: "Sáng 24/4", "Chiều ngày 28/12", "Sáng 27.4", "Chiều qua (10/7)", "sáng
+2. **Which body**: each watched name and alias is read through a small grammar of
+   the press's variants (:func:`name_pattern`: "của", "phát triển", "về" may be left
+   out, listed items joined by a comma, a space or "và"; case, tone placement, a line
+   break and the abbreviations "CĐS", "KHCN", "ĐMST" are handled by the matching form),
+   so "Trưởng Ban Chỉ đạo Chính phủ về … khoa học công nghệ, …" is the Government's
+   committee; a user's ``[[watch]]`` gets the same. A short name ("(Ban Chỉ đạo)", "Ủy
+   ban") refers to the committee named last.
+3. **Whose session**: the body named in the phrase's own noun phrase ("… thứ sáu của
+   Ban Chỉ đạo | vào sáng 5-3, với 63 tỉnh …": the phrase stops at a verb, a date, a
+   preposition such as "với", or a comma that closes the name), else the nearest body
+   before it in the same clause. Other bodies — the Party's central steering committee,
+   the IUU committee, a provincial committee (the place word inside its own noun phrase:
+   "Ban Chỉ đạo chuyển đổi số tỉnh Hà Giang"), the National Assembly, the Government's
+   own meetings — are recognised as such, so their sessions never count.
+4. **Conferences** ("hội nghị"): the body's own ("Hội nghị tổng kết … của Ủy ban …") is
+   an unnumbered session like a bare "phiên họp"; one the body holds or organises, or
+   that its chair chairs as chair ("…, Chủ tịch Ủy ban …, chủ trì Hội nghị trực tuyến
+   toàn quốc …"), is a ``meeting`` mention: it joins the known session of its day and
+   never creates one (monitor/events.py). Another host's conference (the Government's,
+   a province's) is nothing.
+5. **Role**: ``preview`` when the sentence announces it ("sẽ", "dự kiến", "ngày mai"),
+   ``reference`` when it looks back ("từ sau", "theo kết luận", "thông báo kết luận",
+   "so với"), ``report`` when the article tells the meeting: the phrase is in the
+   headline or lead, or its sentence gives the day or a meeting verb. The chair's
+   conclusion ("khi kết luận Phiên họp thứ 7 … sáng 20/8") is the meeting when told
+   within two days of it, a reference later. A report only the headline makes, over a
+   body that announces the meeting ("sẽ chủ trì", "dự kiến", "theo chương trình công
+   tác"), is a preview.
+6. **Date**: "Sáng 24/4", "Chiều ngày 28/12", "Sáng 27.4", "Chiều qua (10/7)", "sáng
    nay", "hôm qua", with the year from the publication date, across the new year.
 
-Text is normalised first (NFC, old and new tone placement, "Uỷ"/"Ủy"), and "CĐS" reads
-as "chuyển đổi số". Related-article lists never reach this function: extraction keeps
-them apart (``Extracted.related``), and :func:`detect_html` uses the main text only.
+Rules match each sentence's normalised form (core.text.normalize: NFC, one tone
+placement, "Uỷ"/"Ủy"); the evidence returned is the publisher's own sentence in NFC
+("Uỷ ban", "hoà", "hoặc" as printed). Related-article lists never reach this function:
+extraction keeps them apart (``Extracted.related``), and :func:`detect_html` uses the
+main text only.
 """
 
 from __future__ import annotations
