@@ -485,7 +485,9 @@ def _owner(m: re.Match, bodies: list[_Body], sentence: str, low: str) -> _Body |
     phrase_end = _phrase_end(sentence, end)
     after = [b for b in bodies if end <= b.start < phrase_end]
     if after:
-        return after[0]
+        return None if _foreign_first(low, end, after[0].start, bodies) else after[0]
+    if _foreign_first(low, end, phrase_end, bodies):
+        return None  # "phiên họp thứ 5 của Bộ …": another organisation's
     # else the nearest body before it in the same clause ("Ủy ban … tổ chức phiên họp thứ
     # 2"), or failing that the first after it in the same clause ("Tại phiên họp thứ 10,
     # Thủ tướng, Chủ tịch Ủy ban …, nhấn mạnh")
@@ -506,6 +508,14 @@ _BY = re.compile(r"\s*do\s+")  # "Hội nghị … do Ủy ban … tổ chức"
 _CHAIR_TITLE = re.compile(r"(?:chủ\s+tịch|trưởng\s+ban|trưởng)\s*$")
 
 
+def _foreign_first(low: str, start: int, end: int, bodies: list[_Body]) -> bool:
+    """Whether another organisation is named between ``start`` and ``end`` outside every
+    body's name ("phiên họp của Bộ Thông tin và Truyền thông, cơ quan thường trực của Ủy
+    ban …")."""
+    return any(not any(b.start <= o.start() < b.end for b in bodies)
+               for o in _OTHER_HOSTS.finditer(low, start, end))
+
+
 def _conference_owner(m: re.Match, bodies: list[_Body], sentence: str,
                       low: str) -> tuple[_Body | None, bool]:
     """Whose meeting a "hội nghị" is, and whether the body only hosts it.
@@ -518,7 +528,8 @@ def _conference_owner(m: re.Match, bodies: list[_Body], sentence: str,
     phrase_end = _phrase_end(sentence, m.end())
     inside = [b for b in bodies if m.end() <= b.start < phrase_end]
     if inside:
-        return inside[0], False
+        return (None if _foreign_first(low, m.end(), inside[0].start, bodies)
+                else inside[0]), False
     if _OTHER_HOSTS.search(low, m.end(), phrase_end):
         return None, False
     by = _BY.match(low, phrase_end)

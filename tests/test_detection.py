@@ -426,6 +426,11 @@ def test_a_body_that_tells_the_meeting_keeps_the_report(body):
      "gia về chuyển đổi số gửi báo cáo.", None),
     ("Chiều 6/2, Thủ tướng Phạm Minh Chính dự Hội nghị về chuyển đổi số; ông là Chủ tịch Ủy ban "
      "Quốc gia về chuyển đổi số.", None),
+    # another organisation's conference or session, the body named after it in the phrase
+    ("Chiều 6/2, Hội nghị tổng kết năm 2024 của Bộ Thông tin và Truyền thông, cơ quan thường "
+     "trực của Ủy ban Quốc gia về chuyển đổi số, đã diễn ra.", None),
+    ("Chiều 6/2 diễn ra phiên họp thứ 5 của Bộ Thông tin và Truyền thông với Ủy ban Quốc gia về "
+     "chuyển đổi số.", None),
 ])
 def test_conferences_of_the_body_without_the_word_phien_hop(text, role):
     found = [(m.role, m.number, m.date) for m in detect(f"Tin\n{text}", vn("2025-02-06"))]
