@@ -61,7 +61,7 @@ from core.config import DEFAULT_WATCH
 from core.models import VN_TZ, Mention, Watch
 from core.text import normalize
 
-__all__ = ["detect", "detect_html", "main_text", "parse_number"]
+__all__ = ["detect", "detect_html", "main_text", "parse_number", "name_pattern"]
 
 _NUMBERS = {"nhất": 1, "một": 1, "hai": 2, "ba": 3, "tư": 4, "bốn": 4, "năm": 5,
             "sáu": 6, "bảy": 7, "bẩy": 7, "tám": 8, "chín": 9, "mười": 10, "mười một": 11,
@@ -230,8 +230,6 @@ def detect(text: str, published: datetime | None = None,
                    mention.date if mention.number is None else None)
             if mention.role == "preview" and index > 0:
                 announced.setdefault(key, mention)
-            key = (mention.body, mention.number, mention.period,
-                   mention.date if mention.number is None else None)
             old = found.get(key)
             # evidence: a sentence rather than the headline, one that gives the day
             better = old is None or _RANK[mention.role] > _RANK[old.role] or (
