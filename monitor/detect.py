@@ -625,17 +625,21 @@ def _headline_previews(found: dict[tuple, Mention], where: dict[tuple, int],
     """The article's body outranks its headline's tense.
 
     A report that only the headline makes ("Chiều nay, Thủ tướng chủ trì phiên họp thứ
-    9 …") over a body that announces the meeting ("… sẽ chủ trì", "dự kiến", "theo
-    chương trình công tác") is a preview, dated by the body when it gives the day.
+    9 …") over a lead that announces the meeting ("… sẽ chủ trì", "dự kiến", "theo
+    chương trình công tác") is a preview, dated by the lead when it gives the day —
+    unless a body sentence tells a meeting as held (a meeting word, a day that has come,
+    no future marker).
     """
     for key, m in list(found.items()):
         if m.role != "report" or where[key] != 0:
+            continue
+        if any(_tells_held(s, pub) for s in sentences[1:]):
             continue
         if key in announced:  # the body announces this very session
             found[key] = dataclasses.replace(m, role="preview",
                                              date=announced[key].date or m.date)
             continue
-        for sentence in sentences[1:]:
+        for sentence in sentences[1:_LEAD_SENTENCES + 1]:
             if not (_ANNOUNCES.search(sentence) and _MEETING_WORD.search(sentence)):
                 continue
             if _ANOTHER.search(sentence) or any(
@@ -647,6 +651,21 @@ def _headline_previews(found: dict[tuple, Mention], where: dict[tuple, int],
                 continue  # told as past
             found[key] = dataclasses.replace(m, role="preview", date=day or m.date)
             break
+
+
+_HELD_WORD = re.compile(r"\b(?:phiên\s+họp|hội\s+nghị|chủ\s+trì)\b", re.IGNORECASE)
+# the lead: the sentences after the headline that announce or tell the news
+_LEAD_SENTENCES = 3
+
+
+def _tells_held(sentence: str, pub: date | None) -> bool:
+    """A sentence that tells a meeting as held: "Chiều 10/7, Thủ tướng đã chủ trì phiên họp"."""
+    if _ANNOUNCES.search(sentence) or not _HELD_WORD.search(sentence):
+        return False
+    if re.search(r"\b(?:đã|vừa)\b", sentence, re.IGNORECASE):
+        return True
+    day = _date_in(sentence, pub)
+    return day is not None and pub is not None and day <= pub
 
 
 def _weekday(word: str, after: str, pub: date | None) -> date | None:

@@ -404,6 +404,10 @@ def test_a_body_that_announces_the_meeting_outranks_the_headline(body):
 @pytest.mark.parametrize("body", [
     "Chiều nay (10/7), Thủ tướng đã chủ trì phiên họp tại trụ sở Chính phủ.",
     "Chiều 10/7, Thủ tướng chủ trì phiên họp. Phiên họp tiếp theo dự kiến diễn ra vào tháng 10.",
+    "Chiều 10/7, Thủ tướng chủ trì phiên họp tại trụ sở Chính phủ. Các bộ sẽ hoàn thành những "
+    "việc được giao tại phiên họp trong quý III.",
+    "Thủ tướng đề nghị các bộ sẽ báo cáo kết quả tại phiên họp. Chiều 10/7, phiên họp đã kết "
+    "thúc sau ba giờ làm việc.",
 ])
 def test_a_body_that_tells_the_meeting_keeps_the_report(body):
     assert reports(f"{HEADLINE}\n{body}", vn("2024-07-10", 19)) == \
