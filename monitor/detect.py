@@ -417,7 +417,11 @@ def _bodies(sentence: str, low: str, watch: tuple[Watch, ...], main_body) -> lis
 # the name's items.
 _STOP_WORDS = frozenset(
     "với vào tại do đã sẽ vừa đang là được bị cho trong từ khi nhằm để theo sau trước "
-    "họp dự bàn giao sáng chiều tối trưa đêm ngày hôm nay qua mai lúc nhưng thì mà".split())
+    "họp dự bàn giao hôm lúc nhưng thì mà".split())
+# time words stop a phrase only as times ("sáng 5/3", "chiều nay", "ngày 20/8"), not inside
+# a name ("đổi mới sáng tạo", "Ngày Chuyển đổi số quốc gia")
+_TIME_WORDS = frozenset("sáng chiều tối trưa đêm ngày".split())
+_TIME_NEXT = re.compile(r"\d|(?:nay|qua|mai|hôm|ngày|thứ|cùng)$", re.IGNORECASE)
 # (not "tổng kết", "đánh giá", "triển khai", "thực hiện", "báo cáo": they name events too,
 # as in "Hội nghị tổng kết năm 2024 và triển khai nhiệm vụ năm 2025 của Ủy ban")
 _STOP_PAIRS = frozenset((
@@ -432,7 +436,10 @@ _LOCALITY = re.compile(r"\b(?:tỉnh|thành\s+phố|huyện|xã|quận|thị\s+x
 
 def _stops(tokens: list[str], i: int) -> bool:
     word = tokens[i].lower()
-    pair = f"{word} {tokens[i + 1].lower()}" if i + 1 < len(tokens) else ""
+    following = tokens[i + 1] if i + 1 < len(tokens) else ""
+    if word in _TIME_WORDS:
+        return bool(_TIME_NEXT.match(following))
+    pair = f"{word} {following.lower()}"
     return (word in _STOP_WORDS or pair in _STOP_PAIRS or not tokens[i][0].isalnum()
             or bool(re.fullmatch(r"\d+[/.-]\d+(?:[/.-]\d+)*", word)))
 

@@ -450,3 +450,31 @@ def test_evidence_is_the_publishers_sentence_matching_is_on_the_normalised_form(
         assert (m.role, m.number) == ("report", 8)
         assert m.evidence == sentence  # NFC, "Uỷ", "hoà", "hoặc", "thuỷ" as published
         assert unicodedata.is_normalized("NFC", m.evidence)
+
+
+TOPICS = ["chuyển đổi số", "cải cách hành chính, chuyển đổi số", "khoa học, công nghệ và đổi mới "
+          "sáng tạo", "cải cách hành chính, chuyển đổi số, Đề án 06"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(number=st.integers(2, 9), day=st.integers(1, 28),
+       adjunct=st.sampled_from(["vào sáng {d}-3", "sáng {d}/3", "tại trụ sở Chính phủ sáng {d}/3"]),
+       tail=st.sampled_from([", với {k} tỉnh, thành dự trực tuyến", ", kết nối tới {k} tỉnh, "
+                             "thành phố", " với lãnh đạo các tỉnh, thành phố", ""]),
+       k=st.integers(10, 63))
+def test_places_after_the_committees_phrase_never_make_it_provincial(number, day, adjunct, tail, k):
+    sentence = (f"Thủ tướng chủ trì phiên họp lần thứ {number} của Ban Chỉ đạo "
+                f"{adjunct.format(d=day)}{tail.format(k=k)}.")
+    assert reports(f"Tin\n{FULL_B} {sentence}", vn(f"2026-03-{day:02d}")) == \
+        [("bcd-khcn-cds-da06", number, date(2026, 3, day))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(topic=st.sampled_from(TOPICS), place=st.sampled_from(["tỉnh Nghệ An", "thành phố Hà Nội",
+                                                              "huyện Mèo Vạc", "tỉnh", "thành phố"]),
+       verb=st.sampled_from(["họp phiên thứ {n}", "tổ chức phiên họp lần thứ {n}",
+                             "tổ chức Hội nghị sơ kết"]),
+       number=st.integers(2, 9))
+def test_a_committee_with_a_place_in_its_own_name_is_never_watched(topic, place, verb, number):
+    sentence = f"Sáng 5/3, Ban Chỉ đạo {topic} {place} {verb.format(n=number)}."
+    assert detect(f"Tin\n{FULL_B} {sentence}", vn("2026-03-05")) == []
