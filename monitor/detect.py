@@ -509,6 +509,10 @@ def _owner(m: re.Match, bodies: list[_Body], sentence: str, low: str) -> _Body |
 _OTHER_HOSTS = re.compile(r"\b(?:chính\s+phủ|trung\s+ương|quốc\s+hội|tỉnh|thành\s+phố|bộ|ngành|"
                           r"đảng|ban\s+chấp\s+hành)\b")
 _HOLDS = r"(?:đã\s+)?(?:tổ\s+chức|chủ\s+trì)"
+# the body and its co-organisers hold it: "… do Ủy ban … và Bộ … phối hợp tổ chức", "Ủy ban
+# … phối hợp với Bộ … tổ chức Hội nghị" (the partners end at punctuation)
+_HOLDS_WITH = (r"(?:\s+(?:và|cùng(?:\s+với)?|phối\s+hợp\s+với)\s+[^,.;:()]+?)?"
+               rf"\s*(?:phối\s+hợp\s+|cùng\s+)?{_HOLDS}")
 _BY = re.compile(r"\s*do\s+")  # "Hội nghị … do Ủy ban … tổ chức"
 _CHAIR_TITLE = re.compile(r"(?:chủ\s+tịch|trưởng\s+ban|trưởng)\s*$")
 
@@ -540,13 +544,13 @@ def _conference_owner(m: re.Match, bodies: list[_Body], sentence: str,
     by = _BY.match(low, phrase_end)
     if by:
         host = next((b for b in bodies if b.start == by.end()), None)
-        if host and re.match(rf"\s*{_HOLDS}\b", low[host.end:]):
+        if host and re.match(rf"{_HOLDS_WITH}\b", low[host.end:]):
             return host, True
     before = [b for b in bodies if b.end <= m.start()]
     if before:
         host = before[-1]
         between = low[host.end:m.start()]
-        if re.fullmatch(rf"\s*,?\s*{_HOLDS}\s+", between) and (
+        if re.fullmatch(rf"\s*,?{_HOLDS_WITH}\s+", between) and (
                 not between.lstrip().startswith(",") or _CHAIR_TITLE.search(low[:host.start])):
             return host, True
     return None, False

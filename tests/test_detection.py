@@ -421,6 +421,10 @@ def test_a_body_that_tells_the_meeting_keeps_the_report(body):
      "meeting"),
     ("Hội nghị toàn quốc về chuyển đổi số do Ủy ban Quốc gia về chuyển đổi số tổ chức chiều 6/2 "
      "đã kết nối tới các xã.", "meeting"),
+    ("Hội nghị toàn quốc về chuyển đổi số do Ủy ban Quốc gia về chuyển đổi số và Bộ Thông tin "
+     "và Truyền thông phối hợp tổ chức chiều 6/2 đã kết nối tới các xã.", "meeting"),
+    ("Chiều 6/2, Ủy ban Quốc gia về chuyển đổi số phối hợp với Bộ Thông tin và Truyền thông tổ "
+     "chức Hội nghị trực tuyến toàn quốc.", "meeting"),
     ("Chiều 6/2, tại trụ sở Chính phủ đã diễn ra Hội nghị tổng kết công tác năm 2024 của Ủy ban "
      "Quốc gia về chuyển đổi số.", "report"),
     # the Government's conference, chaired by the same person (seed 004's shape)
