@@ -133,9 +133,10 @@ _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9])")
 # a line that does not end its sentence: a comma, a dash or a linking word at its end
 _CONTINUED = re.compile(r"(?:[,–-]|\b(?:của|về|và|với|tại))$", re.IGNORECASE)
 # Abbreviations the press uses inside names, read as the words (upper case only:
-# "CĐS", "KHCN", "KH&CN", "ĐMST"); the name grammar then applies to the words.
+# "CĐS", "KHCN", "KH&CN", "ĐMST", "BCĐ", "UBQG"); the name grammar then applies to them.
 _ABBREVIATIONS = {"CĐS": "chuyển đổi số", "KHCN": "khoa học, công nghệ",
-                  "KH&CN": "khoa học và công nghệ", "ĐMST": "đổi mới sáng tạo"}
+                  "KH&CN": "khoa học và công nghệ", "ĐMST": "đổi mới sáng tạo",
+                  "BCĐ": "Ban Chỉ đạo", "UBQG": "Ủy ban Quốc gia"}
 _CDS = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, _ABBREVIATIONS)) + r")(?!\w)")
 
 

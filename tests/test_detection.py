@@ -309,8 +309,12 @@ def test_short_name_after_the_full_one_and_lower_case_quoc_gia():
             "mới sáng tạo, chuyển đổi số và Đề án 06 (Ban Chỉ đạo).")
     assert reports(f"Tin\n{full} Chiều 22/7, Ban Chỉ đạo họp phiên thứ ba năm 2025.",
                    vn("2025-07-22")) == [("bcd-khcn-cds-da06", 3, date(2025, 7, 22))]
+    assert reports("Chiều 22/7, BCĐ Chính phủ về KHCN, ĐMST, CĐS và Đề án 06 họp phiên thứ ba.",
+                   vn("2025-07-22")) == [("bcd-khcn-cds-da06", 3, date(2025, 7, 22))]
+    assert reports("Chiều 22/7, BCĐ chuyển đổi số tỉnh Thanh Hóa họp phiên thứ ba.",
+                   vn("2025-07-22")) == []
     for name in ("Ủy ban quốc gia về chuyển đổi số", "uỷ ban quốc gia về chuyển đổi số",
-                 "Ủy ban Quốc\ngia về chuyển đổi số"):
+                 "Ủy ban Quốc\ngia về chuyển đổi số", "UBQG về CĐS", "UBQG chuyển đổi số"):
         assert reports(f"Sáng 24/4, {name} họp phiên thứ 8.", vn("2024-04-24")) == \
             [("ubqg-cds", 8, date(2024, 4, 24))], name
 
