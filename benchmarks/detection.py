@@ -2,7 +2,9 @@
 
 Printed for each: report precision and recall, number and date accuracy, and grouping
 accuracy (pairs of articles correctly in the same or in different sessions, grouped by
-the rules of monitor.events); see monitor/scoring.py.
+the rules of monitor.events); see monitor/scoring.py. The corpus is every
+tests/corpus/*.json (reports, negatives, mixed, and phrasing: the press's variants of
+issue 11 §3), scored together, then each file on its own for dxmon.
 
 The baseline is what a keyword alert (urlwatch/changedetection style) would do: any
 article whose text contains a watched name and "phiên họp" reports a session, with
@@ -25,7 +27,7 @@ from core.config import DEFAULT_WATCH  # noqa: E402
 from core.models import Mention  # noqa: E402
 from monitor.demo.content import ARTICLES_JSON  # noqa: E402
 from monitor.detect import parse_number  # noqa: E402
-from monitor.scoring import load_corpus, score  # noqa: E402
+from monitor.scoring import CORPUS_DIR, load_corpus, score  # noqa: E402
 
 
 def naive(text: str, published) -> list[Mention]:
@@ -56,6 +58,10 @@ def main() -> int:
         print("  " + base.accuracy_line(""))
         print(f"  speed ratio dxmon/baseline: {ours.ms_per_article / base.ms_per_article:.1f}x "
               f"(aim: under 5 ms/article; dxmon {ours.ms_per_article:.2f} ms)")
+        if paths is None:
+            for path in sorted(CORPUS_DIR.glob("*.json")):
+                part = score(load_corpus([path]))
+                print("    " + part.line(f"{path.name} alone"))
     return 0
 
 

@@ -10,6 +10,10 @@ reports of all outlets into sessions:
   body and date, whichever arrives first;
 - ``report`` mentions create or join sessions; ``preview`` and ``reference`` mentions
   only attach to sessions that already exist;
+- a ``meeting`` mention (the body's meeting told without "phiên họp": a conference it
+  holds, or that its chair chairs as chair) joins the known session of its body and
+  day as a report (one stored before, or formed by a report later in the same pass),
+  and never creates one: no session, no alert of its own;
 - a session created from an article first seen *after* its source's baseline crawl,
   and dated within ``[monitor] fresh_days`` of now, is new news: its alert rows (one
   per configured channel) are written in the same transaction that creates it.
@@ -24,7 +28,7 @@ so running it twice changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import sqlite_utils
@@ -35,7 +39,7 @@ from storage import queries
 from storage.schema import transaction, utcnow_iso
 
 __all__ = ["process_articles", "ProcessReport", "session_key", "list_sessions", "match_session",
-           "session_updates", "duplicate_sessions", "group_reports"]
+           "session_updates", "duplicate_sessions", "group_reports", "group_sessions"]
 
 Detector = Callable[[str, datetime | None], list[Mention]]
 
@@ -75,28 +79,32 @@ def process_articles(db: sqlite_utils.Database, config: Config, *, now: datetime
         def detector(text, published):
             return detect(text, published, config.watch)
     report = ProcessReport()
+    waiting: list[tuple[int, Mention]] = []  # meetings whose session no report has formed yet
     for article in queries.unprocessed_articles(db):
         published = _parse_dt(article["published_at"])
         mentions = detector(f"{article['title'] or ''}\n{article['text']}", published)
         with transaction(db):
-            _process_one(db, config, article, mentions, now, report)
+            waiting += _process_one(db, config, article, mentions, now, report)
         report.articles += 1
         report.mentions += len(mentions)
+    if waiting:  # a report later in the same pass may have formed their session
+        with transaction(db):
+            for article_id, m in waiting:
+                _join_meeting(db, article_id, m, now, report)
     return report
 
 
 def _process_one(db, config: Config, article: dict, mentions: list[Mention], now: datetime,
-                 report: ProcessReport) -> None:
+                 report: ProcessReport) -> list[tuple[int, Mention]]:
+    """Store and group one article's mentions; returns its meetings that joined nothing."""
     article_id = article["id"]
     edited = article["processed_hash"] is not None
     previous = _reported_sessions(db, article_id) if edited else []
     db.execute("DELETE FROM mentions WHERE article_id = ?", [article_id])
+    meetings = [m for m in mentions if m.role == "meeting"]
+    mentions = [m for m in mentions if m.role != "meeting"]
     for m in mentions:
-        db.execute(
-            "INSERT INTO mentions (article_id, body, number, period, date, role, evidence, "
-            "confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [article_id, m.body, m.number, m.period, m.date.isoformat() if m.date else None,
-             m.role, m.evidence, m.confidence])
+        _store_mention(db, article_id, m)
 
     reports = [m for m in mentions if m.role == "report"]
     if edited and previous:
@@ -117,7 +125,32 @@ def _process_one(db, config: Config, article: dict, mentions: list[Mention], now
         session = _match_session(db, m)
         if session is not None:
             _attach(db, session["id"], article_id, m, now, report)
+    waiting = [(article_id, m) for m in meetings
+               if not _join_meeting(db, article_id, m, now, report)]
     db.execute("UPDATE articles SET processed_hash = content_hash WHERE id = ?", [article_id])
+    return waiting
+
+
+def _join_meeting(db, article_id: int, m: Mention, now: datetime, report: ProcessReport) -> bool:
+    """Attach a meeting mention to the known session of its body and day, as a report.
+
+    A meeting never creates a session by itself: without one, nothing is stored.
+    """
+    session = _match_session(db, m)
+    if session is None:
+        return False
+    joined = replace(m, role="report")
+    _store_mention(db, article_id, joined)
+    _attach(db, session["id"], article_id, joined, now, report)
+    return True
+
+
+def _store_mention(db, article_id: int, m: Mention) -> None:
+    db.execute(
+        "INSERT INTO mentions (article_id, body, number, period, date, role, evidence, "
+        "confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [article_id, m.body, m.number, m.period, m.date.isoformat() if m.date else None,
+         m.role, m.evidence, m.confidence])
 
 
 def _reported_sessions(db, article_id: int) -> list[dict]:
@@ -183,14 +216,28 @@ def duplicate_sessions(sessions: Iterable[Mapping], keep_id: int, body: str,
 def group_reports(reports: Iterable[tuple[Hashable, Mention]]) -> dict[Hashable, set[int]]:
     """The sessions the reports form, by the same rules as :func:`process_articles`.
 
-    ``reports`` are (item, report mention) pairs in the order they are processed; the
-    answer maps each item to the ids of the sessions it reports (after every merge).
-    In memory, with no alerts: a duplicate session is always folded.
+    ``reports`` are (item, report or meeting mention) pairs in the order they are
+    processed; the answer maps each item to the ids of the sessions it reports (after
+    every merge). In memory, with no alerts: a duplicate session is always folded.
+    """
+    return group_sessions(reports)[0]
+
+
+def group_sessions(reports: Iterable[tuple[Hashable, Mention]]
+                   ) -> tuple[dict[Hashable, set[int]], dict[int, dict]]:
+    """:func:`group_reports`, with the sessions formed (id → row) as well.
+
+    A ``meeting`` mention joins the session :func:`match_session` finds among those
+    formed so far, and is dropped when there is none.
     """
     sessions: dict[int, dict] = {}
     members: dict[int, set] = {}
     for item, m in reports:
         row = match_session(sessions.values(), m)
+        if m.role == "meeting":
+            if row is not None:
+                members[row["id"]].add(item)
+            continue
         if row is None:
             if m.number is None and m.date is None:
                 continue  # detection never returns such a report
@@ -214,7 +261,7 @@ def group_reports(reports: Iterable[tuple[Hashable, Mention]]) -> dict[Hashable,
     for sid, items in members.items():
         for item in items:
             out.setdefault(item, set()).add(sid)
-    return out
+    return out, sessions
 
 
 # --- the same rules against the database -------------------------------------------------

@@ -12,7 +12,9 @@ Besides report precision and recall, three accuracies:
 - **number** and **date**: of the labelled reports that were detected (a predicted
   report of the same body in the same article), the share with the labelled number
   (and numbering period, when the label states one) and the share with the labelled date;
-- **grouping**: the detected reports are grouped into sessions by the real rules of
+- **grouping**: the detected reports (and ``meeting`` mentions, which join a known
+  session of their day and never create one; such a join counts as a report of that
+  session) are grouped into sessions by the real rules of
   :func:`monitor.events.group_reports`, in publication order, and compared with the
   sessions the labels imply (one per body, number and period, or per body and date when
   unnumbered; an unnumbered report belongs to the numbered session of its body and date).
@@ -22,6 +24,7 @@ Besides report precision and recall, three accuracies:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import unicodedata
@@ -33,7 +36,7 @@ from crawler.extract import extract_article
 from monitor.demo.content import _article
 from monitor.demo.templates import TEMPLATES, render_article
 from monitor.detect import detect
-from monitor.events import group_reports
+from monitor.events import group_sessions
 
 __all__ = ["CorpusItem", "load_corpus", "DetectionScores", "score", "label_sessions",
            "CORPUS_DIR"]
@@ -150,8 +153,10 @@ def score(items: list[CorpusItem], detector=detect) -> DetectionScores:
         mentions: list[Mention] = detector(text, published)
         s.seconds += time.perf_counter() - start
         s.articles += 1
-        reports = [m for m in mentions if m.role == "report"]
-        found.append((item, reports))
+        found.append((item, [m for m in mentions if m.role in ("report", "meeting")]))
+    predicted, sessions = _group(found)
+    for item, mentions in found:
+        reports = _resolve(item, mentions, predicted, sessions)
         got = {_key(m.body, m.number, m.date) for m in reports}
         want = {_key(x["body"], x.get("number"), x.get("date")) for x in item.labels
                 if x.get("role") == "report"}
@@ -165,8 +170,31 @@ def score(items: list[CorpusItem], detector=detect) -> DetectionScores:
             s.errors.append(f"FN {item.key}: {k}")
         s.tp += len(got & want)
         _score_values(s, item, reports)
-    _score_grouping(s, found)
+    _score_grouping(s, found, predicted)
     return s
+
+
+def _group(found: list[tuple[CorpusItem, list[Mention]]]):
+    """Group the detected reports and meetings into sessions, in publication order."""
+    ordered = sorted(found, key=lambda f: (f[0].published, f[0].key))
+    return group_sessions((item.key, m) for item, mentions in ordered for m in mentions)
+
+
+def _resolve(item: CorpusItem, mentions: list[Mention], predicted: dict,
+             sessions: dict) -> list[Mention]:
+    """The article's reports: its report mentions, and each meeting mention that joined a
+    session as a report of that session (its number and numbering period)."""
+    out = [m for m in mentions if m.role == "report"]
+    for m in mentions:
+        if m.role != "meeting":
+            continue
+        day = m.date.isoformat() if m.date else None
+        rows = [sessions[sid] for sid in predicted.get(item.key, ()) if sid in sessions]
+        row = next((r for r in rows if r["body"] == m.body and r["date"] == day), None)
+        if row is not None:
+            out.append(dataclasses.replace(m, role="report", number=row["number"],
+                                           period=row["period"]))
+    return out
 
 
 def _score_values(s: DetectionScores, item: CorpusItem, reports: list[Mention]) -> None:
@@ -217,10 +245,9 @@ def label_sessions(items: list[CorpusItem]) -> dict[str, set[tuple]]:
     return out
 
 
-def _score_grouping(s: DetectionScores, found: list[tuple[CorpusItem, list[Mention]]]) -> None:
+def _score_grouping(s: DetectionScores, found: list[tuple[CorpusItem, list[Mention]]],
+                    predicted: dict) -> None:
     truth = label_sessions([item for item, _ in found])
-    ordered = sorted(found, key=lambda f: (f[0].published, f[0].key))
-    predicted = group_reports((item.key, m) for item, reports in ordered for m in reports)
     keys = sorted(set(truth) | set(predicted))
     wrong = []
     for i, a in enumerate(keys):

@@ -5,13 +5,20 @@ parameter), so each rule is checked on its own; detection itself is scored on th
 corpus in test_detection_corpus.py, and the whole path in the end-to-end tests.
 """
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
 
-from core.config import parse_config
+from core.config import DEFAULT_WATCH, parse_config
 from core.models import VN_TZ, Extracted, Mention
-from monitor.events import list_sessions, process_articles, session_key
+from monitor.events import (
+    group_reports,
+    group_sessions,
+    list_sessions,
+    process_articles,
+    session_key,
+)
 from storage import queries
 from storage.schema import open_db
 
@@ -209,3 +216,95 @@ def test_an_edit_that_changes_the_number_corrects_the_session(env):
     (session,) = list_sessions(db)
     assert session["number"] == 6 and result.corrected_sessions == [session["id"]]
     assert [(r["kind"]) for r in alerts(db)] == ["session", "correction"]
+
+
+# --- meetings told without "phiên họp" (issue 11 §3) ----------------------------------------
+
+
+def meeting(day, body="ubqg-cds"):
+    return Mention(body=body, role="meeting", evidence=f"conference on {day}", date=day)
+
+
+def test_a_meeting_joins_the_known_session_of_its_day_as_a_report_without_alerting(env):
+    config, db = env
+    baseline(db, "a")
+    baseline(db, "b")
+    script = Script()
+    script.by_title["p10"] = [report(10, NOW.date())]
+    script.by_title["conference"] = [meeting(NOW.date())]
+    store(db, "a", "p10", "p10", text="the tenth session")
+    process_articles(db, config, now=NOW, detector=script)
+    store(db, "b", "conference", "conference", text="the national conference")
+    result = process_articles(db, config, now=NOW, detector=script)
+    assert result.new_sessions == [] and result.alerted_sessions == []
+    assert len(alerts(db)) == 1
+    (session,) = list_sessions(db)
+    assert (session["number"], session["articles"], session["outlets"]) == (10, 2, 2)
+    roles = [r[0] for r in db.execute("SELECT role FROM session_articles ORDER BY article_id")]
+    assert roles == ["report", "report"]
+
+
+def test_a_meeting_never_creates_a_session_by_itself(env):
+    config, db = env
+    baseline(db, "a")
+    script = Script()
+    script.by_title["conference"] = [meeting(NOW.date())]
+    script.by_title["other-day"] = [meeting(NOW.date() - timedelta(days=1))]
+    script.by_title["p10"] = [report(10, NOW.date())]
+    store(db, "a", "conference", "conference", text="a conference, no session known")
+    result = process_articles(db, config, now=NOW, detector=script)
+    assert result.new_sessions == [] and list_sessions(db) == [] and alerts(db) == []
+    # a session of another day does not take it either
+    store(db, "a", "p10", "p10", text="the tenth")
+    store(db, "a", "other-day", "other-day", text="the day before")
+    process_articles(db, config, now=NOW, detector=script)
+    (session,) = list_sessions(db)
+    assert session["articles"] == 1
+
+
+def test_grouping_a_meeting_joins_only_a_session_formed_before_it():
+    day = date(2025, 2, 6)
+    pairs = [("early", meeting(day)), ("p10", report(10, day)), ("late", meeting(day)),
+             ("other body", meeting(day, body="bcd-khcn-cds-da06"))]
+    membership, sessions = group_sessions(pairs)
+    assert set(membership) == {"p10", "late"}
+    assert membership["late"] == membership["p10"]
+    assert group_reports(pairs) == membership
+    (row,) = sessions.values()
+    assert (row["number"], row["date"]) == (10, "2025-02-06")
+
+
+def test_real_detection_a_conference_article_joins_the_session_of_its_day(env):
+    config, db = env
+    baseline(db, "a")
+    baseline(db, "b")
+    day = f"{NOW.day}/{NOW.month}"
+    store(db, "a", "p3", "Thủ tướng chủ trì phiên họp thứ 3 của Ủy ban Quốc gia về chuyển đổi số",
+          text=f"Sáng {day}, Thủ tướng chủ trì phiên họp thứ 3 của Ủy ban Quốc gia về chuyển "
+               "đổi số.")
+    store(db, "b", "conf", "Hội nghị trực tuyến toàn quốc về chuyển đổi số",
+          text=f"Sáng {day}, Thủ tướng Phạm Minh Chính, Chủ tịch Ủy ban Quốc gia về chuyển đổi "
+               "số, chủ trì Hội nghị trực tuyến toàn quốc về chuyển đổi số.")
+    watch = (replace(DEFAULT_WATCH[0], active_until=None),)  # the Committee, still at work
+    config = replace(config, watch=watch)
+    process_articles(db, config, now=NOW)
+    (session,) = list_sessions(db)
+    assert (session["number"], session["articles"], session["outlets"]) == (3, 2, 2)
+    assert len(alerts(db)) == 1
+    (evidence,) = [r[0] for r in db.execute(
+        "SELECT evidence FROM mentions m JOIN articles a ON a.id = m.article_id "
+        "WHERE a.url LIKE '%conf' AND m.role = 'report'")]
+    assert evidence.startswith(f"Sáng {day}, Thủ tướng Phạm Minh Chính")
+
+
+def test_a_meeting_processed_before_the_report_of_the_same_pass_still_joins(env):
+    config, db = env
+    baseline(db, "a")
+    script = Script()
+    script.by_title["conference"] = [meeting(NOW.date())]
+    script.by_title["p10"] = [report(10, NOW.date())]
+    store(db, "a", "conference", "conference", text="the conference, stored first")
+    store(db, "a", "p10", "p10", text="the tenth, stored second")
+    result = process_articles(db, config, now=NOW, detector=script)
+    (session,) = list_sessions(db)
+    assert session["articles"] == 2 and len(result.alerted_sessions) == 1
