@@ -13,7 +13,15 @@ that a generic extractor does not know about:
   Vietnam time.
 * **bylines** such as "Đình Hà – Xuân Trường" on a line of their own.
 * **charsets** declared only in a ``<meta>`` tag, including Windows-1258 (decomposed
-  tone marks, recomposed by :func:`core.text.normalize`).
+  tone marks, recomposed to NFC by :func:`core.text.published`), and charset claims
+  the bytes contradict (a "UTF-16" page without a BOM or NUL bytes).
+* **listing pages** handed over as articles (a section page linked like a story):
+  :func:`classify_page` tells them apart from the page itself, and they give no
+  article.
+
+What comes out is the publisher's text (:func:`core.text.published`: NFC, nothing
+rewritten); every comparison made on the way (title lines, related titles,
+furniture, dates, bylines) uses the matching form (:func:`core.text.normalize_line`).
 """
 
 from __future__ import annotations
@@ -32,11 +40,11 @@ from w3lib.encoding import html_to_unicode
 from w3lib.url import safe_url_string
 
 from core.models import VN_TZ, Extracted
-from core.text import normalize, normalize_line
+from core.text import normalize, normalize_line, published, published_title
 from crawler.urls import site_host
 
-__all__ = ["extract_article", "article_from_tree", "parse_html", "page_links", "decode_html",
-           "parse_vn_datetime", "MIN_TEXT_CHARS"]
+__all__ = ["extract_article", "article_from_tree", "classify_page", "page_kind", "parse_html",
+           "page_links", "decode_html", "parse_vn_datetime", "MIN_TEXT_CHARS"]
 
 MIN_TEXT_CHARS = 200
 # trafilatura's own extraction at least this long is kept without the comparison with
@@ -216,8 +224,12 @@ def extract_article(html: str | bytes, url: str, *, headers_charset: str | None 
     return None if tree is None else article_from_tree(tree, url)
 
 
-def article_from_tree(tree, url: str) -> Extracted | None:
-    """The article in a parsed page (the tree is changed: parse it again to reuse it)."""
+def article_from_tree(tree, url: str, *, check_kind: bool = True) -> Extracted | None:
+    """The article in a parsed page (the tree is changed: parse it again to reuse it);
+    None for a listing page (:func:`page_kind`; ``check_kind=False`` when the caller
+    has asked already)."""
+    if check_kind and page_kind(tree) == "listing":
+        return None
     # (tag walks in C, not XPath predicates: these run on every page)
     for bad in [el for el in tree.iter("script", "style", "noscript")
                 if el.tag != "script" or el.get("type") != "application/ld+json"]:
@@ -228,19 +240,20 @@ def article_from_tree(tree, url: str) -> Extracted | None:
     title = _title(tree, None)
     page_lines = _page_lines(tree, title)
     linked_data = _json_ld(tree)
-    published = _published(tree, linked_data, page_lines)
+    published_at = _published(tree, linked_data, page_lines)
     author = _author(tree, linked_data, page_lines)
     canonical = _canonical(tree, url)
     lead = _lead(blocks)
     site_name = _site_name(tree)
-    if not (title and published):
+    if not (title and published_at):
         # trafilatura's metadata search (htmldate, its author and site heuristics) costs
         # a third of the text extraction: run it only when the headline or date is missing
         meta = trafilatura.extract_metadata(tree, url)
         title = title or _title(tree, meta.title)
-        published = published or (_parse_iso(meta.date) if meta.date else None)
-        author = author or (normalize_line(meta.author) if meta.author else None)
-        site_name = site_name or (normalize_line(meta.sitename) if meta.sitename else None)
+        published_at = published_at or (_parse_iso(meta.date) if meta.date else None)
+        author = author or (published_title(meta.author) or None if meta.author else None)
+        site_name = site_name or (published_title(meta.sitename) or None if meta.sitename
+                                  else None)
     _drop_furniture(blocks)
     # what trafilatura's own cleaning would remove anyway, removed once here: its
     # fallback extractors (readability, the baseline) then work on the page's text
@@ -258,17 +271,140 @@ def article_from_tree(tree, url: str) -> Extracted | None:
     if doc is None or not doc.text:
         return None
     lines = _clean_lines(doc.text, title, related)
-    if lead and lead not in lines and not any(lead[:60] in ln for ln in lines[:3]):
-        lines.insert(0, lead)
+    if lead:
+        # compared in the matching form: the same lead may be typed two ways on one page
+        key, firsts = normalize(lead), [normalize_line(ln) for ln in lines[:3]]
+        if key not in firsts and not any(key[:60] in ln for ln in firsts):
+            lines.insert(0, lead)
     if author:
-        lines = [ln for ln in lines if ln != author]
-    text = normalize("\n".join(lines))
+        author_key = normalize_line(author)
+        lines = [ln for ln in lines if normalize_line(ln) != author_key]
+    text = published("\n".join(lines))
     if len(text) < MIN_TEXT_CHARS:
         return None
     return Extracted(url=url, canonical_url=canonical, title=title, text=text,
-                     published_at=published, author=author,
+                     published_at=published_at, author=author,
                      site_name=site_name,
                      related=tuple(related))
+
+
+# --- page kind: an article, or a listing of other pages' teasers -------------------------
+
+# A run of body paragraphs this long is an article whatever else the page holds: the
+# longest teaser summary ("sapo") on the section pages we know is about 300 characters,
+# and a one-paragraph news brief is rarely under 500.
+BODY_CHARS = 500
+# A page with fewer headline links than this is not a listing (an article's related
+# list has 3-10; a section page shows 10-40 teasers).
+MIN_TEASERS = 5
+# A headline link: anchor text of at least this many characters and words (Vietnamese
+# headlines run 60-120 characters; menu entries are one to four words: "Thời sự",
+# "Quốc phòng - An ninh").
+_TEASER_CHARS = 30
+_TEASER_WORDS = 5
+# A block with at least this much text outside links counts as a paragraph (a card's
+# date or category line is shorter).
+_PARAGRAPH_CHARS = 40
+# After a teaser, this many paragraphs in a row are article text, not its summary.
+_BODY_PARAGRAPHS = 3
+_BLOCK_TAGS = frozenset(("p", "div", "td", "th", "li", "section", "article", "blockquote", "h1",
+                         "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "tbody", "tr", "figure",
+                         "figcaption", "header", "footer", "main", "dl", "dd", "dt", "pre", "form",
+                         "nav", "aside", "center", "address"))
+_SKIPPED_TAGS = frozenset(("script", "style", "noscript", "template", "nav", "footer", "select",
+                           "button", "svg"))
+
+
+def classify_page(html: str | bytes, url: str) -> str:
+    """``"article"`` or ``"listing"``, judged from the page itself (see :func:`page_kind`);
+    ``url`` is not used for the verdict (a section page may have any URL)."""
+    tree = parse_html(html)
+    return "article" if tree is None else page_kind(tree)
+
+
+def page_kind(tree) -> str:
+    """``"listing"`` for a page of teasers, else ``"article"`` (the tree is not changed).
+
+    The page's leaf blocks are read in document order. A block led by a headline link
+    is a teaser; a block with 40+ characters outside links is a paragraph; paragraphs
+    in a row, not interrupted by a teaser or a headline, make a run. A page is a
+    listing when it shows at least :data:`MIN_TEASERS` teasers outside related-article
+    lists and has no body run: none of :data:`BODY_CHARS`, and none of
+    ``MIN_TEXT_CHARS`` that is not a teaser's summary (a run right after a teaser,
+    shorter than :data:`_BODY_PARAGRAPHS` paragraphs).
+    """
+    body = tree.find("body")
+    root = body if body is not None else tree
+    teasers: set[str] = set()
+    runs: list[tuple[int, int, bool]] = []  # (characters, paragraphs, right after a teaser?)
+    chars = paragraphs = 0
+    after_teaser = last_teaser = False
+    for block, kind, size, href in _leaf_blocks(root):
+        if kind in ("teaser", "headline"):
+            if paragraphs:
+                runs.append((chars, paragraphs, after_teaser))
+            chars = paragraphs = 0
+            last_teaser = kind == "teaser"
+            if last_teaser and not _in_related(block):
+                teasers.add(href)
+        elif kind == "paragraph":
+            if not paragraphs:
+                after_teaser = last_teaser
+            chars, paragraphs = chars + size, paragraphs + 1
+    if paragraphs:
+        runs.append((chars, paragraphs, after_teaser))
+    if len(teasers) < MIN_TEASERS:
+        return "article"
+    for chars, paragraphs, after_teaser in runs:
+        if chars >= BODY_CHARS or chars >= MIN_TEXT_CHARS and (
+                not after_teaser or paragraphs >= _BODY_PARAGRAPHS):
+            return "article"
+    return "listing"
+
+
+def _leaf_blocks(root):
+    """(block, kind, characters outside links, the teaser's href) for each block that has
+    no block inside it, in document order. ``kind``: "teaser", "headline" (a heading
+    that is no link: the article's own), "paragraph" or "other"."""
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        tag = el.tag
+        if not isinstance(tag, str) or tag in _SKIPPED_TAGS:
+            continue
+        children = [c for c in el if isinstance(c.tag, str)]
+        if any(c.tag in _BLOCK_TAGS for c in children):
+            stack.extend(reversed(children))
+            continue
+        yield (el, *_block_kind(el))
+
+
+def _block_kind(el) -> tuple[str, int, str | None]:
+    text = " ".join(el.text_content().split())
+    if not text:
+        return "other", 0, None
+    link_chars = 0
+    for link in el.iter("a"):
+        anchor = " ".join(link.text_content().split())
+        link_chars += len(anchor)
+        if len(anchor) >= _TEASER_CHARS and len(anchor.split()) >= _TEASER_WORDS and \
+                text.startswith(anchor[:_TEASER_CHARS]):
+            if el.tag == "h1":  # a headline linked to its own page
+                return "headline", 0, None
+            return "teaser", 0, (link.get("href") or anchor).strip()
+    if el.tag == "h1" and link_chars == 0:
+        return "headline", 0, None
+    outside = len(text) - link_chars
+    return ("paragraph" if outside >= _PARAGRAPH_CHARS else "other"), outside, None
+
+
+def _in_related(el) -> bool:
+    """Inside a block whose class or id marks it as related articles or furniture."""
+    for node in el.iterancestors():
+        marks = (node.get("class") or "") + " " + (node.get("id") or "")
+        if marks.strip() and (_RELATED_MARK.search(marks) or _FURNITURE_MARK.search(marks)):
+            return True
+    return False
 
 
 def _canonical(tree, url: str) -> str:
@@ -282,20 +418,21 @@ def _site_name(tree) -> str | None:
     for value in tree.xpath("//meta[@property='og:site_name' or @name='application-name' or "
                             "@name='og:site_name']/@content"):
         if value.strip():
-            return normalize_line(value).lstrip("@")
+            return published_title(value).lstrip("@") or None
     return None
 
 
 def _title(tree, fallback: str | None) -> str:
     for value in tree.xpath("//h1//text()[normalize-space()]/ancestor::h1[1]"):
-        text = normalize_line(value.text_content())
+        text = published_title(value.text_content())
         if len(text) > 10:
             return text
     for value in tree.xpath("//meta[@property='og:title']/@content"):
         if value.strip():
-            return normalize_line(value)
-    title = normalize_line(fallback or "")
-    return re.split(r"\s+[|–-]\s+(?=[^|–-]{2,40}$)", title)[0] if title else title
+            return published_title(value)
+    title = published_title(fallback or "")
+    # "Headline - Site name": the site's name goes
+    return re.split(r"\s+[|–—-]\s+(?=[^|–—-]{2,40}$)", title)[0] if title else title
 
 
 def _json_ld(tree) -> list[dict]:
@@ -330,7 +467,7 @@ def _published(tree, linked_data: list[dict], lines: list[str]) -> datetime | No
         if moment:
             return moment
     # visible text: the first date after the headline (the top bar's "today" comes before it)
-    short = [line for line in lines[:65] if len(line) <= 80]
+    short = [normalize_line(line) for line in lines[:65] if len(line) <= 80]
     for line in short:  # a date with its time first: a bare date may be anything
         for pattern in _DATETIME_PATTERNS:
             m = pattern.search(line)
@@ -351,30 +488,32 @@ def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
     raw = [ln for ln in raw if ln]
     start = 0
     if title:
+        key = normalize_line(title)
         for i, line in enumerate(raw):
-            if abs(len(line) - len(title)) < 8 and normalize_line(line) == title:
+            if abs(len(line) - len(title)) < 8 and normalize_line(line) == key:
                 start = i + 1
                 break
     above = raw[max(0, start - 6):max(0, start - 1)] if start else []
-    return [normalize_line(ln) for ln in above + raw[start:start + limit]]
+    return [published_title(ln) for ln in above + raw[start:start + limit]]
 
 
 def _author(tree, linked_data: list[dict], html_lines: list[str]) -> str | None:
     for value in tree.xpath("//meta[@name='author' or @property='article:author']/@content | "
                             "//*[@itemprop='author']//text()[normalize-space()] | "
                             "//*[contains(@class, 'author')]//text()[normalize-space()]"):
-        value = normalize_line(value)
+        value = published_title(value)
         if value and not value.startswith("http") and len(value) <= 80:
             return value
     for item in linked_data:
         names = item.get("author")
         for one in names if isinstance(names, list) else [names]:
-            name = normalize_line(str((one.get("name") if isinstance(one, dict) else one) or ""))
+            name = published_title(str((one.get("name") if isinstance(one, dict) else one) or ""))
             if any(ch.isalpha() for ch in name) and not name.startswith("http") and len(name) <= 80:
                 return name
     for line in html_lines[:200]:
-        if 4 <= len(line) <= 70 and not any(ch.isdigit() for ch in line) and _BYLINE.match(line):
-            if len(line.split()) >= 2 and not _FURNITURE_LINE.match(line):
+        if 4 <= len(line) <= 70 and not any(ch.isdigit() for ch in line):
+            key = normalize_line(line)  # dashes and spaces unified for the byline pattern
+            if _BYLINE.match(key) and len(line.split()) >= 2 and not _FURNITURE_LINE.match(key):
                 return line
     return None
 
@@ -424,7 +563,7 @@ class _Blocks:
 def _lead(blocks: _Blocks) -> str | None:
     """The article's lead ("sapo"), which extractors often take for a teaser and drop."""
     for node in blocks.leads:
-        text = normalize_line(node.text_content())
+        text = published(node.text_content())
         if len(text) >= 60 and not node.xpath(".//a[string-length(normalize-space()) > 15]"):
             return text
     return None
@@ -443,25 +582,29 @@ def _related_titles(blocks: _Blocks) -> list[str]:
     titles: list[str] = []
     for block in [*blocks.related, *blocks.headed]:
         for link in block.iter("a"):
-            text = normalize_line(link.text_content())
+            text = published_title(link.text_content())
             if len(text) > 15 and text not in titles:
                 titles.append(text)
     return titles
 
 
 def _clean_lines(text: str, title: str, related: list[str]) -> list[str]:
-    lines, related_set = [], set(related)
+    """The extracted text's lines as published, without the headline, related titles,
+    furniture and bare date lines (each recognised in the matching form)."""
+    lines, related_set = [], {normalize_line(r) for r in related}
+    title_key = normalize_line(title)
     for raw in text.splitlines():
-        line = normalize_line(raw)
-        if not line or line == title and len(lines) < 5:
+        line = published(raw)
+        key = normalize_line(line)
+        if not key or key == title_key and len(lines) < 5:
             continue
-        if not lines and _TABLE_FURNITURE.match(line):
+        if not lines and _TABLE_FURNITURE.match(key):
             continue  # a layout table's header row (station name, weather widget)
-        if line in related_set:
+        if key in related_set:
             continue
-        if _FURNITURE_LINE.match(line) and len(line) < 120:
+        if _FURNITURE_LINE.match(key) and len(key) < 120:
             continue
-        if _DATE_ONLY_LINE.match(line) and any(ch.isdigit() for ch in line):
+        if _DATE_ONLY_LINE.match(key) and any(ch.isdigit() for ch in key):
             continue
         lines.append(line)
     return lines
