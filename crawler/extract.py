@@ -106,15 +106,41 @@ def decode_html(body: bytes, headers_charset: str | None = None) -> str:
     A declared charset that does not fit the bytes (a page saying UTF-8 but written
     in Windows-1258, as older Vietnamese sites are) leaves U+FFFD marks; then the
     page's own ``<meta>``, Windows-1258 and UTF-8 are tried too, and the reading with
-    the fewest undecodable bytes wins.
+    the fewest undecodable bytes wins. A UTF-16 or UTF-32 claim (header or
+    ``<meta>``) is believed only if the bytes bear it out (:func:`_wide_bytes`): read
+    as UTF-16, a UTF-8 page decodes without a single error, into CJK nonsense.
     """
+    wide = _wide_bytes(body)
+    if headers_charset and _is_wide(headers_charset) and not wide:
+        headers_charset = None
     content_type = f"text/html; charset={headers_charset}" if headers_charset else None
-    _, text = html_to_unicode(content_type, body)
+    encoding, text = html_to_unicode(content_type, body)
+    if _is_wide(encoding) and not wide:
+        encoding, text = html_to_unicode("text/html; charset=utf-8", body)
     if "\ufffd" not in text:
         return text
-    readings = [text, html_to_unicode(None, body)[1]]
+    readings = [text]
+    encoding, own = html_to_unicode(None, body)
+    if wide or not _is_wide(encoding):
+        readings.append(own)
     readings += [body.decode(codec, errors="replace") for codec in ("cp1258", "utf-8")]
     return min(readings, key=lambda t: t.count("\ufffd"))
+
+
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def _is_wide(encoding: str | None) -> bool:
+    """A UTF-16 or UTF-32 name, however spelled ("utf-16le", "UTF_16", "ucs-2")."""
+    name = (encoding or "").lower().replace("_", "-").replace("-", "")
+    return name.startswith(("utf16", "utf32", "ucs2", "ucs4"))
+
+
+def _wide_bytes(body: bytes) -> bool:
+    """Bytes that can be UTF-16/32: a byte-order mark, or NUL bytes in at least an
+    eighth of them (markup is ASCII, so half the bytes of a UTF-16 page are NUL, and
+    Vietnamese letters of Latin-1 too; a UTF-8 page has none)."""
+    return body.startswith(_WIDE_BOMS) or body.count(b"\x00") * 8 >= len(body) > 0
 
 
 def parse_vn_datetime(text: str) -> datetime | None:

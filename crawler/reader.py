@@ -41,20 +41,30 @@ class Page:
     articles: tuple[str, ...] = ()
     listings: tuple[str, ...] = ()  # other pages, for listings' pagination
     error: str | None = None  # the extractor failed: "ExceptionName: message"
+    # "listing" when a page asked for as an article is a page of teasers: no article,
+    # and its links are given as a listing's are (crawler.extract.page_kind)
+    kind: str | None = None
 
 
 def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[str],
               pattern: re.Pattern | None, extract: bool, listings: bool) -> Page:
     """Read one page: its article if ``extract``, its article links, and its links to
     other pages if ``listings`` (any page when the source has no article ``pattern``,
-    else only URLs that look like listings)."""
+    else only URLs that look like listings).
+
+    A page to ``extract`` that turns out to be a listing (judged from the page, not its
+    URL) gives no article: it is read as a listing, and its links are followed.
+    """
     # imported here: the crawl process only needs trafilatura and lxml's extraction
     # code (0.15 s to import) if it reads a page itself, which a re-crawl rarely does
-    from crawler.extract import article_from_tree, page_links, parse_html
+    from crawler.extract import article_from_tree, page_kind, page_links, parse_html
 
     tree = parse_html(body, headers_charset=encoding)
     if tree is None:
         return Page(None)
+    kind = page_kind(tree) if extract else None
+    if kind == "listing":
+        extract, listings = False, True
     articles, others = [], []
     for link in page_links(tree, url, encoding or "utf-8", hosts):
         article, listing, link = _sort(link, pattern, hosts)
@@ -64,12 +74,12 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
     prepared, error = None, None
     if extract:
         try:
-            article = article_from_tree(tree, url)
+            article = article_from_tree(tree, url, check_kind=False)
         except Exception as exc:  # a page that breaks the extractor is reported, not fatal
             article, error = None, f"{type(exc).__name__}: {exc}"
         if article is not None:
             prepared = prepare(replace(article, canonical_url=canonical_url(article.canonical_url)))
-    return Page(prepared, tuple(articles), tuple(others), error)
+    return Page(prepared, tuple(articles), tuple(others), error, kind)
 
 
 @lru_cache(maxsize=16384)  # a portal's menus and columns link the same pages everywhere
