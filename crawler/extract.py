@@ -358,6 +358,14 @@ def page_kind(tree) -> str:
     lists and has no body run: none of :data:`BODY_CHARS`, and none of
     ``MIN_TEXT_CHARS`` that is not a teaser's summary (a run right after a teaser,
     shorter than :data:`_BODY_PARAGRAPHS` paragraphs).
+
+    Cases (tests/test_extraction.py): teaser grids with or without summaries, plain
+    headline lists, a featured story above a grid, old table layouts, headlines
+    opening or beside their summary paragraph are listings; a long article, a brief
+    under a long related list, "Xem thêm" links between paragraphs, a headline linked
+    to its own page, an old table layout with ``<br>`` paragraphs are articles. Known
+    limit: a section page whose description above the grid is as long as a brief
+    (200+ characters) reads as a brief with its related links.
     """
     body = tree.find("body")
     root = body if body is not None else tree

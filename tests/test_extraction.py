@@ -51,3 +51,80 @@ def test_json_ld_author_and_date_when_the_page_prints_neither():
         article = extract_article(html, "http://127.0.0.1/tinh-trien-khai-nen-tang-so.htm")
         assert article.author == expected
         assert article.published_at.isoformat() == "2026-03-02T08:15:00+07:00"
+
+
+# --- page kind: section pages are never articles -----------------------------------------
+
+BODY = [
+    "Sáng 12/3, Ủy ban nhân dân tỉnh tổ chức hội nghị sơ kết công tác chuyển đổi số quý I, "
+    "đánh giá kết quả triển khai các nền tảng dùng chung và dịch vụ công trực tuyến.",
+    "Theo báo cáo, tỷ lệ hồ sơ nộp trực tuyến toàn trình đạt hơn 60%, tăng gần gấp đôi so với "
+    "cùng kỳ; nhiều xã đã bố trí tổ công nghệ số cộng đồng hướng dẫn người dân tại nhà.",
+    "Phát biểu kết luận, lãnh đạo tỉnh đề nghị các sở, ngành rà soát lại quy trình nội bộ, "
+    "cắt giảm giấy tờ không cần thiết và hoàn thành kết nối dữ liệu trước tháng 6.",
+    "Các địa phương được giao xây dựng kế hoạch đào tạo kỹ năng số cho cán bộ cấp xã, bảo "
+    "đảm mỗi thôn, bản có ít nhất một người hỗ trợ người dân sử dụng dịch vụ công.",
+]
+SHORT = BODY[:2]  # about 330 characters: a brief
+
+
+def _article_cases():
+    from tests.fixtures import pages as P
+
+    title = "Tỉnh sơ kết công tác chuyển đổi số quý I năm 2026"
+    return {
+        "long article with related and most-read lists": P.article_page(title, BODY),
+        "short article, long related list": P.article_page(title, SHORT, related=15,
+                                                           most_read=15),
+        "brief without lists": P.article_page(title, SHORT, related=0, most_read=0),
+        "'see also' links between the paragraphs": P.article_page(
+            title, BODY * 2, between=P.links(70, 7)),
+        "bare headline links between the paragraphs, unmarked lists": P.article_page(
+            title, BODY * 2, between=P.links(70, 3), related=0, most_read=0, bare=True)
+        + P.headline_list("Tin khác", 12),
+        "headline linked to its own page": P.article_page(
+            title, SHORT, title_link="/thoi-su/tinh-so-ket-chuyen-doi-so-31999.htm",
+            related=12),
+        "short article with a lead and many related": P.article_page(
+            title, SHORT[:1], sapo=SHORT[1], related=15, most_read=10),
+        "old table layout, text split by line breaks": P.table_article(title, BODY),
+    }
+
+
+def _listing_cases():
+    from tests.fixtures import pages as P
+
+    return {
+        "teaser grid with summaries": P.teaser_grid("Thời sự"),
+        "teaser grid, headlines only": P.teaser_grid("Chính trị", summaries=False),
+        "small grid of six": P.teaser_grid("Kinh tế", count=6, pagination=False),
+        "plain headline list": P.headline_list("Tin tức - Sự kiện"),
+        "featured story above the grid": P.featured_listing("Chuyển đổi số"),
+        "old table layout": P.table_listing("Tin địa phương"),
+        "headline opening its summary": P.inline_listing("Văn hoá - Xã hội"),
+        "headline and summary paragraphs side by side": P.flat_listing("Nông nghiệp"),
+        # one sentence on the section; two (200+ characters) would read as a brief
+        "the same, after an introduction of the section": P.flat_listing(
+            "Nông nghiệp - Nông thôn", intro=BODY[0]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_article_cases()))
+def test_an_article_page_is_an_article(name):
+    from crawler.extract import classify_page
+
+    html = _article_cases()[name]
+    assert classify_page(html, "http://127.0.0.1/thoi-su/a-b-c-d-31000.htm") == "article"
+    assert classify_page(html.encode(), "http://127.0.0.1/") == "article"
+    assert extract_article(html, "http://127.0.0.1/thoi-su/a-b-c-d-31000.htm") is not None
+
+
+@pytest.mark.parametrize("name", list(_listing_cases()))
+def test_a_section_page_is_a_listing_and_gives_no_article(name):
+    from crawler.extract import classify_page
+
+    html = _listing_cases()[name]
+    # the URL is an article's on purpose: the page itself decides
+    url = "http://127.0.0.1/thoi-su/tong-hop-tin-tuc-moi-nhat-trong-ngay-50001.htm"
+    assert classify_page(html, url) == "listing"
+    assert extract_article(html, url) is None
