@@ -181,12 +181,19 @@ def parse_html(html: str | bytes, *, headers_charset: str | None = None):
         html = decode_html(html, headers_charset)
     if not html or not html.strip():
         return None
+    # control characters are no text, and one in a paragraph makes trafilatura (which
+    # works on an XML copy of the tree) give up on the whole page
+    if _CONTROL.search(html):
+        html = html.translate(_NO_CONTROL)
     try:
         return lxml.html.fromstring(html, parser=_parser())
     except (lxml.etree.ParserError, ValueError):
         return None
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# dropped, except vertical tab and form feed, which separate words as spaces do
+_NO_CONTROL = {c: None for c in [*range(0x09), *range(0x0e, 0x20), 0x7f]} | {0x0b: " ", 0x0c: " "}
 _PARSERS = threading.local()
 
 
