@@ -15,6 +15,7 @@ default one per CPU), or in the crawl process itself when one worker is asked fo
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import multiprocessing
 import os
@@ -59,6 +60,7 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
     # code (0.15 s to import) if it reads a page itself, which a re-crawl rarely does
     from crawler.extract import article_from_tree, page_kind, page_links, parse_html
 
+    encoding = _known_codec(encoding)
     tree = parse_html(body, headers_charset=encoding)
     if tree is None:
         return Page(None)
@@ -66,7 +68,7 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
     if kind == "listing":
         extract, listings = False, True
     articles, others = [], []
-    for link in page_links(tree, url, encoding or "utf-8", hosts):
+    for link in page_links(tree, url, _link_codec(encoding), hosts):
         article, listing, link = _sort(link, pattern, hosts)
         bucket = articles if article else others if listings and listing else None
         if bucket is not None and link is not None and link not in bucket:
@@ -80,6 +82,24 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
         if article is not None:
             prepared = prepare(replace(article, canonical_url=canonical_url(article.canonical_url)))
     return Page(prepared, tuple(articles), tuple(others), error, kind)
+
+
+def _known_codec(encoding: str | None) -> str | None:
+    """``encoding`` if Python knows it, else None (the page's own claims decide then)."""
+    if not encoding:
+        return None
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return None
+    return encoding
+
+
+def _link_codec(encoding: str | None) -> str:
+    """The codec a link's query is percent-encoded in: the page's, unless it is none or
+    UTF-16/32 (browsers use UTF-8 then)."""
+    name = codecs.lookup(encoding).name if encoding else "utf-8"
+    return "utf-8" if name.startswith(("utf-16", "utf-32")) else name
 
 
 @lru_cache(maxsize=16384)  # a portal's menus and columns link the same pages everywhere
