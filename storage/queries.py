@@ -159,7 +159,9 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
                   *, now: datetime | None = None) -> Stored:
     """Store one extracted article, deduplicated by content.
 
-    - a URL already known with the same content: ``unchanged`` (last_seen moves on);
+    - a URL already known with the same content: ``unchanged`` (last_seen moves on; a
+      text or title stored in another spelling of the same words, as archives written
+      before issue 11 hold them, takes the page's own spelling, with no new version);
     - a URL already known with new content: ``updated``, and a row in article_versions;
     - new URL, content already stored under another URL: ``alias`` of that article;
     - otherwise ``new``.
@@ -177,11 +179,12 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
             if existing:
                 break
         if existing:
-            row = db.execute("SELECT content_hash FROM articles WHERE id = ?",
+            row = db.execute("SELECT content_hash, text, title FROM articles WHERE id = ?",
                              [existing]).fetchone()
             if row[0] == prepared.digest:
                 outcome = "unchanged"
                 db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, existing])
+                _respell(db, existing, row[1], row[2], prepared)
             else:
                 outcome = "updated"
                 _update_content(db, existing, prepared, seen)
@@ -198,6 +201,15 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
         db.conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) "
                             "VALUES (?, ?, ?)", [(url, article_id, seen) for url in urls])
     return Stored(article_id, outcome)
+
+
+def _respell(db, article_id: int, text: str, title: str | None, p: Prepared) -> None:
+    """Store the page's own spelling of unchanged content (same matching form: the
+    search index, which is folded, and the versions stay as they are)."""
+    if text != p.text:
+        db.execute("UPDATE articles SET text = ? WHERE id = ?", [p.text, article_id])
+    if title != p.title and normalize(title) == normalize(p.title):
+        db.execute("UPDATE articles SET title = ? WHERE id = ?", [p.title, article_id])
 
 
 def _published(article: Extracted) -> str | None:
