@@ -405,8 +405,10 @@ def page_kind(tree) -> str:
 
 def _leaf_blocks(root):
     """(block, kind, characters outside links, the teaser's href) for each block that has
-    no block inside it, in document order. ``kind``: "teaser", "headline" (a heading
-    that is no link: the article's own), "paragraph" or "other"."""
+    no block inside it, in document order, and for the text a block holds beside its
+    inner blocks (old portals write the article as text and ``<br>`` in a ``<div>``
+    that also holds pictures' blocks). ``kind``: "teaser", "headline" (a heading that
+    is no link: the article's own), "paragraph" or "other"."""
     stack = [root]
     while stack:
         el = stack.pop()
@@ -415,9 +417,26 @@ def _leaf_blocks(root):
             continue
         children = [c for c in el if isinstance(c.tag, str)]
         if any(c.tag in _BLOCK_TAGS for c in children):
+            own = _own_text_chars(el)
+            if own >= _PARAGRAPH_CHARS:
+                yield el, "paragraph", own, None
             stack.extend(reversed(children))
             continue
         yield (el, *_block_kind(el))
+
+
+def _own_text_chars(el) -> int:
+    """Characters of text outside links that ``el`` holds beside its inner blocks: its
+    own text, its inline children's, and the text after each child."""
+    chars = len((el.text or "").strip())
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _BLOCK_TAGS and \
+                child.tag not in _SKIPPED_TAGS and child.tag != "a":
+            inline = " ".join(child.text_content().split())
+            chars += len(inline) - sum(len(" ".join(a.text_content().split()))
+                                       for a in child.iter("a"))
+        chars += len((child.tail or "").strip())
+    return chars
 
 
 def _block_kind(el) -> tuple[str, int, str | None]:

@@ -88,6 +88,8 @@ def _article_cases():
         "short article with a lead and many related": P.article_page(
             title, SHORT[:1], sapo=SHORT[1], related=15, most_read=10),
         "old table layout, text split by line breaks": P.table_article(title, BODY),
+        "text and line breaks beside a picture block, headlines in a sidebar": P.br_article(
+            title, BODY),
     }
 
 
