@@ -6,6 +6,8 @@ trafilatura 2.0.0 published F1 0.958 on this set; the floor is 0.95.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from crawler.extract import extract_article, parse_vn_datetime
@@ -20,6 +22,8 @@ def predict(html: str, url: str) -> str | None:
 def test_scrapinghub_f1_at_least_095():
     root = benchmarks_root() / SCRAPINGHUB
     if not (root / "ground-truth.json").exists():
+        if os.environ.get("CI") == "true":  # a gate whose data is missing fails in CI
+            pytest.fail(f"the benchmark is not at {root}")
         pytest.skip(f"the benchmark is not at {root} (it is in CI)")
     scores = score_scrapinghub(predict, root, workers=2)
     assert scores.documents == 181

@@ -157,6 +157,23 @@ def test_every_nucleus_coda_and_tone_exhaustively():
                                 assert fold(text) == fold(case(old))
 
 
+# letters, marks, spaces, dashes, line breaks and invisible characters in any order
+_MIXED = st.text(st.sampled_from(list(
+    "oOuUyYaAeEqQhngcđĐ .,-–—\t\n\r\u00a0\u2028\x0b\x0c\x07\u200b\u200c\u200d\u202e"
+    "\u2066\ufeff\u00ad\u0300\u0301\u0303\u0309\u0323\u0306\u0302\u031bỦủòÒặẶ")),
+    max_size=40)
+
+
+@SETTINGS
+@given(_MIXED)
+def test_both_forms_are_idempotent_and_storing_loses_nothing_matching_needs(text):
+    stored = published(text)
+    assert published(stored) == stored and normalize(normalize(text)) == normalize(text)
+    assert normalize(stored) == normalize(text)
+    assert unicodedata.is_normalized("NFC", stored)
+    assert not any(ch in stored for ch in "\r\x07\x0b\u200b\u202e\u2066\ufeff")
+
+
 @pytest.mark.parametrize("word", ["hoặc", "ngoặc", "ngoặt", "HOẶC", "Hoặc", "loằng", "xoắn",
                                   "hoắt", "khoèo", "thuở", "người", "khuya", "quý", "huệ"])
 def test_words_that_have_no_other_spelling_are_left_alone(word):
