@@ -364,12 +364,14 @@ def page_kind(tree) -> str:
     listing when it shows at least :data:`MIN_TEASERS` teasers outside related-article
     lists and has no body run: none of :data:`BODY_CHARS`, and none of
     ``MIN_TEXT_CHARS`` that is not a teaser's summary (a run right after a teaser,
-    shorter than :data:`_BODY_PARAGRAPHS` paragraphs).
+    shorter than :data:`_BODY_PARAGRAPHS` paragraphs). A bare link between two
+    paragraphs of the body ("see also") does not end the body's run, unless such
+    links alternate with the paragraphs (headline, summary, headline...: a listing).
 
     Cases (tests/test_extraction.py): teaser grids with or without summaries, plain
     headline lists, a featured story above a grid, old table layouts, headlines
     opening or beside their summary paragraph are listings; a long article, a brief
-    under a long related list, "Xem thêm" links between paragraphs, a headline linked
+    under a long related list, "see also" links between paragraphs, a headline linked
     to its own page, an old table layout with ``<br>`` paragraphs are articles. Known
     limit: a section page whose description above the grid is as long as a brief
     (200+ characters) reads as a brief with its related links.
@@ -377,30 +379,64 @@ def page_kind(tree) -> str:
     body = tree.find("body")
     root = body if body is not None else tree
     teasers: set[str] = set()
-    runs: list[tuple[int, int, bool]] = []  # (characters, paragraphs, right after a teaser?)
-    chars = paragraphs = 0
-    after_teaser = last_teaser = False
+    runs = _Runs()
     for block, kind, size, href in _leaf_blocks(root):
-        if kind in ("teaser", "headline"):
-            if paragraphs:
-                runs.append((chars, paragraphs, after_teaser))
-            chars = paragraphs = 0
-            last_teaser = kind == "teaser"
-            if last_teaser and not _in_related(block):
+        if kind in ("teaser", "link"):
+            if not _in_related(block):
                 teasers.add(href)
+            if kind == "link" and runs.open_body():
+                runs.interrupt()
+            else:
+                runs.close(after_teaser=True)
+        elif kind == "headline":
+            runs.close(after_teaser=False)
         elif kind == "paragraph":
-            if not paragraphs:
-                after_teaser = last_teaser
-            chars, paragraphs = chars + size, paragraphs + 1
-    if paragraphs:
-        runs.append((chars, paragraphs, after_teaser))
+            runs.add(size)
+    runs.close(after_teaser=False)
     if len(teasers) < MIN_TEASERS:
         return "article"
-    for chars, paragraphs, after_teaser in runs:
+    for chars, paragraphs, after_teaser in runs.done:
         if chars >= BODY_CHARS or chars >= MIN_TEXT_CHARS and (
                 not after_teaser or paragraphs >= _BODY_PARAGRAPHS):
             return "article"
     return "listing"
+
+
+class _Runs:
+    """Runs of paragraphs, each (characters, paragraphs, right after a teaser?), for
+    :func:`page_kind`; a run not led by a teaser may go on across bare links."""
+
+    def __init__(self):
+        self.done: list[tuple[int, int, bool]] = []
+        self.segments: list[list[int]] = []  # the open run, split at its bare links
+        self.after_teaser = False  # the open run's lead
+        self.last_teaser = False  # what came before the next run
+
+    def open_body(self) -> bool:
+        return bool(self.segments) and not self.after_teaser
+
+    def add(self, chars: int) -> None:
+        if not self.segments:
+            self.after_teaser = self.last_teaser
+            self.segments.append([0, 0])
+        self.segments[-1][0] += chars
+        self.segments[-1][1] += 1
+
+    def interrupt(self) -> None:
+        self.segments.append([0, 0])
+
+    def close(self, *, after_teaser: bool) -> None:
+        parts = [seg for seg in self.segments if seg[1]]
+        links = len(self.segments) - 1
+        if parts and links >= 3 and links >= sum(seg[1] for seg in parts) - 1:
+            # a link before every paragraph: headlines and their summaries
+            self.done.append((parts[0][0], parts[0][1], self.after_teaser))
+            self.done += [(chars, paras, True) for chars, paras in parts[1:]]
+        elif parts:
+            self.done.append((sum(seg[0] for seg in parts), sum(seg[1] for seg in parts),
+                              self.after_teaser))
+        self.segments = []
+        self.last_teaser = after_teaser
 
 
 def _leaf_blocks(root):
@@ -451,7 +487,9 @@ def _block_kind(el) -> tuple[str, int, str | None]:
                 text.startswith(anchor[:_TEASER_CHARS]):
             if el.tag == "h1":  # a headline linked to its own page
                 return "headline", 0, None
-            return "teaser", 0, (link.get("href") or anchor).strip()
+            # a link alone in a paragraph ("see also" in a body) or a card's headline
+            bare = el.tag in ("p", "div", "span") and len(text) == len(anchor)
+            return ("link" if bare else "teaser"), 0, (link.get("href") or anchor).strip()
     if el.tag == "h1" and link_chars == 0:
         return "headline", 0, None
     outside = len(text) - link_chars

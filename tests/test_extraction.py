@@ -70,6 +70,19 @@ BODY = [
     "đảm mỗi thôn, bản có ít nhất một người hỗ trợ người dân sử dụng dịch vụ công.",
 ]
 SHORT = BODY[:2]  # about 330 characters: a brief
+# a story told in short paragraphs, as wire copy is
+CLIPPED = [
+    "Sáng 12/3, tỉnh khai trương trung tâm điều hành thông minh cấp tỉnh.",
+    "Trung tâm kết nối dữ liệu của 20 sở, ngành và 9 huyện, thị xã.",
+    "Camera giao thông, phản ánh của người dân và chỉ số dịch vụ công hiện trên một màn hình.",
+    "Lãnh đạo tỉnh yêu cầu vận hành thử trong ba tháng trước khi nghiệm thu.",
+    "Mỗi sở cử một cán bộ thường trực để xử lý phản ánh trong ngày.",
+    "Kinh phí đầu tư lấy từ nguồn vốn chuyển đổi số đã được phân bổ năm 2025.",
+    "Giai đoạn hai sẽ nối thêm dữ liệu đất đai, y tế và giáo dục.",
+    "Người dân có thể theo dõi tiến độ xử lý phản ánh trên ứng dụng của tỉnh.",
+    "Tỉnh đặt mục tiêu giải quyết 90% phản ánh đúng hạn ngay trong năm nay.",
+    "Đơn vị tư vấn sẽ tập huấn cho cán bộ vận hành trong tháng tới.",
+]
 
 
 def _article_cases():
@@ -83,6 +96,9 @@ def _article_cases():
         "brief without lists": P.article_page(title, SHORT, related=0, most_read=0),
         "'see also' links between the paragraphs": P.article_page(
             title, BODY * 2, between=P.links(70, 7)),
+        "short paragraphs, a bare 'see also' link after every second one": P.article_page(
+            title, CLIPPED, between=[x for pair in zip([("", "")] * 5, P.links(70, 5), strict=True)
+                                     for x in pair], bare=True),
         "bare headline links between the paragraphs, unmarked lists": P.article_page(
             title, BODY * 2, between=P.links(70, 3), related=0, most_read=0, bare=True)
         + P.headline_list("Tin khác", 12),
