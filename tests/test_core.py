@@ -215,3 +215,20 @@ def test_an_archive_written_before_is_repaired_and_takes_the_pages_spelling(tmp_
     (text,) = db.execute("SELECT text FROM articles").fetchone()
     assert text == PAGE_TEXT  # "Uỷ", "hoá", "thuỷ" as the page has them
     assert len(article_versions(db, article_id)) == 1
+
+
+def test_a_search_snippet_quotes_the_stored_text_even_where_folding_changes_its_length(
+        tmp_path):
+    """A kept ZWJ (emoji) and a run of non-breaking spaces fold to fewer characters: the
+    snippet must still be cut at the match, from the text as stored."""
+    from storage.queries import search_articles, store_article
+    from storage.schema import open_db
+
+    text = ("Khai mạc 👨\u200d👩\u200d👧 ngày hội gia đình số.\u00a0\u00a0\u00a0" * 30
+            + "\nCác xã báo cáo trước ngày 30/3 hoặc ngay khi có vướng mắc về thuỷ lợi.")
+    db = open_db(tmp_path / "s.db")
+    store_article(db, "baotinh", _extracted(text=text))
+    (hit,) = search_articles(db, "hoac vuong mac")
+    assert "hoặc ngay khi có vướng mắc về thuỷ lợi" in hit["snippet"]
+    (hit,) = search_articles(db, "thủy lợi")
+    assert "thuỷ lợi" in hit["snippet"]
