@@ -94,7 +94,8 @@ def _move_tone(match: re.Match) -> str:
 @lru_cache(maxsize=8192)  # page furniture repeats on every page of a portal
 def normalize_line(line: str) -> str:
     """Normalise one line: NFC, old-style tone placement, spaces and dashes unified."""
-    line = _INVISIBLE.sub("", line)
+    # trimmed first: a dash the trim leaves alone ("  –  ") is then unified like any other
+    line = _INVISIBLE.sub("", line).strip()
     # most lines are NFC already with no new-style tone: skip the round trip through NFD
     if not unicodedata.is_normalized("NFC", line) or _MAYBE_NEW_STYLE.search(line):
         line = unicodedata.normalize("NFD", line)
