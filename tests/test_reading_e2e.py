@@ -105,6 +105,7 @@ def test_search_finds_it_with_and_without_diacritics_and_quotes_it_as_published(
 def test_a_section_page_linked_like_an_article_is_followed_and_never_archived(crawled):
     server, crawl = crawled
     assert SECTION in server.requests  # it was fetched as an article link
+    assert crawl.last_run_stats("baotinh")["dxmon/listing_pages_in_article_links"] == 1
     assert _row(crawl, server, SECTION) is None
     assert crawl.query("SELECT url FROM article_urls WHERE url LIKE ?", ["%50001%"]) == []
     assert crawl.query("SELECT id FROM articles WHERE title = 'Chuyển đổi số'") == []
