@@ -1,8 +1,8 @@
 """Typed value objects passed between dxmon's packages.
 
 All are frozen: a value is validated where it enters (config file, extractor,
-detector) and never changes afterwards. Text fields hold normalised text
-(:func:`core.text.normalize`); datetimes are timezone-aware (Asia/Ho_Chi_Minh
+detector) and never changes afterwards. Text fields hold the publisher's text in
+NFC (:func:`core.text.published`); datetimes are timezone-aware (Asia/Ho_Chi_Minh
 unless the source said otherwise).
 """
 

@@ -13,7 +13,15 @@ that a generic extractor does not know about:
   Vietnam time.
 * **bylines** such as "Đình Hà – Xuân Trường" on a line of their own.
 * **charsets** declared only in a ``<meta>`` tag, including Windows-1258 (decomposed
-  tone marks, recomposed by :func:`core.text.normalize`).
+  tone marks, recomposed to NFC by :func:`core.text.published`), and charset claims
+  the bytes contradict (a "UTF-16" page without a BOM or NUL bytes).
+* **listing pages** handed over as articles (a section page linked like a story):
+  :func:`classify_page` tells them apart from the page itself, and they give no
+  article.
+
+What comes out is the publisher's text (:func:`core.text.published`: NFC, nothing
+rewritten); every comparison made on the way (title lines, related titles,
+furniture, dates, bylines) uses the matching form (:func:`core.text.normalize_line`).
 """
 
 from __future__ import annotations
@@ -32,11 +40,11 @@ from w3lib.encoding import html_to_unicode
 from w3lib.url import safe_url_string
 
 from core.models import VN_TZ, Extracted
-from core.text import normalize, normalize_line
+from core.text import normalize, normalize_line, published, published_title
 from crawler.urls import site_host
 
-__all__ = ["extract_article", "article_from_tree", "parse_html", "page_links", "decode_html",
-           "parse_vn_datetime", "MIN_TEXT_CHARS"]
+__all__ = ["extract_article", "article_from_tree", "classify_page", "page_kind", "parse_html",
+           "page_links", "decode_html", "parse_vn_datetime", "MIN_TEXT_CHARS"]
 
 MIN_TEXT_CHARS = 200
 # trafilatura's own extraction at least this long is kept without the comparison with
@@ -98,15 +106,41 @@ def decode_html(body: bytes, headers_charset: str | None = None) -> str:
     A declared charset that does not fit the bytes (a page saying UTF-8 but written
     in Windows-1258, as older Vietnamese sites are) leaves U+FFFD marks; then the
     page's own ``<meta>``, Windows-1258 and UTF-8 are tried too, and the reading with
-    the fewest undecodable bytes wins.
+    the fewest undecodable bytes wins. A UTF-16 or UTF-32 claim (header or
+    ``<meta>``) is believed only if the bytes bear it out (:func:`_wide_bytes`): read
+    as UTF-16, a UTF-8 page decodes without a single error, into CJK nonsense.
     """
+    wide = _wide_bytes(body)
+    if headers_charset and _is_wide(headers_charset) and not wide:
+        headers_charset = None
     content_type = f"text/html; charset={headers_charset}" if headers_charset else None
-    _, text = html_to_unicode(content_type, body)
+    encoding, text = html_to_unicode(content_type, body)
+    if _is_wide(encoding) and not wide:
+        encoding, text = html_to_unicode("text/html; charset=utf-8", body)
     if "\ufffd" not in text:
         return text
-    readings = [text, html_to_unicode(None, body)[1]]
+    readings = [text]
+    encoding, own = html_to_unicode(None, body)
+    if wide or not _is_wide(encoding):
+        readings.append(own)
     readings += [body.decode(codec, errors="replace") for codec in ("cp1258", "utf-8")]
     return min(readings, key=lambda t: t.count("\ufffd"))
+
+
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def _is_wide(encoding: str | None) -> bool:
+    """A UTF-16 or UTF-32 name, however spelled ("utf-16le", "UTF_16", "ucs-2")."""
+    name = (encoding or "").lower().replace("_", "-").replace("-", "")
+    return name.startswith(("utf16", "utf32", "ucs2", "ucs4"))
+
+
+def _wide_bytes(body: bytes) -> bool:
+    """Bytes that can be UTF-16/32: a byte-order mark, or NUL bytes in at least an
+    eighth of them (markup is ASCII, so half the bytes of a UTF-16 page are NUL, and
+    Vietnamese letters of Latin-1 too; a UTF-8 page has none)."""
+    return body.startswith(_WIDE_BOMS) or body.count(b"\x00") * 8 >= len(body) > 0
 
 
 def parse_vn_datetime(text: str) -> datetime | None:
@@ -147,12 +181,19 @@ def parse_html(html: str | bytes, *, headers_charset: str | None = None):
         html = decode_html(html, headers_charset)
     if not html or not html.strip():
         return None
+    # control characters are no text, and one in a paragraph makes trafilatura (which
+    # works on an XML copy of the tree) give up on the whole page
+    if _CONTROL.search(html):
+        html = html.translate(_NO_CONTROL)
     try:
         return lxml.html.fromstring(html, parser=_parser())
     except (lxml.etree.ParserError, ValueError):
         return None
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# dropped, except vertical tab and form feed, which separate words as spaces do
+_NO_CONTROL = {c: None for c in [*range(0x09), *range(0x0e, 0x20), 0x7f]} | {0x0b: " ", 0x0c: " "}
 _PARSERS = threading.local()
 
 
@@ -216,8 +257,12 @@ def extract_article(html: str | bytes, url: str, *, headers_charset: str | None 
     return None if tree is None else article_from_tree(tree, url)
 
 
-def article_from_tree(tree, url: str) -> Extracted | None:
-    """The article in a parsed page (the tree is changed: parse it again to reuse it)."""
+def article_from_tree(tree, url: str, *, check_kind: bool = True) -> Extracted | None:
+    """The article in a parsed page (the tree is changed: parse it again to reuse it);
+    None for a listing page (:func:`page_kind`; ``check_kind=False`` when the caller
+    has asked already)."""
+    if check_kind and page_kind(tree) == "listing":
+        return None
     # (tag walks in C, not XPath predicates: these run on every page)
     for bad in [el for el in tree.iter("script", "style", "noscript")
                 if el.tag != "script" or el.get("type") != "application/ld+json"]:
@@ -228,19 +273,20 @@ def article_from_tree(tree, url: str) -> Extracted | None:
     title = _title(tree, None)
     page_lines = _page_lines(tree, title)
     linked_data = _json_ld(tree)
-    published = _published(tree, linked_data, page_lines)
+    published_at = _published(tree, linked_data, page_lines)
     author = _author(tree, linked_data, page_lines)
     canonical = _canonical(tree, url)
     lead = _lead(blocks)
     site_name = _site_name(tree)
-    if not (title and published):
+    if not (title and published_at):
         # trafilatura's metadata search (htmldate, its author and site heuristics) costs
         # a third of the text extraction: run it only when the headline or date is missing
         meta = trafilatura.extract_metadata(tree, url)
         title = title or _title(tree, meta.title)
-        published = published or (_parse_iso(meta.date) if meta.date else None)
-        author = author or (normalize_line(meta.author) if meta.author else None)
-        site_name = site_name or (normalize_line(meta.sitename) if meta.sitename else None)
+        published_at = published_at or (_parse_iso(meta.date) if meta.date else None)
+        author = author or (published_title(meta.author) or None if meta.author else None)
+        site_name = site_name or (published_title(meta.sitename) or None if meta.sitename
+                                  else None)
     _drop_furniture(blocks)
     # what trafilatura's own cleaning would remove anyway, removed once here: its
     # fallback extractors (readability, the baseline) then work on the page's text
@@ -258,17 +304,205 @@ def article_from_tree(tree, url: str) -> Extracted | None:
     if doc is None or not doc.text:
         return None
     lines = _clean_lines(doc.text, title, related)
-    if lead and lead not in lines and not any(lead[:60] in ln for ln in lines[:3]):
-        lines.insert(0, lead)
+    if lead:
+        # compared in the matching form: the same lead may be typed two ways on one page
+        key, firsts = normalize(lead), [normalize_line(ln) for ln in lines[:3]]
+        if key not in firsts and not any(key[:60] in ln for ln in firsts):
+            lines.insert(0, lead)
     if author:
-        lines = [ln for ln in lines if ln != author]
-    text = normalize("\n".join(lines))
+        author_key = normalize_line(author)
+        lines = [ln for ln in lines if normalize_line(ln) != author_key]
+    text = published("\n".join(lines))
     if len(text) < MIN_TEXT_CHARS:
         return None
     return Extracted(url=url, canonical_url=canonical, title=title, text=text,
-                     published_at=published, author=author,
+                     published_at=published_at, author=author,
                      site_name=site_name,
                      related=tuple(related))
+
+
+# --- page kind: an article, or a listing of other pages' teasers -------------------------
+
+# A run of body paragraphs this long is an article whatever else the page holds: the
+# longest teaser summary ("sapo") on the section pages we know is about 300 characters,
+# and a one-paragraph news brief is rarely under 500.
+BODY_CHARS = 500
+# A page with fewer headline links than this is not a listing (an article's related
+# list has 3-10; a section page shows 10-40 teasers).
+MIN_TEASERS = 5
+# A headline link: anchor text of at least this many characters and words (Vietnamese
+# headlines run 60-120 characters; menu entries are one to four words: "Thời sự",
+# "Quốc phòng - An ninh").
+_TEASER_CHARS = 30
+_TEASER_WORDS = 5
+# A block with at least this much text outside links counts as a paragraph (a card's
+# date or category line is shorter).
+_PARAGRAPH_CHARS = 40
+# After a teaser, this many paragraphs in a row are article text, not its summary.
+_BODY_PARAGRAPHS = 3
+_BLOCK_TAGS = frozenset(("p", "div", "td", "th", "li", "section", "article", "blockquote", "h1",
+                         "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "tbody", "tr", "figure",
+                         "figcaption", "header", "footer", "main", "dl", "dd", "dt", "pre", "form",
+                         "nav", "aside", "center", "address"))
+_SKIPPED_TAGS = frozenset(("script", "style", "noscript", "template", "nav", "footer", "select",
+                           "button", "svg"))
+
+
+def classify_page(html: str | bytes, url: str) -> str:
+    """``"article"`` or ``"listing"``, judged from the page itself (see :func:`page_kind`);
+    ``url`` is not used for the verdict (a section page may have any URL)."""
+    tree = parse_html(html)
+    return "article" if tree is None else page_kind(tree)
+
+
+def page_kind(tree) -> str:
+    """``"listing"`` for a page of teasers, else ``"article"`` (the tree is not changed).
+
+    The page's leaf blocks are read in document order. A block led by a headline link
+    is a teaser; a block with 40+ characters outside links is a paragraph; paragraphs
+    in a row, not interrupted by a teaser or a headline, make a run. A page is a
+    listing when it shows at least :data:`MIN_TEASERS` teasers outside related-article
+    lists and has no body run: none of :data:`BODY_CHARS`, and none of
+    ``MIN_TEXT_CHARS`` that is not a teaser's summary (a run right after a teaser,
+    shorter than :data:`_BODY_PARAGRAPHS` paragraphs). A bare link between two
+    paragraphs of the body ("see also") does not end the body's run, unless such
+    links alternate with the paragraphs (headline, summary, headline...: a listing).
+
+    Cases (tests/test_extraction.py): teaser grids with or without summaries, plain
+    headline lists, a featured story above a grid, old table layouts, headlines
+    opening or beside their summary paragraph are listings; a long article, a brief
+    under a long related list, "see also" links between paragraphs, a headline linked
+    to its own page, an old table layout with ``<br>`` paragraphs are articles. Known
+    limit: a section page whose description above the grid is as long as a brief
+    (200+ characters) reads as a brief with its related links.
+    """
+    body = tree.find("body")
+    root = body if body is not None else tree
+    teasers: set[str] = set()
+    runs = _Runs()
+    for block, kind, size, href in _leaf_blocks(root):
+        if kind in ("teaser", "link"):
+            if not _in_related(block):
+                teasers.add(href)
+            if kind == "link" and runs.open_body():
+                runs.interrupt()
+            else:
+                runs.close(after_teaser=True)
+        elif kind == "headline":
+            runs.close(after_teaser=False)
+        elif kind == "paragraph":
+            runs.add(size)
+    runs.close(after_teaser=False)
+    if len(teasers) < MIN_TEASERS:
+        return "article"
+    for chars, paragraphs, after_teaser in runs.done:
+        if chars >= BODY_CHARS or chars >= MIN_TEXT_CHARS and (
+                not after_teaser or paragraphs >= _BODY_PARAGRAPHS):
+            return "article"
+    return "listing"
+
+
+class _Runs:
+    """Runs of paragraphs, each (characters, paragraphs, right after a teaser?), for
+    :func:`page_kind`; a run not led by a teaser may go on across bare links."""
+
+    def __init__(self):
+        self.done: list[tuple[int, int, bool]] = []
+        self.segments: list[list[int]] = []  # the open run, split at its bare links
+        self.after_teaser = False  # the open run's lead
+        self.last_teaser = False  # what came before the next run
+
+    def open_body(self) -> bool:
+        return bool(self.segments) and not self.after_teaser
+
+    def add(self, chars: int) -> None:
+        if not self.segments:
+            self.after_teaser = self.last_teaser
+            self.segments.append([0, 0])
+        self.segments[-1][0] += chars
+        self.segments[-1][1] += 1
+
+    def interrupt(self) -> None:
+        self.segments.append([0, 0])
+
+    def close(self, *, after_teaser: bool) -> None:
+        parts = [seg for seg in self.segments if seg[1]]
+        links = len(self.segments) - 1
+        if parts and links >= 3 and links >= sum(seg[1] for seg in parts) - 1:
+            # a link before every paragraph: headlines and their summaries
+            self.done.append((parts[0][0], parts[0][1], self.after_teaser))
+            self.done += [(chars, paras, True) for chars, paras in parts[1:]]
+        elif parts:
+            self.done.append((sum(seg[0] for seg in parts), sum(seg[1] for seg in parts),
+                              self.after_teaser))
+        self.segments = []
+        self.last_teaser = after_teaser
+
+
+def _leaf_blocks(root):
+    """(block, kind, characters outside links, the teaser's href) for each block that has
+    no block inside it, in document order, and for the text a block holds beside its
+    inner blocks (old portals write the article as text and ``<br>`` in a ``<div>``
+    that also holds pictures' blocks). ``kind``: "teaser", "headline" (a heading that
+    is no link: the article's own), "paragraph" or "other"."""
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        tag = el.tag
+        if not isinstance(tag, str) or tag in _SKIPPED_TAGS:
+            continue
+        children = [c for c in el if isinstance(c.tag, str)]
+        if any(c.tag in _BLOCK_TAGS for c in children):
+            own = _own_text_chars(el)
+            if own >= _PARAGRAPH_CHARS:
+                yield el, "paragraph", own, None
+            stack.extend(reversed(children))
+            continue
+        yield (el, *_block_kind(el))
+
+
+def _own_text_chars(el) -> int:
+    """Characters of text outside links that ``el`` holds beside its inner blocks: its
+    own text, its inline children's, and the text after each child."""
+    chars = len((el.text or "").strip())
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _BLOCK_TAGS and \
+                child.tag not in _SKIPPED_TAGS and child.tag != "a":
+            inline = " ".join(child.text_content().split())
+            chars += len(inline) - sum(len(" ".join(a.text_content().split()))
+                                       for a in child.iter("a"))
+        chars += len((child.tail or "").strip())
+    return chars
+
+
+def _block_kind(el) -> tuple[str, int, str | None]:
+    text = " ".join(el.text_content().split())
+    if not text:
+        return "other", 0, None
+    link_chars = 0
+    for link in el.iter("a"):
+        anchor = " ".join(link.text_content().split())
+        link_chars += len(anchor)
+        if len(anchor) >= _TEASER_CHARS and len(anchor.split()) >= _TEASER_WORDS and \
+                text.startswith(anchor[:_TEASER_CHARS]):
+            if el.tag == "h1":  # a headline linked to its own page
+                return "headline", 0, None
+            # a link alone in a paragraph ("see also" in a body) or a card's headline
+            bare = el.tag in ("p", "div", "span") and len(text) == len(anchor)
+            return ("link" if bare else "teaser"), 0, (link.get("href") or anchor).strip()
+    if el.tag == "h1" and link_chars == 0:
+        return "headline", 0, None
+    outside = len(text) - link_chars
+    return ("paragraph" if outside >= _PARAGRAPH_CHARS else "other"), outside, None
+
+
+def _in_related(el) -> bool:
+    """Inside a block whose class or id marks it as related articles or furniture."""
+    for node in el.iterancestors():
+        marks = (node.get("class") or "") + " " + (node.get("id") or "")
+        if marks.strip() and (_RELATED_MARK.search(marks) or _FURNITURE_MARK.search(marks)):
+            return True
+    return False
 
 
 def _canonical(tree, url: str) -> str:
@@ -282,20 +516,21 @@ def _site_name(tree) -> str | None:
     for value in tree.xpath("//meta[@property='og:site_name' or @name='application-name' or "
                             "@name='og:site_name']/@content"):
         if value.strip():
-            return normalize_line(value).lstrip("@")
+            return published_title(value).lstrip("@") or None
     return None
 
 
 def _title(tree, fallback: str | None) -> str:
     for value in tree.xpath("//h1//text()[normalize-space()]/ancestor::h1[1]"):
-        text = normalize_line(value.text_content())
+        text = published_title(value.text_content())
         if len(text) > 10:
             return text
     for value in tree.xpath("//meta[@property='og:title']/@content"):
         if value.strip():
-            return normalize_line(value)
-    title = normalize_line(fallback or "")
-    return re.split(r"\s+[|–-]\s+(?=[^|–-]{2,40}$)", title)[0] if title else title
+            return published_title(value)
+    title = published_title(fallback or "")
+    # "Headline - Site name": the site's name goes
+    return re.split(r"\s+[|–—-]\s+(?=[^|–—-]{2,40}$)", title)[0] if title else title
 
 
 def _json_ld(tree) -> list[dict]:
@@ -330,7 +565,7 @@ def _published(tree, linked_data: list[dict], lines: list[str]) -> datetime | No
         if moment:
             return moment
     # visible text: the first date after the headline (the top bar's "today" comes before it)
-    short = [line for line in lines[:65] if len(line) <= 80]
+    short = [normalize_line(line) for line in lines[:65] if len(line) <= 80]
     for line in short:  # a date with its time first: a bare date may be anything
         for pattern in _DATETIME_PATTERNS:
             m = pattern.search(line)
@@ -351,30 +586,32 @@ def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
     raw = [ln for ln in raw if ln]
     start = 0
     if title:
+        key = normalize_line(title)
         for i, line in enumerate(raw):
-            if abs(len(line) - len(title)) < 8 and normalize_line(line) == title:
+            if abs(len(line) - len(title)) < 8 and normalize_line(line) == key:
                 start = i + 1
                 break
     above = raw[max(0, start - 6):max(0, start - 1)] if start else []
-    return [normalize_line(ln) for ln in above + raw[start:start + limit]]
+    return [published_title(ln) for ln in above + raw[start:start + limit]]
 
 
 def _author(tree, linked_data: list[dict], html_lines: list[str]) -> str | None:
     for value in tree.xpath("//meta[@name='author' or @property='article:author']/@content | "
                             "//*[@itemprop='author']//text()[normalize-space()] | "
                             "//*[contains(@class, 'author')]//text()[normalize-space()]"):
-        value = normalize_line(value)
+        value = published_title(value)
         if value and not value.startswith("http") and len(value) <= 80:
             return value
     for item in linked_data:
         names = item.get("author")
         for one in names if isinstance(names, list) else [names]:
-            name = normalize_line(str((one.get("name") if isinstance(one, dict) else one) or ""))
+            name = published_title(str((one.get("name") if isinstance(one, dict) else one) or ""))
             if any(ch.isalpha() for ch in name) and not name.startswith("http") and len(name) <= 80:
                 return name
     for line in html_lines[:200]:
-        if 4 <= len(line) <= 70 and not any(ch.isdigit() for ch in line) and _BYLINE.match(line):
-            if len(line.split()) >= 2 and not _FURNITURE_LINE.match(line):
+        if 4 <= len(line) <= 70 and not any(ch.isdigit() for ch in line):
+            key = normalize_line(line)  # dashes and spaces unified for the byline pattern
+            if _BYLINE.match(key) and len(line.split()) >= 2 and not _FURNITURE_LINE.match(key):
                 return line
     return None
 
@@ -424,7 +661,7 @@ class _Blocks:
 def _lead(blocks: _Blocks) -> str | None:
     """The article's lead ("sapo"), which extractors often take for a teaser and drop."""
     for node in blocks.leads:
-        text = normalize_line(node.text_content())
+        text = published(node.text_content())
         if len(text) >= 60 and not node.xpath(".//a[string-length(normalize-space()) > 15]"):
             return text
     return None
@@ -443,25 +680,29 @@ def _related_titles(blocks: _Blocks) -> list[str]:
     titles: list[str] = []
     for block in [*blocks.related, *blocks.headed]:
         for link in block.iter("a"):
-            text = normalize_line(link.text_content())
+            text = published_title(link.text_content())
             if len(text) > 15 and text not in titles:
                 titles.append(text)
     return titles
 
 
 def _clean_lines(text: str, title: str, related: list[str]) -> list[str]:
-    lines, related_set = [], set(related)
+    """The extracted text's lines as published, without the headline, related titles,
+    furniture and bare date lines (each recognised in the matching form)."""
+    lines, related_set = [], {normalize_line(r) for r in related}
+    title_key = normalize_line(title)
     for raw in text.splitlines():
-        line = normalize_line(raw)
-        if not line or line == title and len(lines) < 5:
+        line = published(raw)
+        key = normalize_line(line)
+        if not key or key == title_key and len(lines) < 5:
             continue
-        if not lines and _TABLE_FURNITURE.match(line):
+        if not lines and _TABLE_FURNITURE.match(key):
             continue  # a layout table's header row (station name, weather widget)
-        if line in related_set:
+        if key in related_set:
             continue
-        if _FURNITURE_LINE.match(line) and len(line) < 120:
+        if _FURNITURE_LINE.match(key) and len(key) < 120:
             continue
-        if _DATE_ONLY_LINE.match(line) and any(ch.isdigit() for ch in line):
+        if _DATE_ONLY_LINE.match(key) and any(ch.isdigit() for ch in key):
             continue
         lines.append(line)
     return lines

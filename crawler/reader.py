@@ -15,6 +15,7 @@ default one per CPU), or in the crawl process itself when one worker is asked fo
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import multiprocessing
 import os
@@ -53,22 +54,33 @@ class Page:
     # scheme): recorded as a hint, never the article's URL (issue 12)
     canonical_hint: str | None = None
     variants: tuple[tuple[str, str], ...] = ()  # (URL as linked, canonical) seen again
+    # "listing" when a page asked for as an article is a page of teasers: no article,
+    # and its links are given as a listing's are (crawler.extract.page_kind)
+    kind: str | None = None
 
 
 def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[str],
               pattern: re.Pattern | None, extract: bool, listings: bool) -> Page:
     """Read one page: its article if ``extract``, its article links, and its links to
     other pages if ``listings`` (any page when the source has no article ``pattern``,
-    else only URLs that look like listings)."""
+    else only URLs that look like listings).
+
+    A page to ``extract`` that turns out to be a listing (judged from the page, not its
+    URL) gives no article: it is read as a listing, and its links are followed.
+    """
     # imported here: the crawl process only needs trafilatura and lxml's extraction
     # code (0.15 s to import) if it reads a page itself, which a re-crawl rarely does
-    from crawler.extract import article_from_tree, page_links, parse_html
+    from crawler.extract import article_from_tree, page_kind, page_links, parse_html
 
+    encoding = _known_codec(encoding)
     tree = parse_html(body, headers_charset=encoding)
     if tree is None:
         return Page(None)
+    kind = page_kind(tree) if extract else None
+    if kind == "listing":
+        extract, listings = False, True
     articles, others, variants, seen = [], [], [], {}
-    for link in page_links(tree, url, encoding or "utf-8", hosts):
+    for link in page_links(tree, url, _link_codec(encoding), hosts):
         article, listing, linked, canonical = _sort(link, pattern, hosts)
         bucket = articles if article else others if listings and listing else None
         if bucket is None or linked is None:
@@ -81,13 +93,13 @@ def read_page(body: bytes, url: str, encoding: str | None, *, hosts: frozenset[s
     prepared, error, hint = None, None, None
     if extract:
         try:
-            article = article_from_tree(tree, url)
+            article = article_from_tree(tree, url, check_kind=False)
         except Exception as exc:  # a page that breaks the extractor is reported, not fatal
             article, error = None, f"{type(exc).__name__}: {exc}"
         if article is not None:
             canonical, hint = own_canonical(article.canonical_url, url, hosts)
             prepared = prepare(replace(article, canonical_url=canonical))
-    return Page(prepared, tuple(articles), tuple(others), error, hint, tuple(variants))
+    return Page(prepared, tuple(articles), tuple(others), error, hint, tuple(variants), kind)
 
 
 def own_canonical(claimed: str, url: str, hosts: frozenset[str]) -> tuple[str, str | None]:
@@ -98,6 +110,24 @@ def own_canonical(claimed: str, url: str, hosts: frozenset[str]) -> tuple[str, s
     if claimed == url or owned_by(claimed, hosts):
         return canonical_url(claimed), None
     return canonical_url(url), claimed[:2000]
+
+
+def _known_codec(encoding: str | None) -> str | None:
+    """``encoding`` if Python knows it, else None (the page's own claims decide then)."""
+    if not encoding:
+        return None
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return None
+    return encoding
+
+
+def _link_codec(encoding: str | None) -> str:
+    """The codec a link's query is percent-encoded in: the page's, unless it is none or
+    UTF-16/32 (browsers use UTF-8 then)."""
+    name = codecs.lookup(encoding).name if encoding else "utf-8"
+    return "utf-8" if name.startswith(("utf-16", "utf-32")) else name
 
 
 @lru_cache(maxsize=16384)  # a portal's menus and columns link the same pages everywhere

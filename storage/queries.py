@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import sqlite_utils
 
 from core.models import Extracted
-from core.text import fold, normalize
+from core.text import fold, normalize, published, published_title
 from storage.neardup import assign_cluster, signature
 from storage.schema import transaction, utcnow_iso
 
@@ -97,7 +97,9 @@ def last_finished_crawl(db: sqlite_utils.Database, source: str) -> str | None:
 
 
 def content_hash(text: str) -> str:
-    """Identity of an article's content: sha256 of its normalised text."""
+    """Identity of an article's content: sha256 of its text in the matching form
+    (:func:`core.text.normalize`), so copies typed with either tone placement ("hoá",
+    "hóa"), NFD or odd spaces are one content."""
     return hashlib.sha256(normalize(text).encode("utf-8")).hexdigest()
 
 
@@ -129,7 +131,11 @@ def known_urls(db: sqlite_utils.Database, source: str | None = None) -> set[str]
 @dataclass(frozen=True)
 class Prepared:
     """An extracted article in the form it is stored, computed without the database
-    (the crawl does it in its extraction workers, so the one writer only writes)."""
+    (the crawl does it in its extraction workers, so the one writer only writes).
+
+    ``title``, ``text`` and ``author`` are the publisher's text (NFC,
+    :func:`core.text.published`); the digest, search and signature fields are built
+    from the matching forms."""
 
     article: Extracted
     title: str
@@ -142,13 +148,16 @@ class Prepared:
 
 
 def prepare(article: Extracted) -> Prepared:
-    """Normalise, hash, fold and sign an extracted article."""
-    text = normalize(article.text)
-    title = normalize(article.title)
+    """An extracted article as stored (its published text, title cleaned and capped),
+    with the hash, search text and signature made from the matching forms."""
+    text = published(article.text)
+    title = published_title(article.title)
+    matching = normalize(text)
     return Prepared(article=article, title=title, text=text,
-                    author=normalize(article.author) or None, digest=content_hash(text),
-                    search_title=fold(title), search_text=fold(text),
-                    signature=signature(text).tobytes())
+                    author=published_title(article.author) or None,
+                    digest=hashlib.sha256(matching.encode("utf-8")).hexdigest(),
+                    search_title=fold(normalize(title)), search_text=fold(matching),
+                    signature=signature(matching).tobytes())
 
 
 def store_article(db: sqlite_utils.Database, source: str, article: Extracted | Prepared,
@@ -156,7 +165,9 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
                   hint: str | None = None) -> Stored:
     """Store one extracted article, deduplicated by content.
 
-    - a URL already known with the same content: ``unchanged`` (last_seen moves on);
+    - a URL already known with the same content: ``unchanged`` (last_seen moves on; a
+      text or title stored in another spelling of the same words, as archives written
+      before issue 11 hold them, takes the page's own spelling, with no new version);
     - a URL already known with new content: ``updated``, and a row in article_versions;
       but if that article is another source's, ``conflict``: its row is never
       overwritten, the claim is recorded in ``source_conflicts`` (``dxmon status``);
@@ -180,7 +191,7 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
             if existing:
                 break
         if existing:
-            row = db.execute("SELECT content_hash, source FROM articles WHERE id = ?",
+            row = db.execute("SELECT content_hash, source, text, title FROM articles WHERE id = ?",
                              [existing]).fetchone()
             if row[0] != prepared.digest and row[1] != source:
                 _conflict(db, source, existing, article.url, "url", seen)
@@ -188,6 +199,8 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
             if row[0] == prepared.digest:
                 outcome = "unchanged"
                 db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, existing])
+                if row[1] == source:  # another source's spelling is never taken over
+                    _respell(db, existing, row[2], row[3], prepared)
             else:
                 outcome = "updated"
                 _update_content(db, existing, prepared, seen)
@@ -257,6 +270,15 @@ def record_url_variants(db: sqlite_utils.Database, variants: dict[str, set[str]]
 def count_source_conflicts(db: sqlite_utils.Database) -> int:
     """How many times a page of one source claimed another source's article."""
     return db.execute("SELECT COUNT(*) FROM source_conflicts").fetchone()[0]
+
+
+def _respell(db, article_id: int, text: str, title: str | None, p: Prepared) -> None:
+    """Store the page's own spelling of unchanged content (same matching form: the
+    search index, which is folded, and the versions stay as they are)."""
+    if text != p.text:
+        db.execute("UPDATE articles SET text = ? WHERE id = ?", [p.text, article_id])
+    if title != p.title and normalize(title) == normalize(p.title):
+        db.execute("UPDATE articles SET title = ? WHERE id = ?", [p.title, article_id])
 
 
 def _published(article: Extracted) -> str | None:
@@ -330,7 +352,8 @@ def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20) -
     """Full-text search, with or without diacritics ("chuyen doi so" finds "chuyển đổi số").
 
     Words are matched as a phrase-free AND of terms; each term may be a prefix
-    (``chuyen*``). Results carry a snippet of the folded text around the match.
+    (``chuyen*``). Results carry a snippet of the stored text, as published, around
+    the match.
     """
     terms = [t for t in fold(normalize(query)).replace('"', " ").split() if t]
     if not terms:
@@ -346,23 +369,39 @@ def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20) -
 
 
 def _snippet(text: str, terms: list[str], width: int = 160) -> str:
-    """The stored text around the first matched term, with its diacritics.
-
-    Normalised text and its fold have the same length, character for character, so a
-    match found in the folded text cuts the original at the same place.
-    """
-    folded = fold(text)
-    if len(folded) != len(text):
-        folded, text = fold(text), fold(text)
+    """The stored text around the first matched term, as published (diacritics, tone
+    placement and all): the match is found in the folded text and cut from the stored
+    one at the same place (:func:`_folded_with_positions`)."""
+    folded, where = _folded_with_positions(text)
     # the whole query as a phrase first, else the first term found as a word
     found = None
     for pattern in [r"\b" + r"\W+".join(map(re.escape, terms)) + r"\b",
                     *(r"\b" + re.escape(t) + r"\b" for t in terms)]:
         if found := re.search(pattern, folded):
             break
-    start = max(0, (found.start() if found else 0) - width // 3)
+    at = where(found.start()) if found else 0
+    start = max(0, at - width // 3)
     piece = text[start:start + width].replace("\n", " ")
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+
+
+def _folded_with_positions(text: str):
+    """(the fold of ``text``, a function from a position in it to one in ``text``).
+
+    An NFC Vietnamese text folds to one character per character, so positions are
+    the same; a text holding something that folds to more or fewer characters (an
+    invisible character, a space run, Hangul) is folded one character at a time and
+    each folded character remembers where it came from.
+    """
+    folded = fold(text)
+    if len(folded) == len(text):
+        return folded, lambda i: i
+    pieces, origin = [], []
+    for i, ch in enumerate(text):
+        piece = " " if ch.isspace() else fold(ch)
+        pieces.append(piece)
+        origin += [i] * len(piece)
+    return "".join(pieces), lambda i: origin[i] if i < len(origin) else len(text)
 
 
 def unprocessed_articles(db: sqlite_utils.Database) -> list[dict]:

@@ -16,6 +16,7 @@ portal's own offset (+07:00).
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -258,12 +259,58 @@ def _source_boundary(db: sqlite_utils.Database) -> None:
     )
 
 
+# What the text normaliser before issue 11 wrote for "oặ" ("hoặc" → "họăc", issue 11):
+# the dot below moved to the "o". No Vietnamese word has "ọ" before "ă".
+_BROKEN_OAC = {"ọă": "oặ", "Ọă": "Oặ", "ỌĂ": "OẶ", "ọĂ": "oẶ"}
+
+
+def _repair(text: str | None) -> str | None:
+    for broken, right in _BROKEN_OAC.items():
+        if text and broken in text:
+            text = text.replace(broken, right)
+    return text
+
+
+def _repair_oac(db: sqlite_utils.Database) -> None:
+    """Give back "hoặc", "ngoặc", "ngoặt"... to the rows the old normaliser broke.
+
+    Texts, titles and evidence are repaired; an article's content hash (sha256 of the
+    matching form, which the repaired text now is) follows, and so does the hash that
+    detection last ran on, so nothing is re-detected or re-versioned for it. The other
+    rewriting of those days (one tone placement: "hóa" for "hoá") cannot be undone
+    here: a re-crawl that finds the same content restores the page's own spelling
+    (storage.queries.store_article).
+    """
+    def broken(table: str, matched: tuple[str, ...], selected: str) -> list[tuple]:
+        cond = " OR ".join(f"instr({col}, '{b}')" for col in matched for b in _BROKEN_OAC)
+        return db.execute(f"SELECT {selected} FROM {table} WHERE {cond}").fetchall()
+
+    def digest(text: str) -> str:  # the stored text of those days was the matching form
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    for row_id, text, title, old in broken("articles", ("text", "title"),
+                                           "id, text, title, content_hash"):
+        text = _repair(text)
+        db.execute("UPDATE articles SET text = ?, title = ?, content_hash = ?, processed_hash = "
+                   "CASE WHEN processed_hash = ? THEN ? ELSE processed_hash END WHERE id = ?",
+                   [text, _repair(title), digest(text), old, digest(text), row_id])
+    for row_id, text, title in broken("article_versions", ("text", "title"), "id, text, title"):
+        text = _repair(text)
+        db.execute("UPDATE article_versions SET text = ?, title = ?, content_hash = ? WHERE id = ?",
+                   [text, _repair(title), digest(text), row_id])
+    for table, col in (("mentions", "evidence"), ("sessions", "title"),
+                       ("session_articles", "evidence")):
+        for row_id, value in broken(table, (col,), f"rowid, {col}"):
+            db.execute(f"UPDATE {table} SET {col} = ? WHERE rowid = ?", [_repair(value), row_id])
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_minhash_bands", _minhash_bands),
     ("0003_source_boundary", _source_boundary),
+    ("0004_repair_oac", _repair_oac),
 ]
 
 

@@ -40,7 +40,7 @@ def test_the_fast_path_agrees_with_the_full_round_trip():
     from core import text as T
 
     def slow(line):
-        line = unicodedata.normalize("NFD", T._INVISIBLE.sub("", line))
+        line = unicodedata.normalize("NFD", T._INVISIBLE.sub("", line).strip())
         line = unicodedata.normalize("NFC", T._NEW_STYLE_TONE.sub(T._move_tone, line))
         line = T._SPACED_DASH.sub(" – ", T._JOINED_DASH.sub("-", T._SPACES.sub(" ", line)))
         return line.strip()
@@ -156,3 +156,79 @@ def test_a_failed_nested_transaction_undoes_only_its_own_writes(tmp_path):
     names = [r[0] for r in db.execute("SELECT name FROM sources ORDER BY name")]
     assert names == ["after", "kept"]
     assert not db.conn.in_transaction
+
+
+# --- stored text: the published form, and archives written before it -------------------
+
+PAGE_TEXT = ("Uỷ ban tỉnh đề nghị báo cáo trước ngày 30/3 hoặc ngay khi có vướng mắc.\n"
+             "Kế hoạch số hoá hồ sơ thuỷ lợi được thông qua, không để ngoặc kép sai quy cách.")
+# what the normaliser before issue 11 stored for it: one tone placement, "oặ" broken
+OLD_STORED = ("Ủy ban tỉnh đề nghị báo cáo trước ngày 30/3 họăc ngay khi có vướng mắc.\n"
+              "Kế hoạch số hóa hồ sơ thủy lợi được thông qua, không để ngọăc kép sai quy cách.")
+
+
+def _extracted(text=PAGE_TEXT, title="Uỷ ban tỉnh bàn kế hoạch số hoá hồ sơ thuỷ lợi"):
+    from core.models import Extracted
+
+    url = "http://127.0.0.1/thoi-su/uy-ban-tinh-ban-ke-hoach-so-hoa-34001.htm"
+    return Extracted(url=url, canonical_url=url, title=title, text=text)
+
+
+def test_prepare_stores_the_published_text_and_matches_on_the_normalised_one():
+    import hashlib
+
+    from storage.queries import prepare
+
+    prepared = prepare(_extracted(unicodedata.normalize("NFD", PAGE_TEXT) + "\n\n\u200b"))
+    assert prepared.text == PAGE_TEXT and prepared.title.startswith("Uỷ ban")
+    other = prepare(_extracted(normalize(PAGE_TEXT), "Ủy ban tỉnh bàn kế hoạch số hóa"))
+    assert other.text != prepared.text and other.digest == prepared.digest  # still one content
+    assert prepared.digest == hashlib.sha256(normalize(PAGE_TEXT).encode()).hexdigest()
+    assert "hoac" in prepared.search_text and "uy ban" in prepared.search_title
+
+
+def test_an_archive_written_before_is_repaired_and_takes_the_pages_spelling(tmp_path):
+    """The migration gives "hoặc" back to stored rows without re-detecting them; the
+    next crawl that finds the same content restores the page's own tone placement."""
+    import hashlib
+
+    from storage.queries import article_versions, prepare, store_article
+    from storage.schema import migrate, open_db
+
+    db = open_db(tmp_path / "old.db")
+    article_id = store_article(db, "baotinh", _extracted()).article_id
+    old_hash = hashlib.sha256(OLD_STORED.encode()).hexdigest()
+    db.execute("UPDATE articles SET text = ?, title = ?, content_hash = ?, processed_hash = ? "
+               "WHERE id = ?", [OLD_STORED, "Họăc Ủy ban", old_hash, old_hash, article_id])
+    db.execute("INSERT INTO mentions (article_id, body, role, evidence, confidence) "
+               "VALUES (?, 'ubqg-cds', 'report', ?, 1.0)", [article_id, OLD_STORED[:60]])
+    db.execute("DELETE FROM _migrations WHERE name = '0003_repair_oac'")
+
+    assert migrate(db) == ["0003_repair_oac"]
+    row = db.execute("SELECT text, title, content_hash, processed_hash FROM articles").fetchone()
+    assert "hoặc" in row[0] and "ngoặc" in row[0] and "ọă" not in row[0] and row[1] == "Hoặc Ủy ban"
+    assert row[2] == row[3] == prepare(_extracted()).digest  # nothing to detect again
+    (evidence,) = db.execute("SELECT evidence FROM mentions").fetchone()
+    assert "hoặc" in evidence
+
+    assert store_article(db, "baotinh", _extracted()).outcome == "unchanged"
+    (text,) = db.execute("SELECT text FROM articles").fetchone()
+    assert text == PAGE_TEXT  # "Uỷ", "hoá", "thuỷ" as the page has them
+    assert len(article_versions(db, article_id)) == 1
+
+
+def test_a_search_snippet_quotes_the_stored_text_even_where_folding_changes_its_length(
+        tmp_path):
+    """A kept ZWJ (emoji) and a run of non-breaking spaces fold to fewer characters: the
+    snippet must still be cut at the match, from the text as stored."""
+    from storage.queries import search_articles, store_article
+    from storage.schema import open_db
+
+    text = ("Khai mạc 👨\u200d👩\u200d👧 ngày hội gia đình số.\u00a0\u00a0\u00a0" * 30
+            + "\nCác xã báo cáo trước ngày 30/3 hoặc ngay khi có vướng mắc về thuỷ lợi.")
+    db = open_db(tmp_path / "s.db")
+    store_article(db, "baotinh", _extracted(text=text))
+    (hit,) = search_articles(db, "hoac vuong mac")
+    assert "hoặc ngay khi có vướng mắc về thuỷ lợi" in hit["snippet"]
+    (hit,) = search_articles(db, "thủy lợi")
+    assert "thuỷ lợi" in hit["snippet"]

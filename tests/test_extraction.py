@@ -6,6 +6,8 @@ trafilatura 2.0.0 published F1 0.958 on this set; the floor is 0.95.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from crawler.extract import extract_article, parse_vn_datetime
@@ -20,6 +22,8 @@ def predict(html: str, url: str) -> str | None:
 def test_scrapinghub_f1_at_least_095():
     root = benchmarks_root() / SCRAPINGHUB
     if not (root / "ground-truth.json").exists():
+        if os.environ.get("CI") == "true":  # a gate whose data is missing fails in CI
+            pytest.fail(f"the benchmark is not at {root}")
         pytest.skip(f"the benchmark is not at {root} (it is in CI)")
     scores = score_scrapinghub(predict, root, workers=2)
     assert scores.documents == 181
@@ -51,3 +55,98 @@ def test_json_ld_author_and_date_when_the_page_prints_neither():
         article = extract_article(html, "http://127.0.0.1/tinh-trien-khai-nen-tang-so.htm")
         assert article.author == expected
         assert article.published_at.isoformat() == "2026-03-02T08:15:00+07:00"
+
+
+# --- page kind: section pages are never articles -----------------------------------------
+
+BODY = [
+    "Sáng 12/3, Ủy ban nhân dân tỉnh tổ chức hội nghị sơ kết công tác chuyển đổi số quý I, "
+    "đánh giá kết quả triển khai các nền tảng dùng chung và dịch vụ công trực tuyến.",
+    "Theo báo cáo, tỷ lệ hồ sơ nộp trực tuyến toàn trình đạt hơn 60%, tăng gần gấp đôi so với "
+    "cùng kỳ; nhiều xã đã bố trí tổ công nghệ số cộng đồng hướng dẫn người dân tại nhà.",
+    "Phát biểu kết luận, lãnh đạo tỉnh đề nghị các sở, ngành rà soát lại quy trình nội bộ, "
+    "cắt giảm giấy tờ không cần thiết và hoàn thành kết nối dữ liệu trước tháng 6.",
+    "Các địa phương được giao xây dựng kế hoạch đào tạo kỹ năng số cho cán bộ cấp xã, bảo "
+    "đảm mỗi thôn, bản có ít nhất một người hỗ trợ người dân sử dụng dịch vụ công.",
+]
+SHORT = BODY[:2]  # about 330 characters: a brief
+# a story told in short paragraphs, as wire copy is
+CLIPPED = [
+    "Sáng 12/3, tỉnh khai trương trung tâm điều hành thông minh cấp tỉnh.",
+    "Trung tâm kết nối dữ liệu của 20 sở, ngành và 9 huyện, thị xã.",
+    "Camera giao thông, phản ánh của người dân và chỉ số dịch vụ công hiện trên một màn hình.",
+    "Lãnh đạo tỉnh yêu cầu vận hành thử trong ba tháng trước khi nghiệm thu.",
+    "Mỗi sở cử một cán bộ thường trực để xử lý phản ánh trong ngày.",
+    "Kinh phí đầu tư lấy từ nguồn vốn chuyển đổi số đã được phân bổ năm 2025.",
+    "Giai đoạn hai sẽ nối thêm dữ liệu đất đai, y tế và giáo dục.",
+    "Người dân có thể theo dõi tiến độ xử lý phản ánh trên ứng dụng của tỉnh.",
+    "Tỉnh đặt mục tiêu giải quyết 90% phản ánh đúng hạn ngay trong năm nay.",
+    "Đơn vị tư vấn sẽ tập huấn cho cán bộ vận hành trong tháng tới.",
+]
+
+
+def _article_cases():
+    from tests.fixtures import pages as P
+
+    title = "Tỉnh sơ kết công tác chuyển đổi số quý I năm 2026"
+    return {
+        "long article with related and most-read lists": P.article_page(title, BODY),
+        "short article, long related list": P.article_page(title, SHORT, related=15,
+                                                           most_read=15),
+        "brief without lists": P.article_page(title, SHORT, related=0, most_read=0),
+        "'see also' links between the paragraphs": P.article_page(
+            title, BODY * 2, between=P.links(70, 7)),
+        "short paragraphs, a bare 'see also' link after every second one": P.article_page(
+            title, CLIPPED, between=[x for pair in zip([("", "")] * 5, P.links(70, 5), strict=True)
+                                     for x in pair], bare=True),
+        "bare headline links between the paragraphs, unmarked lists": P.article_page(
+            title, BODY * 2, between=P.links(70, 3), related=0, most_read=0, bare=True)
+        + P.headline_list("Tin khác", 12),
+        "headline linked to its own page": P.article_page(
+            title, SHORT, title_link="/thoi-su/tinh-so-ket-chuyen-doi-so-31999.htm",
+            related=12),
+        "short article with a lead and many related": P.article_page(
+            title, SHORT[:1], sapo=SHORT[1], related=15, most_read=10),
+        "old table layout, text split by line breaks": P.table_article(title, BODY),
+        "text and line breaks beside a picture block, headlines in a sidebar": P.br_article(
+            title, BODY),
+    }
+
+
+def _listing_cases():
+    from tests.fixtures import pages as P
+
+    return {
+        "teaser grid with summaries": P.teaser_grid("Thời sự"),
+        "teaser grid, headlines only": P.teaser_grid("Chính trị", summaries=False),
+        "small grid of six": P.teaser_grid("Kinh tế", count=6, pagination=False),
+        "plain headline list": P.headline_list("Tin tức - Sự kiện"),
+        "featured story above the grid": P.featured_listing("Chuyển đổi số"),
+        "old table layout": P.table_listing("Tin địa phương"),
+        "headline opening its summary": P.inline_listing("Văn hoá - Xã hội"),
+        "headline and summary paragraphs side by side": P.flat_listing("Nông nghiệp"),
+        # one sentence on the section; two (200+ characters) would read as a brief
+        "the same, after an introduction of the section": P.flat_listing(
+            "Nông nghiệp - Nông thôn", intro=BODY[0]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_article_cases()))
+def test_an_article_page_is_an_article(name):
+    from crawler.extract import classify_page
+
+    html = _article_cases()[name]
+    assert classify_page(html, "http://127.0.0.1/thoi-su/a-b-c-d-31000.htm") == "article"
+    assert classify_page(html.encode(), "http://127.0.0.1/") == "article"
+    assert extract_article(html, "http://127.0.0.1/thoi-su/a-b-c-d-31000.htm") is not None
+
+
+@pytest.mark.parametrize("name", list(_listing_cases()))
+def test_a_section_page_is_a_listing_and_gives_no_article(name):
+    from crawler.extract import classify_page
+
+    html = _listing_cases()[name]
+    # the URL is an article's on purpose: the page itself decides
+    url = "http://127.0.0.1/thoi-su/tong-hop-tin-tuc-moi-nhat-trong-ngay-50001.htm"
+    assert classify_page(html, url) == "listing"
+    assert extract_article(html, url) is None

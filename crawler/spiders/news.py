@@ -344,7 +344,9 @@ class NewsSpider(scrapy.Spider):
             stats.inc_value("dxmon/extract_errors")
             self.logger.warning("could not read %s: %s", response.url, page.error)
         elif article:
-            if page.prepared is None:
+            if page.kind == "listing":  # a section page linked like a story: followed
+                stats.inc_value("dxmon/listing_pages_in_article_links")
+            elif page.prepared is None:
                 stats.inc_value("dxmon/not_articles")
                 self.logger.warning("no article text on %s", response.url)
             else:

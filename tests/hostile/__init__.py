@@ -1,0 +1,1 @@
+"""Hostile and broken input, one real misbehaving server per case (issue 12)."""
