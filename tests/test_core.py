@@ -202,9 +202,9 @@ def test_an_archive_written_before_is_repaired_and_takes_the_pages_spelling(tmp_
                "WHERE id = ?", [OLD_STORED, "Họăc Ủy ban", old_hash, old_hash, article_id])
     db.execute("INSERT INTO mentions (article_id, body, role, evidence, confidence) "
                "VALUES (?, 'ubqg-cds', 'report', ?, 1.0)", [article_id, OLD_STORED[:60]])
-    db.execute("DELETE FROM _migrations WHERE name = '0003_repair_oac'")
+    db.execute("DELETE FROM _migrations WHERE name = '0004_repair_oac'")
 
-    assert migrate(db) == ["0003_repair_oac"]
+    assert migrate(db) == ["0004_repair_oac"]
     row = db.execute("SELECT text, title, content_hash, processed_hash FROM articles").fetchone()
     assert "hoặc" in row[0] and "ngoặc" in row[0] and "ọă" not in row[0] and row[1] == "Hoặc Ủy ban"
     assert row[2] == row[3] == prepare(_extracted()).digest  # nothing to detect again

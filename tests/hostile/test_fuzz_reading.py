@@ -84,7 +84,8 @@ def test_a_mutated_page_is_read_without_an_exception_or_a_hang(case, extract):
         assert unicodedata.is_normalized("NFC", stored.text)
         assert len(stored.title) <= 500 and "\n" not in stored.title
         assert not any(unicodedata.category(ch) == "Cc" for ch in stored.text.replace("\n", ""))
-    assert all(link.startswith("http://127.0.0.1") for link in page.articles + page.listings)
+    assert all(linked.startswith("http://127.0.0.1") and canonical.startswith("http://127.0.0.1")
+               for linked, canonical in page.articles + page.listings)
 
 
 @settings(max_examples=40, deadline=None)
