@@ -20,7 +20,9 @@ VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 #   report    - the article's story is that session (it met)
 #   preview   - the session is announced ("sẽ chủ trì", "dự kiến")
 #   reference - an earlier session is mentioned in passing, or in a conclusion notice
-ROLES = ("report", "preview", "reference")
+# "meeting": the watched body's meeting told without "phiên họp" (a conference it holds);
+# it only joins a session already known for that day (monitor.events), never makes one
+ROLES = ("report", "preview", "reference", "meeting")
 
 
 @dataclass(frozen=True)
