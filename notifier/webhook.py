@@ -188,18 +188,22 @@ class WebhookChannel:
     async def _exchange(self, url: httpx.URL, body: bytes, headers: dict, seen: StatusLine,
                         deadline: float) -> Reply:
         """One POST, bounded by ``deadline`` (loop time) up to the status line and headers."""
+        # the transport itself, not a Client: nothing between us and the wire follows,
+        # retries or interprets redirects (a bad Location is our error to word)
         transport = self.transport or _status_line_transport(seen)
-        async with httpx.AsyncClient(transport=transport, follow_redirects=False,
-                                     timeout=None, trust_env=False) as client:
+        try:
             async with asyncio.timeout_at(deadline):
-                request = client.build_request("POST", url, content=body, headers=headers)
-                response = await client.send(request, stream=True)
+                response = await transport.handle_async_request(
+                    httpx.Request("POST", url, content=body, headers=headers))
             try:
                 seen.status = response.status_code
                 return Reply(response.status_code, response.headers,
                              await _read_capped(response, deadline))
             finally:
                 await response.aclose()
+        finally:
+            if self.transport is None:  # ours: close its connection; an injected one is the
+                await transport.aclose()  # caller's to close
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,8 @@ async def _read_capped(response: httpx.Response, deadline: float) -> str:
                 data += chunk
                 if len(data) >= BODY_CAP:
                     break
+    except httpx.StreamConsumed:  # a transport that answered with a body already read
+        data = bytearray(response.content[:BODY_CAP])
     except (TimeoutError, httpx.HTTPError, httpcore.ProtocolError, OSError):
         pass  # the status decides the outcome; the body only colours the message
     return bytes(data[:BODY_CAP]).decode("utf-8", "replace")
