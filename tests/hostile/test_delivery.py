@@ -9,6 +9,7 @@ asserted, the bound is ten times what is measured.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -293,3 +294,23 @@ def test_headers_from_the_config_do_not_follow_a_redirect_to_another_host(tmp_pa
     finally:
         source.stop()
         target.stop()
+
+
+def test_a_send_from_inside_a_running_event_loop_keeps_its_deadline(hostile, secret):
+    """The Scrapy process delivers from its reactor thread, where an asyncio loop runs."""
+    receiver = hostile("trickle-status")
+    channel = WebhookChannel("w", {"url": receiver.url(), "timeout": DEADLINE_S})
+
+    async def from_the_reactor() -> str:
+        try:
+            return channel.send(sample_alert("w"))
+        except TransientDeliveryError as exc:
+            return str(exc)
+
+    outcome: dict = {}
+    runner = threading.Thread(target=lambda: outcome.update(
+        message=asyncio.run(from_the_reactor())), daemon=True)
+    runner.start()
+    runner.join(SEND_BOUND_S)
+    assert not runner.is_alive(), "the send outlived ten times its deadline"
+    assert "deadline" in outcome["message"]
