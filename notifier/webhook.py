@@ -142,11 +142,12 @@ class WebhookChannel:
                     OSError) as exc:
                 if seen.delivered:  # the 2xx status line is the delivery; the rest is noise
                     return f"HTTP {seen.status} (then {_describe(exc, self.timeout)})"
-                raise TransientDeliveryError(f"webhook {url}: {_describe(exc, self.timeout)}"
+                # no URL in the message: a webhook URL often carries a token
+                raise TransientDeliveryError(f"webhook: {_describe(exc, self.timeout)}"
                                              ) from None
             status = reply.status
             if 200 <= status < 300:
-                return f"HTTP {status} from {url}" if followed else f"HTTP {status}"
+                return f"HTTP {status} (redirected to {url})" if followed else f"HTTP {status}"
             if status in FOLLOWED or status in REFUSED_REDIRECTS:
                 target = self._follow(url, reply, followed)
                 if (target.host, target.port) != (url.host, url.port):
@@ -164,13 +165,13 @@ class WebhookChannel:
         status = reply.status
         location = reply.headers.get("location")
         if not location:
-            raise PermanentDeliveryError(f"HTTP {status} without a Location header from {url}")
+            raise PermanentDeliveryError(f"HTTP {status} without a Location header")
         try:
             target = url.join(location)
         except httpx.InvalidURL:
             raise PermanentDeliveryError(f"HTTP {status} to an invalid location "
                                          f"{location[:200]!r}") from None
-        where = f"HTTP {status} from {url} to {target}"
+        where = f"HTTP {status} to {target}"
         if status in REFUSED_REDIRECTS:
             raise PermanentDeliveryError(f"{where}: a POST cannot follow a {status} (it "
                                          f"would become a GET); set url = \"{target}\"")
@@ -182,7 +183,7 @@ class WebhookChannel:
                                          f"new address is right, set url = \"{target}\"")
         if status in MOVED_FOR_GOOD:
             log.warning("webhook %s moved for good (%s): set url = \"%s\" in the config",
-                        self.name, where, target)
+                        self.name, status, target)
         return target
 
     async def _exchange(self, url: httpx.URL, body: bytes, headers: dict, seen: StatusLine,

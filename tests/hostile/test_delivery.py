@@ -251,7 +251,7 @@ def test_a_moved_webhook_is_followed_once_to_the_same_scheme(tmp_path, secret, s
      "not followed to another scheme; if the new address is right, set url = "
      "\"https://127.0.0.1:{port}/hook\""),
     ([(301, {"Location": "/a"}), (308, {"Location": "/b"})],
-     "HTTP 308 from {base}/a to {base}/b, after a first redirect"),
+     "HTTP 308 to {base}/b, after a first redirect"),
     ([(302, {"Location": "/elsewhere"})],
      "a POST cannot follow a 302 (it would become a GET); set url = \"{base}/elsewhere\""),
     ([(303, {"Location": "/elsewhere"})], "a POST cannot follow a 303"),
