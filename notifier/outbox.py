@@ -125,10 +125,13 @@ class Dispatcher:
         self.lease = lease  # None: each channel's lease_for()
         self.rng = rng or random.Random()
 
-    def claim(self, limit: int = 20) -> list[dict]:
-        """Lease due rows: pending ones whose time has come, and expired leases."""
+    def claim(self, limit: int = 20, skip: Iterable[str] = ()) -> list[dict]:
+        """Lease due rows: pending ones whose time has come, and expired leases.
+
+        Rows of the channels named in ``skip`` are left alone.
+        """
         now = self.clock()
-        names = list(self.channels)
+        names = [name for name in self.channels if name not in set(skip)]
         if not names:
             return []
         marks = ",".join("?" * len(names))
@@ -152,16 +155,24 @@ class Dispatcher:
         return self.lease if self.lease is not None else lease_for(self.channels[row["channel"]])
 
     def run_due(self) -> DispatchReport:
-        """Send everything due now, claiming one row at a time, and record each outcome."""
+        """Send everything due now, claiming one row at a time, and record each outcome.
+
+        A channel whose send failed transiently is not tried again in this run (its
+        other rows stay due for the next): a dead or stuck receiver costs one deadline
+        per run, not one per alert waiting for it.
+        """
         report = DispatchReport()
         seen: set[int] = set()
+        failing: set[str] = set()
         while not (self.stop is not None and self.stop.is_set()):
-            rows = [r for r in self.claim(1) if r["id"] not in seen]
+            rows = [r for r in self.claim(1, skip=failing) if r["id"] not in seen]
             if not rows:
                 return report
             for row in rows:
                 seen.add(row["id"])
                 self._deliver(row, report)
+                if row["id"] in report.retrying:
+                    failing.add(row["channel"])
         return report
 
     def _deliver(self, row: dict, report: DispatchReport) -> None:

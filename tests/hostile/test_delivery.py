@@ -24,7 +24,7 @@ from core.errors import TransientDeliveryError
 from monitor.service import Service
 from notifier.email import EmailChannel
 from notifier.message import sample_alert
-from notifier.outbox import LEASE_MARGIN, Dispatcher, lease_for
+from notifier.outbox import LEASE_MARGIN, Dispatcher, enqueue_alerts, lease_for
 from notifier.registry import build_channels
 from notifier.webhook import BODY_CAP, WebhookChannel
 from storage.schema import open_db
@@ -181,6 +181,23 @@ def test_stopping_the_service_cuts_a_send_to_a_silent_receiver_and_it_is_resent_
     later = Clock(datetime.now(UTC) + timedelta(hours=1))
     assert len(Dispatcher(db, build_channels(config), clock=later).run_due().sent) == 1
     assert [c.delivery_id for c in receiver.posts] == [row["idempotency_key"]] * 2
+
+
+def test_a_silent_receiver_costs_one_deadline_per_run_not_one_per_alert(
+        tmp_path, hostile, secret):
+    receiver = hostile("silent", "ok")
+    config, db = setup(tmp_path, receiver.url(), timeout=1)
+    (session_id,) = [r["id"] for r in db.query("SELECT id FROM sessions")]
+    for correction in range(4):  # four more alerts for the same receiver
+        enqueue_alerts(db, session_id, config.notify, kind="correction",
+                       detail={"n": correction})
+    report = Dispatcher(db, build_channels(config)).run_due()
+    assert len(report.retrying) == 1 and len(receiver.posts) == 1
+    assert [r["attempts"] for r in db.query("SELECT * FROM alerts ORDER BY id")] == [1] + [0] * 4
+    # the receiver answers again: everything goes out on the next run, once each
+    later = Clock(datetime.now(UTC) + timedelta(hours=1))
+    assert len(Dispatcher(db, build_channels(config), clock=later).run_due().sent) == 5
+    assert len({c.delivery_id for c in receiver.posts}) == 5 and len(receiver.posts) == 6
 
 
 @settings(max_examples=50, deadline=None)
