@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
@@ -133,18 +133,20 @@ def _runs_closed(db: sqlite_utils.Database, pid: int) -> bool:
 
 
 def crawl_cycle(config: Config, source: str | None = None, *,
-                stop: threading.Event | None = None, now: Callable[[], datetime] | None = None
-                ) -> tuple[CrawlOutcome, CycleReport | None]:
+                stop: threading.Event | None = None, now: Callable[[], datetime] | None = None,
+                deliver: bool = True) -> tuple[CrawlOutcome, CycleReport | None]:
     """One cycle: crawl, then detect, group and deliver as soon as the crawl has closed.
 
     The report is None only when ``stop`` was set before processing could run.
+    ``deliver=False`` leaves delivery to the caller (``dxmon serve`` has a job for it).
     """
     reports: list[CycleReport] = []
 
     def process() -> None:
         db = open_db(config.storage_path)
         try:
-            reports.append(after_crawl(db, config, now=now() if now else None))
+            reports.append(after_crawl(db, config, now=now() if now else None,
+                                       deliver=deliver))
         finally:
             db.close()
 
@@ -171,15 +173,29 @@ def _close_abandoned_run(config: Config, pid: int, timed_out: bool) -> None:
         db.close()
 
 
-def deliver_due(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None):
-    """Send every due alert through its channel; None when no channel is configured."""
+def deliver_due(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None,
+                stop: threading.Event | None = None):
+    """Send every due alert through its channel; None when no channel is configured.
+
+    ``now`` is when the run starts; the dispatcher's clock runs on from it, so each
+    row's lease counts from its own claim (rows after a slow send are claimed later).
+    ``stop`` ends the send in progress and leaves the remaining rows due.
+    """
     if not config.notify:
         return None
     from notifier.outbox import Dispatcher
     from notifier.registry import build_channels
 
-    clock = (lambda: now) if now else (lambda: datetime.now(VN_TZ))
-    return Dispatcher(db, build_channels(config), clock=clock, watch=config.watch).run_due()
+    return Dispatcher(db, build_channels(config), clock=_running_from(now), watch=config.watch,
+                      stop=stop).run_due()
+
+
+def _running_from(start: datetime | None) -> Callable[[], datetime]:
+    """A clock that reads ``start`` now and advances with real (monotonic) time."""
+    if start is None:
+        return lambda: datetime.now(VN_TZ)
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
 def after_crawl(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None,

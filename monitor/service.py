@@ -13,9 +13,17 @@ APScheduler 3.x runs one job per source at its ``interval``:
 Each crawl is a ``scrapy crawl news -a source=NAME`` child process with the
 ``[monitor] crawl_timeout`` limit (:func:`monitor.cycle.crawl_cycle`); as soon as
 the child has closed its crawl run, the service runs :func:`monitor.cycle.after_crawl`
-(while the child is still exiting). A dispatcher job sends due retries every few
-seconds. SIGTERM/SIGINT stop it cleanly: no new jobs, running children
-get SIGTERM (Scrapy closes its spider and run row), every write is transactional.
+(while the child is still exiting) without delivery, and wakes the delivery thread.
+
+Delivery runs in a thread of its own, never in a crawl job: it sends due alerts as soon
+as a crawl has made some, and due retries every :data:`DISPATCH_EVERY_S`. Each send is
+bounded by its channel's total deadline, so a stuck receiver holds the delivery thread
+for at most that long per attempt and never a crawl: crawls keep their schedule.
+
+SIGTERM/SIGINT stop it cleanly: no new jobs, running children get SIGTERM (Scrapy
+closes its spider and run row), a send in progress is cut short (its alert stays due,
+same delivery id, unless its 2xx status line had arrived), every write is
+transactional.
 
 Only one ``dxmon serve`` may run on a database: it holds an exclusive lock on
 ``<database>.serve.lock`` and a second one refuses to start, saying which pid holds it.
@@ -50,6 +58,9 @@ logger = logging.getLogger("dxmon.serve")
 # How often due alert retries are looked for. Retry backoff starts at seconds, so a
 # 2 s tick keeps a Retry-After of 2 s honest without busy-polling SQLite.
 DISPATCH_EVERY_S = 2
+# How long stop() waits for the delivery thread: a send notices the stop event within
+# notifier.deadline.STOP_POLL_S (0.05 s) and recording its outcome is one transaction.
+DELIVERY_STOP_GRACE_S = 10
 # Two crawls at once on a 2-core machine: a crawl is mostly waiting on the network,
 # extraction uses a process pool of its own.
 MAX_PARALLEL_CRAWLS = 2
@@ -91,6 +102,8 @@ class Service:
         self.stop_event = threading.Event()
         self.scheduler: BackgroundScheduler | None = None
         self._lock_file = None
+        self._wake = threading.Event()  # set: deliver now (a crawl made alerts, or stopping)
+        self._delivery: threading.Thread | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -121,7 +134,7 @@ class Service:
         finally:
             db.close()
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(MAX_PARALLEL_CRAWLS + 1)},
+            executors={"default": ThreadPoolExecutor(MAX_PARALLEL_CRAWLS)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=VN_TZ)
         for source in self.config.sources:
@@ -135,15 +148,22 @@ class Service:
                 next_run_time=firsts[source.name])
             logger.info("source %s: every %s, first run %s", source.name, source.interval,
                         firsts[source.name].isoformat(timespec="seconds"))
-        self.scheduler.add_job(self.dispatch, IntervalTrigger(seconds=DISPATCH_EVERY_S),
-                               id="dispatch", name="deliver due alerts")
         self.scheduler.start()
+        self._delivery = threading.Thread(target=self._deliver_forever, name="dxmon-delivery",
+                                          daemon=True)
+        self._delivery.start()
 
     def stop(self) -> None:
         """Stop scheduling, end running crawls (SIGTERM, then SIGKILL), wait for jobs."""
         self.stop_event.set()
+        self._wake.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self._delivery is not None:
+            self._delivery.join(DELIVERY_STOP_GRACE_S)
+            if self._delivery.is_alive():
+                logger.error("delivery did not stop within %ss; exiting anyway (a send in "
+                             "progress is retried after its lease)", DELIVERY_STOP_GRACE_S)
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -153,6 +173,7 @@ class Service:
         def handle(signum, _frame):
             logger.info("received %s: stopping", signal.Signals(signum).name)
             self.stop_event.set()
+            self._wake.set()
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
@@ -169,7 +190,9 @@ class Service:
     def crawl_source(self, name: str) -> None:
         if self.stop_event.is_set():
             return
-        outcome, report = crawl_cycle(self.config, name, stop=self.stop_event, now=self.clock)
+        outcome, report = crawl_cycle(self.config, name, stop=self.stop_event, now=self.clock,
+                                      deliver=False)
+        self._wake.set()  # alerts the crawl made go out now, from the delivery thread
         state = "ok" if outcome.ok else ("timed out" if outcome.timed_out
                                           else f"exit {outcome.returncode}")
         logger.info("crawl %s: %s in %.1fs (log %s)", name, state, outcome.seconds,
@@ -177,16 +200,28 @@ class Service:
         if report is None:
             return
         p = report.processed
-        if p.articles or report.dispatched:
-            logger.info("processed %d articles: %d new sessions, %d alerting; delivery %s",
-                        p.articles, len(p.new_sessions), len(p.alerted_sessions),
-                        report.dispatched)
+        if p.articles:
+            logger.info("processed %d articles: %d new sessions, %d alerting", p.articles,
+                        len(p.new_sessions), len(p.alerted_sessions))
+
+    def _deliver_forever(self) -> None:
+        """The delivery thread: dispatch when woken or every DISPATCH_EVERY_S, until stopped."""
+        while not self.stop_event.is_set():
+            self._wake.clear()
+            try:
+                self.dispatch()
+            except Exception:  # a broken database or channel must not end delivery for good
+                logger.exception("delivery failed; trying again in %ss", DISPATCH_EVERY_S)
+            self._wake.wait(DISPATCH_EVERY_S)
 
     def dispatch(self) -> None:
+        """Send every due alert once (bounded per send by its channel's deadline)."""
         if self.stop_event.is_set():
             return
         db = open_db(self.config.storage_path)
         try:
-            deliver_due(db, self.config, now=self.clock())
+            report = deliver_due(db, self.config, now=self.clock(), stop=self.stop_event)
         finally:
             db.close()
+        if report is not None and (report.sent or report.retrying or report.failed):
+            logger.info("delivery: %s", report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 from notifier.message import Alert
 
@@ -21,7 +22,7 @@ class ConsoleChannel:
     def check(options: dict) -> list[tuple[str, str]]:
         return []
 
-    def send(self, alert: Alert) -> str:
+    def send(self, alert: Alert, *, stop: threading.Event | None = None) -> str:
         bar = "=" * 72
         sys.stdout.write(f"{bar}\nALERT [{self.name}] {alert.text()}\n{bar}\n")
         sys.stdout.flush()

@@ -5,6 +5,11 @@ Credentials come from the environment variables the config names (``username_env
 the evidence sentence and a link to every report, and a ``Message-ID`` derived from
 the delivery id, so a resend after a crash is recognisably the same message.
 SMTP 4xx answers and network failures are transient; 5xx answers are permanent.
+
+``timeout`` (default 30 s) is the total deadline of one send — connecting, the whole
+SMTP conversation up to the server's acceptance of the message — enforced by a
+watchdog that shuts the socket down (:mod:`notifier.deadline`), so a server that
+trickles its replies cannot hold the dispatcher or outlive the outbox lease.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import html
 import os
 import smtplib
 import ssl
+import threading
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
+from notifier.deadline import Watchdog
 from notifier.message import Alert
 
 __all__ = ["EmailChannel"]
@@ -76,46 +83,107 @@ class EmailChannel:
         msg.add_alternative(_html(alert), subtype="html")
         return msg
 
-    def send(self, alert: Alert) -> str:
+    def send(self, alert: Alert, *, stop: threading.Event | None = None) -> str:
+        """Send within the total deadline ``timeout``; ``stop`` cuts the exchange short.
+
+        The server's 250 to the message is the delivery: what happens after it (QUIT,
+        the connection closing, the deadline) no longer matters.
+        """
         msg = self.compose(alert)
-        try:
-            with self._connect() as smtp:
-                if self.username_env:
-                    smtp.login(os.environ.get(self.username_env, ""),
-                               os.environ.get(self.password_env or "", ""))
-                refused = smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            error = f"all recipients refused: {_codes(exc.recipients)}"
-            if any(400 <= c < 500 for c in codes):
-                raise TransientDeliveryError(error) from None
-            raise PermanentDeliveryError(error) from None
-        except smtplib.SMTPResponseException as exc:
-            error = f"SMTP {exc.smtp_code}: {_decode(exc.smtp_error)}"
-            if 400 <= exc.smtp_code < 500:
-                raise TransientDeliveryError(error) from None
-            raise PermanentDeliveryError(error) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise PermanentDeliveryError(f"SMTP server: {exc}") from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TransientDeliveryError(
-                f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
+        accepted = None
+        with Watchdog(self.timeout, stop) as watchdog:
+            try:
+                smtp = self._connect(watchdog)
+                try:
+                    if self.username_env:
+                        smtp.login(os.environ.get(self.username_env, ""),
+                                   os.environ.get(self.password_env or "", ""))
+                    accepted = smtp.send_message(msg)
+                    _quit(smtp)
+                finally:
+                    smtp.close()
+            except smtplib.SMTPRecipientsRefused as exc:
+                codes = [code for code, _ in exc.recipients.values()]
+                error = f"all recipients refused: {_codes(exc.recipients)}"
+                if any(400 <= c < 500 for c in codes):
+                    raise TransientDeliveryError(error) from None
+                raise PermanentDeliveryError(error) from None
+            except smtplib.SMTPResponseException as exc:
+                if accepted is not None:
+                    return self._sent(accepted)
+                error = f"SMTP {exc.smtp_code}: {_decode(exc.smtp_error)}"
+                if 400 <= exc.smtp_code < 500:
+                    raise TransientDeliveryError(error) from None
+                raise PermanentDeliveryError(error) from None
+            except smtplib.SMTPNotSupportedError as exc:
+                raise PermanentDeliveryError(f"SMTP server: {exc}") from None
+            except (smtplib.SMTPException, OSError) as exc:
+                if accepted is not None:
+                    return self._sent(accepted)
+                if watchdog.fired == "deadline":
+                    reason = f"no answer within the {self.timeout:g}s deadline"
+                elif watchdog.fired == "stop":
+                    reason = "interrupted: dxmon is stopping"
+                else:
+                    reason = f"{type(exc).__name__}: {exc}"
+                raise TransientDeliveryError(
+                    f"SMTP {self.host}:{self.port}: {reason}") from None
+        return self._sent(accepted)
+
+    def _sent(self, refused: dict) -> str:
         if refused:
             return f"sent; refused by some recipients: {_codes(refused)}"
         return f"sent to {len(self.to)} recipient(s) via {self.host}:{self.port}"
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, watchdog: Watchdog) -> smtplib.SMTP:
+        """A connected (and, for starttls, encrypted) session whose socket ``watchdog`` cuts."""
+        timeout = max(watchdog.remaining(), 0.001)  # a connect never outlives the deadline
         if self.security == "ssl":
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                    context=ssl.create_default_context())
-        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        if self.security == "starttls":
-            try:
+            smtp = _GuardedSMTPSSL(watchdog, timeout=timeout,
+                                   context=ssl.create_default_context())
+        else:
+            smtp = _GuardedSMTP(watchdog, timeout=timeout)
+        try:
+            smtp.connect(self.host, self.port)
+            if self.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
-            except BaseException:
-                smtp.close()
-                raise
+                watchdog.guard(smtp.sock)  # the TLS socket replaced the plain one
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
+
+
+class _GuardedSMTP(smtplib.SMTP):
+    """An SMTP session whose socket is handed to a watchdog as soon as it exists."""
+
+    def __init__(self, watchdog: Watchdog, **kwargs):
+        self.watchdog = watchdog
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        sock = super()._get_socket(host, port, timeout)
+        self.watchdog.guard(sock)
+        return sock
+
+
+class _GuardedSMTPSSL(smtplib.SMTP_SSL):
+    def __init__(self, watchdog: Watchdog, **kwargs):
+        self.watchdog = watchdog
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        sock = super()._get_socket(host, port, timeout)
+        self.watchdog.guard(sock)
+        return sock
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    """Say goodbye; the message is delivered already, so a failure here is nothing."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
 
 
 def _codes(recipients: dict) -> str:

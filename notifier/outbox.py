@@ -14,12 +14,20 @@ outside it, then records the outcome:
   visible in ``dxmon status``.
 
 A dispatcher that dies mid-send leaves a lease that expires; the row is then sent
-again with the same delivery id (at-least-once, deduplicable by the receiver). A
-lease lasts twice the channel's ``timeout`` plus :data:`LEASE_MARGIN`: long enough
-that a slow but live send is never taken over by another dispatcher (``dxmon serve``
-and a manual crawl may both dispatch), short enough that a crash delays an alert by
-seconds, not minutes. Rows are claimed one at a time, so a row never waits, leased,
-behind another row's slow send.
+again with the same delivery id (at-least-once, deduplicable by the receiver).
+
+The deadline/lease rule. A channel's ``timeout`` is the *total* deadline of one send
+(connect, request, status line; enforced by :mod:`notifier.deadline`, not per read),
+and the lease of a claimed row lasts twice that plus :data:`LEASE_MARGIN`. A send is
+over — its connection closed — at most its deadline (plus the few milliseconds of
+closing) after it starts, and it starts right after the claim, so the lease outlives
+it by at least ``timeout + LEASE_MARGIN``: a live send is never taken over by another
+dispatcher (``dxmon serve`` and a manual crawl may both dispatch), and a crash delays
+an alert by seconds, not minutes. The lease is measured from the moment of the claim
+(the dispatcher's clock runs on), and rows are claimed one at a time, so a row never
+waits, leased, behind another row's slow send. A ``stop`` event (the service stopping)
+ends the send in progress within :data:`~notifier.deadline.STOP_POLL_S` and leaves the
+rest due.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import hashlib
 import json
 import logging
 import random
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +53,8 @@ __all__ = ["enqueue_alerts", "delivery_id", "Dispatcher", "DispatchReport", "out
 
 log = logging.getLogger("dxmon.outbox")
 
+# What the lease keeps beyond twice the deadline: recording the outcome is one short
+# SQLite transaction, and a dispatcher's clock may run a little behind another's.
 LEASE_MARGIN = timedelta(seconds=5)
 # the lease of a channel that states no timeout
 LEASE = timedelta(minutes=2)
@@ -104,18 +115,23 @@ class Dispatcher:
 
     def __init__(self, db: sqlite_utils.Database, channels: dict[str, object], *,
                  clock: Callable[[], datetime] | None = None, watch: tuple[Watch, ...] = (),
-                 lease: timedelta | None = None, rng: random.Random | None = None):
+                 lease: timedelta | None = None, rng: random.Random | None = None,
+                 stop: threading.Event | None = None):
         self.db = db
+        self.stop = stop
         self.channels = channels
         self.clock = clock or (lambda: datetime.now(UTC))
         self.watch = watch
         self.lease = lease  # None: each channel's lease_for()
         self.rng = rng or random.Random()
 
-    def claim(self, limit: int = 20) -> list[dict]:
-        """Lease due rows: pending ones whose time has come, and expired leases."""
+    def claim(self, limit: int = 20, skip: Iterable[str] = ()) -> list[dict]:
+        """Lease due rows: pending ones whose time has come, and expired leases.
+
+        Rows of the channels named in ``skip`` are left alone.
+        """
         now = self.clock()
-        names = list(self.channels)
+        names = [name for name in self.channels if name not in set(skip)]
         if not names:
             return []
         marks = ",".join("?" * len(names))
@@ -139,22 +155,31 @@ class Dispatcher:
         return self.lease if self.lease is not None else lease_for(self.channels[row["channel"]])
 
     def run_due(self) -> DispatchReport:
-        """Send everything due now, claiming one row at a time, and record each outcome."""
+        """Send everything due now, claiming one row at a time, and record each outcome.
+
+        A channel whose send failed transiently is not tried again in this run (its
+        other rows stay due for the next): a dead or stuck receiver costs one deadline
+        per run, not one per alert waiting for it.
+        """
         report = DispatchReport()
         seen: set[int] = set()
-        while True:
-            rows = [r for r in self.claim(1) if r["id"] not in seen]
+        failing: set[str] = set()
+        while not (self.stop is not None and self.stop.is_set()):
+            rows = [r for r in self.claim(1, skip=failing) if r["id"] not in seen]
             if not rows:
                 return report
             for row in rows:
                 seen.add(row["id"])
                 self._deliver(row, report)
+                if row["id"] in report.retrying:
+                    failing.add(row["channel"])
+        return report
 
     def _deliver(self, row: dict, report: DispatchReport) -> None:
         channel = self.channels[row["channel"]]
         alert = load_alert(self.db, row, self.watch)
         try:
-            result = channel.send(alert)
+            result = channel.send(alert, stop=self.stop)
         except TransientDeliveryError as exc:
             self._transient(row, channel, exc, report)
         except PermanentDeliveryError as exc:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from core.config import parse_config
 from core.errors import ConfigError
 from core.models import VN_TZ, Extracted
 from notifier.outbox import Dispatcher, enqueue_alerts, outbox_summary, send_test
-from notifier.registry import build_channels, validate_channels
-from notifier.webhook import verify
+from notifier.registry import RetryPolicy, build_channels, validate_channels
+from notifier.webhook import WebhookChannel, verify
 from storage import queries
 from storage.schema import open_db
 
@@ -274,3 +275,33 @@ def test_send_test_reports_each_channel(tmp_path, smtp_server, webhook_receiver,
     assert results == {"webhook": True, "email": True, "dead": False}
     assert webhook_receiver.hits[0].headers["x-dxmon-event"] == "dxmon.test"
     assert smtp_server.wait_for(1)[0]["Subject"].startswith("[thử nghiệm]")
+
+
+def test_the_webhook_channel_takes_an_injected_transport(tmp_path, secret):
+    """The seam: an httpx transport in, the same outcomes out (no socket is opened)."""
+    requests: list[httpx.Request] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if len(requests) == 1:
+            return httpx.Response(503, headers={"Retry-After": "90"}, text="busy")
+        return httpx.Response(204)
+
+    config = webhook_config(tmp_path, "http://127.0.0.1:9/hook")
+    channel = WebhookChannel("webhook", config.notify[0].options,
+                             transport=httpx.MockTransport(receiver))
+    channel.policy = RetryPolicy(base=timedelta(seconds=10))
+    db = open_db(config.storage_path)
+    a_session(db, config)
+    clock = Clock()
+    d = Dispatcher(db, {"webhook": channel}, clock=clock, watch=config.watch)
+    assert d.run_due().retrying
+    (row,) = db.query("SELECT * FROM alerts")
+    assert row["last_error"] == "HTTP 503: busy"
+    assert datetime.fromisoformat(row["next_attempt_at"]) >= clock.now + timedelta(seconds=90)
+    clock.advance(3600)
+    assert len(d.run_due().sent) == 1
+    first, second = requests
+    assert str(first.url) == "http://127.0.0.1:9/hook"
+    assert verify(SECRET, second.content, second.headers["x-dxmon-signature"])
+    assert first.headers["x-dxmon-delivery"] == second.headers["x-dxmon-delivery"]

@@ -20,7 +20,7 @@ import pytest
 from core.models import VN_TZ
 from monitor.demo.content import next_session_number, recently, session_report
 from notifier.webhook import verify
-from tests.fixtures.receivers import SmtpServer, WebhookReceiver, free_port
+from tests.fixtures.receivers import HostileReceiver, SmtpServer, WebhookReceiver, free_port
 
 SECRET = "serve-signing-key"
 BODY = "bcd-khcn-cds-da06"
@@ -225,3 +225,57 @@ def test_serve_killed_mid_delivery_resends_with_the_same_delivery_id(
         assert second.wait(60) == 0
     finally:
         hook.stop()
+
+
+def test_a_trickling_receiver_gets_one_post_while_crawls_keep_running_and_serve_stops(
+        crawl, portals, serving, monkeypatch):
+    """Issue 12 finding 2, under the real service with a manual crawl beside it.
+
+    The receiver answers 200 at once, then trickles its body a byte every 0.2 s for as
+    long as anyone listens. The README promises hold: a slow live send is never taken
+    over (one POST), each session alerts once, crawls keep their schedule while the
+    receiver dawdles, and SIGTERM ends `dxmon serve` within seconds.
+    """
+    monkeypatch.setenv("DXMON_SERVE_SECRET", SECRET)
+    receiver = HostileReceiver("trickle")
+    try:
+        # a 2 s deadline makes a 9 s lease: the watch below lasts several leases
+        crawl.write_config(sites=SITES, interval="4s",
+                           extra=webhook_toml("hook", receiver.url(), timeout=2))
+        serve = serving()
+        until(lambda: baseline_done(crawl), 90, "the baseline crawl of both sources")
+        assert receiver.posts == []
+
+        number, day, _ = publish_new_session(portals, "thanhhoa-tv")
+        # a user crawls by hand at the same moment: two dispatchers may both try to send
+        manual = crawl.scrapy(process=True)
+        assert "database is locked" not in manual.stderr
+        receiver.wait_for_connections(1, timeout=90)
+        (row,) = until(lambda: [a for a in alerts(crawl) if a["status"] == "sent"], 60,
+                       "the alert to be marked sent")
+        first_post = receiver.posts[0]
+        assert first_post.closed.wait(30)  # dxmon hung up; the receiver would go on
+
+        # watch for three leases: no second POST, and both sources keep being crawled
+        watch_from = crawl.query("SELECT MAX(id) AS id FROM crawl_runs")[0]["id"]
+        time.sleep(3 * 9)
+        assert len(receiver.posts) == 1
+        assert [(a["status"], a["attempts"]) for a in alerts(crawl)] == [("sent", 1)]
+        runs = crawl.query("SELECT source, COUNT(*) AS n FROM crawl_runs WHERE id > ? AND "
+                           "status = 'ok' GROUP BY source", [watch_from])
+        # every 4 s for 27 s is ~6 runs a source; at least 2 each, even on a loaded machine
+        assert {r["source"]: r["n"] >= 2 for r in runs} == {s: True for s in SITES}, runs
+        session = crawl.query("SELECT * FROM sessions WHERE body = ? AND number = ?",
+                              [BODY, number])
+        assert len(session) == 1 and session[0]["date"] == day.isoformat()
+
+        signalled = time.monotonic()
+        serve.signal(signal.SIGTERM)
+        assert serve.wait(30) == 0
+        stopped_in = time.monotonic() - signalled
+        log = serve.output
+        assert "Traceback" not in log and "stopped" in log
+        assert crawl.query("SELECT * FROM crawl_runs WHERE status = 'running'") == []
+        print(f"serve stopped {stopped_in:.1f}s after SIGTERM")
+    finally:
+        receiver.stop()
