@@ -193,6 +193,21 @@ QA = [
      "lại bản giấy khi nhận giấy phép lái xe."),
 ]
 CHROME = {"menu_imprint": True, "hidden": "style", "with_popup": True}
+ROUNDUP = [
+    ("/thoi-su/so-hoa-ho-so-31001.htm", "Tỉnh đẩy mạnh số hoá hồ sơ thủ tục hành chính",
+     " tại cấp xã, với mục tiêu đến cuối quý II không còn hồ sơ giấy nào phải nộp lại."),
+    ("/thoi-su/tap-huan-31002.htm", "Hơn 300 cán bộ được tập huấn kỹ năng họp trực tuyến",
+     ", trong đó phần lớn là cán bộ cấp xã mới được điều động sau sắp xếp."),
+    ("/thoi-su/duong-noi-31003.htm", "Tuyến đường nối trung tâm huyện với khu công nghiệp",
+     " được khởi công sáng qua, dự kiến thông xe vào cuối năm tới."),
+    ("/thoi-su/nong-san-31004.htm", "Nông dân vùng cao bán nông sản qua sàn thương mại",
+     " nhiều hơn hẳn năm trước, nhờ được hỗ trợ chụp ảnh và đóng gói."),
+    ("/thoi-su/bep-an-31005.htm", "Sở Y tế kiểm tra an toàn thực phẩm ở bếp ăn trường học",
+     "; hai cơ sở bị nhắc nhở vì chưa lưu mẫu thức ăn đúng quy định."),
+]
+STUB = ("Nhiều ý kiến đề nghị công khai tiến độ từng dự án",
+        "Tại phiên chất vấn sáng 13/3, đại biểu đề nghị công khai tiến độ các dự án chậm "
+        "giải ngân và nêu rõ trách nhiệm.")
 
 
 def _chrome_listing_cases():
@@ -212,6 +227,8 @@ def _chrome_listing_cases():
             "Văn hoá", ads=False, bottom=None, hidden="attribute"),
         "membership pop-up at the end of the page": P.portal_section(
             "Thể thao", ads=False, bottom=None, with_popup=True),
+        "membership pop-up with the role of a dialog": P.portal_section(
+            "Du lịch", ads=False, bottom=None, with_popup="role"),
         "all of it on one page": P.portal_section("Thời sự", bottom="list", **CHROME),
         "all of it, a small grid of six": P.portal_section("Đầu tư", count=6, **CHROME),
     }
@@ -239,6 +256,14 @@ def _chrome_article_cases():
             "Hỏi đáp: cấp đổi giấy phép lái xe trực tuyến", P.qa_body(QA), **CHROME),
         "short article, imprint in the menu only": P.portal_article(
             title, P.plain_body(SHORT), ads=False, bottom=None, menu_imprint=True),
+        "round-up: paragraphs that open with a link and go on after it": P.portal_article(
+            "Điểm tin sáng 13/3", P.roundup_body(ROUNDUP), **CHROME),
+        "body after a strip of video teasers, nothing after it but the imprint":
+            P.video_strip_article(title, BODY),
+        "paywalled stub inside an <article>: headline, subtitle, one paragraph":
+            P.stub_article(title, STUB[0], STUB[1]),
+        "the same stub in a block named for a picture dialog": P.stub_article(
+            title, STUB[0], STUB[1], wrapper="box article modal-enabled"),
     }
 
 
@@ -255,21 +280,16 @@ def test_a_section_page_is_a_listing_whatever_its_chrome(name):
 @pytest.mark.parametrize("name", list(_chrome_article_cases()))
 def test_an_article_is_an_article_whatever_its_chrome(name):
     from crawler.extract import classify_page
+    from tests.fixtures import pages as P
 
     html = _chrome_article_cases()[name]
     url = "http://127.0.0.1/thoi-su/a-b-c-d-31000.htm"
     assert classify_page(html, url) == "article"
     article = extract_article(html, url)
     assert article is not None
-    # the chrome is not the article's text
-    for line in POPUP_AND_NOTICES():
+    # what the page hides is not the article's text
+    for line in P.HIDDEN_NOTICES:
         assert line[:40] not in article.text
-
-
-def POPUP_AND_NOTICES():  # noqa: N802
-    from tests.fixtures import pages as P
-
-    return P.POPUP + P.HIDDEN_NOTICES
 
 
 @settings(max_examples=40, deadline=None)
