@@ -231,6 +231,8 @@ def _chrome_listing_cases():
             "Du lịch", ads=False, bottom=None, with_popup="role"),
         "all of it on one page": P.portal_section("Thời sự", bottom="list", **CHROME),
         "all of it, a small grid of six": P.portal_section("Đầu tư", count=6, **CHROME),
+        "teaser cards as HTML5 <article> elements, all of the chrome": P.portal_section(
+            "Công nghệ", card="article", bottom="list", **CHROME),
     }
 
 
@@ -295,16 +297,19 @@ def test_an_article_is_an_article_whatever_its_chrome(name):
 @settings(max_examples=40, deadline=None)
 @given(bottom=st.sampled_from([None, "columns", "list"]), menu=st.booleans(),
        hidden=st.sampled_from([None, "style", "attribute"]), with_popup=st.booleans(),
-       ads=st.booleans(), count=st.integers(6, 20), short=st.booleans())
-def test_the_chrome_never_decides_the_kind(bottom, menu, hidden, with_popup, ads, count, short):
-    """Any mix of the chrome: the section page stays a listing, the article with the same
-    chrome (a brief or a long one, above a grid as big as the section's) an article."""
+       ads=st.booleans(), count=st.integers(6, 20), short=st.booleans(),
+       card=st.sampled_from(["div", "article"]))
+def test_the_chrome_never_decides_the_kind(bottom, menu, hidden, with_popup, ads, count, short,
+                                           card):
+    """Any mix of the chrome: the section page (its cards <div>s or <article>s) stays a
+    listing, the article with the same chrome (a brief or a long one, above a grid as
+    big as the section's) an article."""
     from crawler.extract import classify_page
     from tests.fixtures import pages as P
 
     chrome = {"bottom": bottom, "menu_imprint": menu, "hidden": hidden,
               "with_popup": with_popup, "ads": ads}
-    section = P.portal_section("Kinh tế", count=count, **chrome)
+    section = P.portal_section("Kinh tế", count=count, card=card, **chrome)
     article = P.portal_article("Tỉnh sơ kết công tác chuyển đổi số quý I năm 2026",
                                P.plain_body(SHORT if short else BODY), grid=count, **chrome)
     assert classify_page(section, "http://127.0.0.1/kinh-te") == "listing"
