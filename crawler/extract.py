@@ -393,8 +393,10 @@ def page_kind(tree) -> str:
     stub, "see also" links between paragraphs, a headline linked to its own page, an
     old table layout with ``<br>`` paragraphs are articles. Known limits: a section
     page whose description between its name and its grid is as long as a brief (200+
-    characters) reads as a brief with its related links; an imprint after the last
-    teaser written as 500+ characters of long paragraphs reads as a body.
+    characters) reads as a brief with its related links; so does a front page that
+    opens with its top story as an unlinked ``h1`` over a 200+ character lead; an
+    imprint after the last teaser written as 500+ characters of long paragraphs reads
+    as a body (benchmarks/realworld.py, held-out pages).
     """
     body = tree.find("body")
     root = body if body is not None else tree
