@@ -5,6 +5,7 @@ people's text: it lives outside the repository and is never committed):
 
     python benchmarks/realworld.py [FOLDER]        # or DXMON_REALWORLD=FOLDER
     python benchmarks/realworld.py FOLDER --limit 5000    # a quicker sample of each set
+    python benchmarks/realworld.py FOLDER --pages-only    # the pages alone (seconds)
 
 Printed:
 
@@ -18,7 +19,10 @@ Printed:
    of ``crawler.extract.classify_page`` (``n/a`` while it does not exist); leaked
    furniture lines (lines of the extracted text of 3+ words that are less than half
    inside the gold). For each listing page: the verdict, and whether ``extract_article``
-   makes an article of it.
+   makes an article of it. These 17 pages are the development set of ``page_kind``'s
+   rule (they were read to decide it); its verdicts print as "DEV verdicts".
+   **Held-out pages** (``FOLDER/pages-heldout/``, kinds in its ``MANIFEST.json``): real
+   pages nobody read while deciding the rule; verdicts print as "HELD-OUT verdicts".
 2. **Texts** (``FOLDER/texts.jsonl``, 2017 articles) and **RSS items**
    (``FOLDER/rss.jsonl``, title + summary, 2025–2026): articles scanned, how many
    mention "phiên họp", how many dxmon flags as reports (``monitor.detect.detect``),
@@ -148,12 +152,14 @@ def pages(folder: Path) -> None:
         print("   (crawler.extract.classify_page not present: verdicts print n/a)")
     f1s, titles, dates, verdicts, leaks_total = [], 0, 0, 0, 0
     articles = listings = listing_stored = 0
+    verdict_rows: list[tuple[str, str]] = []
     for path in files:
         html = ex.decode_html(path.read_bytes())
         tree = ex.parse_html(html)
         url = _page_url(tree, f"http://localhost/{path.name}")
         kind = "listing" if "_list" in path.stem else "article"
         verdict = _verdict(html, url)
+        verdict_rows.append((kind, verdict))
         art = ex.extract_article(html, url)
         if kind == "listing":
             listings += 1
@@ -200,6 +206,41 @@ def pages(folder: Path) -> None:
     shown = "n/a" if not hasattr(ex, "classify_page") else f"{verdicts}/{articles + listings}"
     print(f"  listing pages {listings}: made into an article {listing_stored}; verdicts right "
           f"{shown}")
+    print(f"  DEV verdicts: {_verdict_line(verdict_rows)}")
+
+
+def _verdict_line(rows: list[tuple[str, str]]) -> str:
+    """'articles a/A right, listings l/L right' over (expected, verdict) pairs."""
+    arts = [v for want, v in rows if want == "article"]
+    lists = [v for want, v in rows if want == "listing"]
+    return (f"articles judged article {arts.count('article')}/{len(arts)}, listings judged "
+            f"listing {lists.count('listing')}/{len(lists)}")
+
+
+def heldout(folder: Path) -> None:
+    """The held-out pages (``FOLDER/pages-heldout``, expected kinds in its MANIFEST.json,
+    taken from each source's naming): the verdict and what ``extract_article`` gives.
+    No gold body container: these pages were not read while the rule was decided."""
+    dest = folder / "pages-heldout"
+    manifest = dest / "MANIFEST.json"
+    if not manifest.exists():
+        print(f"== held-out pages: none ({dest} has no MANIFEST.json)")
+        return
+    kinds = json.loads(manifest.read_text())
+    print(f"== held-out pages: {len(kinds)} real pages of Vietnamese outlets ({dest})")
+    rows = []
+    for name in sorted(kinds):
+        want = kinds[name]["kind"]
+        html = ex.decode_html((dest / name).read_bytes())
+        tree = ex.parse_html(html)
+        url = _page_url(tree, f"http://localhost/{name}") if tree is not None else name
+        verdict = _verdict(html, url)
+        art = ex.extract_article(html, url)
+        rows.append((want, verdict))
+        got = f"article {len(art.text)} chars, title {art.title[:40]!r}" if art else "None"
+        mark = "" if verdict == want else "   <-- WRONG"
+        print(f"  {Path(name).stem:34} {want:8} verdict {verdict:8} extract_article: {got}{mark}")
+    print(f"  HELD-OUT verdicts: {_verdict_line(rows)}")
 
 
 # Real reports of a watched body in the RSS material, found by reading every item that
@@ -308,6 +349,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", nargs="?", default=os.environ.get("DXMON_REALWORLD"))
     ap.add_argument("--limit", type=int, default=None, help="at most N texts and N RSS items")
+    ap.add_argument("--pages-only", action="store_true",
+                    help="only the pages (dev and held-out): seconds instead of minutes")
     ap.add_argument("--review", type=int, default=40,
                     help="unflagged candidates printed (default 40)")
     args = ap.parse_args(argv)
@@ -320,6 +363,9 @@ def main(argv=None) -> int:
     if manifest.exists():
         print("material:", json.dumps(json.loads(manifest.read_text()), ensure_ascii=False))
     pages(folder)
+    heldout(folder)
+    if args.pages_only:
+        return 0
     if (folder / "texts.jsonl").exists():
         print("== texts: vn_news articles of 2017 (pre-2021: any flag is a false report)")
         _scan("texts", _texts(folder), True, args.limit, args.review)

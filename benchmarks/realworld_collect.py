@@ -3,7 +3,7 @@
 The material is other people's text: it is read from local git mirrors of public
 repositories and written OUTSIDE the repository (never commit it). Issue 11 §4.
 
-    python benchmarks/realworld_collect.py OUT_DIR [--mirrors /work/.mirror]
+    python benchmarks/realworld_collect.py OUT_DIR [--mirrors /work/.mirror] [--pages-only]
 
 Sources (each a bare git repository under MIRRORS, read with ``git cat-file``):
 
@@ -18,6 +18,19 @@ Sources (each a bare git repository under MIRRORS, read with ``git cat-file``):
   mirrored): every version, over the whole git history, of the RSS day files
   ``data/news/*.json`` → ``OUT/rss.jsonl``, one distinct item (by id, else link) a line: ``{"id", "title", "summary", "link", "source", "published"}``.
 
+Held-out pages (``OUT/pages-heldout/``, with ``MANIFEST.json`` giving each file's
+expected kind, taken from its source's own naming, never from reading it):
+
+- ``flairNLP+fundus``: ``tests/resources/parser/test_data/vn/*.html.gz``, article
+  pages of VnExpress (fundus' parser tests) → ``fundus_<name>_article.html``.
+- ``dungvn3000+myfeed``: every Vietnamese page ever committed under
+  ``linkerz_parser/src/test/resources/`` (2012-2013; deleted since, so read from
+  the history): ``<site>N.html`` are article pages (the repository's parser tests
+  read them as articles) → ``myfeed_<site>N_article.html``; ``<site>.homepage.html``
+  (and the misspelt ``hompage``) are front pages → ``myfeed_<site>_list.html``. The
+  English pages there (bbc, cnn, dzone, eclipse, scala) and ``empty.html`` are left
+  out.
+
 Blobs a mirror lists but does not hold (large files may be absent) are counted and
 skipped. ``OUT/MANIFEST.json`` records where everything came from and the counts.
 """
@@ -25,6 +38,7 @@ skipped. ``OUT/MANIFEST.json`` records where everything came from and the counts
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import shutil
 import subprocess
@@ -97,6 +111,58 @@ def collect_pages(mirrors: Path, out: Path) -> dict:
     return {"repo": "meth04/tracking_news-mcp", "commit": head, "files": len(names)}
 
 
+FUNDUS = "flairNLP+fundus"
+FUNDUS_VN = "tests/resources/parser/test_data/vn"
+MYFEED = "dungvn3000+myfeed"
+MYFEED_PAGES = "linkerz_parser/src/test/resources"
+# the pages of myfeed that are not of Vietnamese outlets
+MYFEED_FOREIGN = ("bbc", "cnn", "dzone", "eclipse", "scala", "empty")
+
+
+def collect_heldout(mirrors: Path, out: Path) -> dict:
+    """Pages scored as held-out (not looked at while page_kind's rule was decided)."""
+    dest = out / "pages-heldout"
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict] = {}
+    stats = {}
+    if (mirrors / FUNDUS).is_dir():
+        gd = git_dir(mirrors, FUNDUS)
+        head = git(gd, "rev-parse", "HEAD").strip()
+        names = [p for p in git(gd, "ls-tree", "-r", "--name-only", "HEAD", "--",
+                                FUNDUS_VN).split() if p.endswith(".html.gz")]
+        for path in names:
+            data = subprocess.run(["git", f"--git-dir={gd}", "show", f"HEAD:{path}"],
+                                  check=True, capture_output=True).stdout
+            name = f"fundus_{Path(path).name.removesuffix('.html.gz')}_article.html"
+            (dest / name).write_bytes(gzip.decompress(data))
+            manifest[name] = {"kind": "article", "repo": "flairNLP/fundus", "path": path,
+                              "commit": head}
+        stats["flairNLP/fundus"] = {"commit": head, "files": len(names)}
+    if (mirrors / MYFEED).is_dir():
+        gd = git_dir(mirrors, MYFEED)
+        objs = {}
+        for sha, path in objects_under(gd, MYFEED_PAGES):
+            stem = Path(path).name.removesuffix(".html")
+            if path.endswith(".html") and not stem.startswith(MYFEED_FOREIGN):
+                objs[path] = sha  # one version each
+        kept = missing = 0
+        for (sha, data), path in zip(blobs(gd, list(objs.values())), objs, strict=True):
+            if data is None:
+                missing += 1
+                continue
+            stem = Path(path).name.removesuffix(".html")
+            site, _, kind = stem.partition(".")
+            name = (f"myfeed_{site}_list.html" if kind in ("homepage", "hompage")
+                    else f"myfeed_{stem}_article.html")
+            (dest / name).write_bytes(data)
+            manifest[name] = {"kind": "listing" if kind else "article",
+                              "repo": "dungvn3000/myfeed", "path": path, "blob": sha}
+            kept += 1
+        stats["dungvn3000/myfeed"] = {"files": kept, "missing": missing}
+    (dest / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+    return stats
+
+
 def collect_texts(mirrors: Path, out: Path) -> dict:
     gd = git_dir(mirrors, VN_NEWS)
     newest = git(gd, "log", "-1", "--format=%cs", "--all", "--", "vn_news").strip()
@@ -163,14 +229,27 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
+    ap.add_argument("--pages-only", action="store_true",
+                    help="only the pages (dev and held-out), not the texts and RSS items")
     args = ap.parse_args(argv)
     if args.out.resolve().is_relative_to(Path(__file__).resolve().parent.parent):
         ap.error("OUT_DIR must be outside the repository: the material is not ours to commit")
-    if args.out.exists():
+    manifest = {}
+    if args.pages_only:  # the texts and RSS items already there are kept
+        for sub in ("pages", "pages-heldout"):
+            shutil.rmtree(args.out / sub, ignore_errors=True)
+        if (args.out / "MANIFEST.json").exists():
+            manifest = json.loads((args.out / "MANIFEST.json").read_text())
+    elif args.out.exists():
         shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
-    manifest = {"pages": collect_pages(args.mirrors, args.out)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    manifest["pages"] = collect_pages(args.mirrors, args.out)
     print("pages", manifest["pages"], flush=True)
+    manifest["pages_heldout"] = collect_heldout(args.mirrors, args.out)
+    print("held-out pages", manifest["pages_heldout"], flush=True)
+    if args.pages_only:
+        (args.out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+        return 0
     manifest["texts"] = collect_texts(args.mirrors, args.out)
     print("texts", manifest["texts"], flush=True)
     manifest["rss"] = collect_rss(args.mirrors, args.out)

@@ -340,6 +340,12 @@ _TEASER_WORDS = 5
 _PARAGRAPH_CHARS = 40
 # After a teaser, this many paragraphs in a row are article text, not its summary.
 _BODY_PARAGRAPHS = 3
+# A site's imprint after its last teaser is one-line entries ("Giấy phép số …",
+# "Địa chỉ: …", "© 2026 …": 40-150 characters, 60-90 on average on the real pages
+# of benchmarks/realworld.py); an article's paragraphs wrap over several lines (150-270
+# characters on average there). After the last teaser, only paragraphs longer than a
+# line of this many characters can make a body.
+_LINE_CHARS = 120
 _BLOCK_TAGS = frozenset(("p", "div", "td", "th", "li", "section", "article", "blockquote", "h1",
                          "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "tbody", "tr", "figure",
                          "figcaption", "header", "footer", "main", "dl", "dd", "dt", "pre", "form",
@@ -358,30 +364,49 @@ def classify_page(html: str | bytes, url: str) -> str:
 def page_kind(tree) -> str:
     """``"listing"`` for a page of teasers, else ``"article"`` (the tree is not changed).
 
-    The page's leaf blocks are read in document order. A block led by a headline link
-    is a teaser; a block with 40+ characters outside links is a paragraph; paragraphs
-    in a row, not interrupted by a teaser or a headline, make a run. A page is a
-    listing when it shows at least :data:`MIN_TEASERS` teasers outside related-article
-    lists and has no body run: none of :data:`BODY_CHARS`, and none of
+    The page's leaf blocks are read in document order; what the page does not show in
+    its flow (scripts, and blocks it hides or names a dialog: :func:`_hidden`) is not
+    read. A block led by a headline link to another page is a teaser (a link that
+    opens a sentence going on after it is running text); a block with 40+ characters
+    outside links is a paragraph (a list item is not); paragraphs in a row, not
+    interrupted by a teaser or a headline, make a run. A page is an article when its
+    ``h1`` headline stands inside an HTML5 ``<article>``. Otherwise it is a listing
+    when it shows at least :data:`MIN_TEASERS` teasers outside related-article lists
+    and has no body run. A body run is one of :data:`BODY_CHARS`, or of
     ``MIN_TEXT_CHARS`` that is not a teaser's summary (a run right after a teaser,
-    shorter than :data:`_BODY_PARAGRAPHS` paragraphs). A bare link between two
-    paragraphs of the body ("see also") does not end the body's run, unless such
-    links alternate with the paragraphs (headline, summary, headline...: a listing).
+    shorter than :data:`_BODY_PARAGRAPHS` paragraphs). After the page's last teaser
+    come the site's imprint and notices, so there a run is a body only if its
+    paragraphs longer than a line (:data:`_LINE_CHARS`) make :data:`BODY_CHARS`. A bare
+    link between two paragraphs of the body ("see also") does not end the body's run,
+    unless such links alternate with the paragraphs (headline, summary, headline...:
+    a listing).
 
     Cases (tests/test_extraction.py): teaser grids with or without summaries, plain
     headline lists, a featured story above a grid, old table layouts, headlines
-    opening or beside their summary paragraph are listings; a long article, a brief
-    under a long related list, "see also" links between paragraphs, a headline linked
-    to its own page, an old table layout with ``<br>`` paragraphs are articles. Known
-    limit: a section page whose description above the grid is as long as a brief
-    (200+ characters) reads as a brief with its related links.
+    opening or beside their summary paragraph, and any of them with a real portal's
+    chrome (ad slots holding scripts, an imprint in ``<div>`` columns, list items or
+    the top menu, notices hidden by CSS or the ``hidden`` attribute, a pop-up of long
+    paragraphs, a log-in button linked to "#") are listings; a long article, a brief
+    under a long related list or above an unmarked grid, wire copy in short
+    paragraphs, a live report, a photo story, questions and answers, a round-up whose
+    paragraphs open with links, a body after a strip of video teasers, a paywalled
+    stub, "see also" links between paragraphs, a headline linked to its own page, an
+    old table layout with ``<br>`` paragraphs are articles. Known limits: a section
+    page whose description between its name and its grid is as long as a brief (200+
+    characters) reads as a brief with its related links; so does a front page that
+    opens with its top story as an unlinked ``h1`` over a 200+ character lead; an
+    imprint after the last teaser written as 500+ characters of long paragraphs reads
+    as a body (benchmarks/realworld.py, held-out pages).
     """
     body = tree.find("body")
     root = body if body is not None else tree
     teasers: set[str] = set()
     runs = _Runs()
-    for block, kind, size, href in _leaf_blocks(root):
+    last_teaser = None
+    for seq, (block, kind, size, href) in enumerate(_leaf_blocks(root)):
+        runs.seq = seq
         if kind in ("teaser", "link"):
+            last_teaser = seq
             if not _in_related(block):
                 teasers.add(href)
             if kind == "link" and runs.open_body():
@@ -389,28 +414,40 @@ def page_kind(tree) -> str:
             else:
                 runs.close(after_teaser=True)
         elif kind == "headline":
+            if _in_article_element(block):
+                return "article"
             runs.close(after_teaser=False)
         elif kind == "paragraph":
             runs.add(size)
     runs.close(after_teaser=False)
     if len(teasers) < MIN_TEASERS:
         return "article"
-    for chars, paragraphs, after_teaser in runs.done:
-        if chars >= BODY_CHARS or chars >= MIN_TEXT_CHARS and (
+    for chars, paragraphs, after_teaser, last, wrapped in runs.done:
+        if after_teaser and (last_teaser is None or last > last_teaser):
+            # after the page's last teaser: the site's imprint (one-line entries), unless
+            # it holds an article's body (a body after a strip of videos)
+            if wrapped >= BODY_CHARS:
+                return "article"
+        elif chars >= BODY_CHARS or chars >= MIN_TEXT_CHARS and (
                 not after_teaser or paragraphs >= _BODY_PARAGRAPHS):
             return "article"
     return "listing"
 
 
 class _Runs:
-    """Runs of paragraphs, each (characters, paragraphs, right after a teaser?), for
-    :func:`page_kind`; a run not led by a teaser may go on across bare links."""
+    """Runs of paragraphs, each (characters, paragraphs, right after a teaser?, the
+    number of its last block, characters in paragraphs longer than a line), for
+    :func:`page_kind`; a run not led by a teaser may go on across bare links.
+    ``seq``: the number of the block being read."""
 
     def __init__(self):
-        self.done: list[tuple[int, int, bool]] = []
+        self.done: list[tuple[int, int, bool, int, int]] = []
         self.segments: list[list[int]] = []  # the open run, split at its bare links
         self.after_teaser = False  # the open run's lead
         self.last_teaser = False  # what came before the next run
+        self.seq = 0
+        self.last = 0  # the open run's last paragraph
+        self.wrapped = 0  # its characters in paragraphs longer than _LINE_CHARS
 
     def open_body(self) -> bool:
         return bool(self.segments) and not self.after_teaser
@@ -419,8 +456,11 @@ class _Runs:
         if not self.segments:
             self.after_teaser = self.last_teaser
             self.segments.append([0, 0])
+            self.wrapped = 0
         self.segments[-1][0] += chars
+        self.wrapped += chars if chars > _LINE_CHARS else 0
         self.segments[-1][1] += 1
+        self.last = self.seq
 
     def interrupt(self) -> None:
         self.segments.append([0, 0])
@@ -430,11 +470,11 @@ class _Runs:
         links = len(self.segments) - 1
         if parts and links >= 3 and links >= sum(seg[1] for seg in parts) - 1:
             # a link before every paragraph: headlines and their summaries
-            self.done.append((parts[0][0], parts[0][1], self.after_teaser))
-            self.done += [(chars, paras, True) for chars, paras in parts[1:]]
+            self.done += [(chars, paras, self.after_teaser if i == 0 else True, self.last,
+                           min(chars, self.wrapped)) for i, (chars, paras) in enumerate(parts)]
         elif parts:
             self.done.append((sum(seg[0] for seg in parts), sum(seg[1] for seg in parts),
-                              self.after_teaser))
+                              self.after_teaser, self.last, self.wrapped))
         self.segments = []
         self.last_teaser = after_teaser
 
@@ -444,12 +484,13 @@ def _leaf_blocks(root):
     no block inside it, in document order, and for the text a block holds beside its
     inner blocks (old portals write the article as text and ``<br>`` in a ``<div>``
     that also holds pictures' blocks). ``kind``: "teaser", "headline" (a heading that
-    is no link: the article's own), "paragraph" or "other"."""
+    is no link: the article's own), "paragraph" or "other". Scripts and what the page
+    hides (:func:`_hidden`) are not read."""
     stack = [root]
     while stack:
         el = stack.pop()
         tag = el.tag
-        if not isinstance(tag, str) or tag in _SKIPPED_TAGS:
+        if not isinstance(tag, str) or tag in _SKIPPED_TAGS or _hidden(el):
             continue
         children = [c for c in el if isinstance(c.tag, str)]
         if any(c.tag in _BLOCK_TAGS for c in children):
@@ -461,30 +502,92 @@ def _leaf_blocks(root):
         yield (el, *_block_kind(el))
 
 
+_HIDING_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+# class/id words of dialogs: log-in boxes, paywalls, membership pop-ups, shown over the
+# page on a click (the generic names of the component, as "related" or "comment" are;
+# not "overlay", which also names the caption laid over a teaser's picture)
+_DIALOG_MARK = re.compile(r"popup|pop-up|modal|lightbox")
+
+
+def _hidden(el) -> bool:
+    """A block the page itself says it does not show in its flow: the ``hidden``
+    attribute, ``aria-hidden="true"``, an inline ``display: none`` / ``visibility:
+    hidden`` (account notices, payment forms and log-in boxes waiting for a click), or
+    a dialog (``<dialog>``, ``role="dialog"``, ``aria-modal``, or a class or id naming
+    a pop-up or modal, unless it holds an ``h1``)."""
+    attrib = el.attrib
+    if el.tag == "dialog":
+        return True
+    if not attrib:
+        return False
+    if "hidden" in attrib or attrib.get("aria-hidden") == "true" or \
+            attrib.get("aria-modal") == "true" or attrib.get("role") in ("dialog", "alertdialog"):
+        return True
+    if _HIDING_STYLE.search(attrib.get("style") or ""):
+        return True
+    marks = f"{attrib.get('class') or ''} {attrib.get('id') or ''}".lower()
+    # a block so named that holds the page's headline is the page ("modal-enabled"
+    # articles open their pictures in a dialog)
+    return bool(marks.strip()) and bool(_DIALOG_MARK.search(marks)) and el.find(".//h1") is None
+
+
+def _in_sentence(text: str, anchor: str) -> bool:
+    """The link opens a sentence that goes on after it ("<a>X is investigating Y</a>.
+    The company..."): a link in running text, not a headline standing on its own line
+    (a headline is followed by nothing, a line break, a dash, a colon, a date)."""
+    rest = text[len(anchor):].lstrip()
+    return bool(rest) and (rest[0] in ".,;!?" or rest[0].islower())
+
+
+def _to_a_page(link) -> bool:
+    """A link to another page: not a button dressed as a link ("#", "javascript:"),
+    which opens a form or a menu on the page itself."""
+    href = (link.get("href") or "").strip().lower()
+    return bool(href) and not href.startswith(("#", "javascript:"))
+
+
+def _in_article_element(el) -> bool:
+    """Inside an HTML5 ``<article>``: a headline there is an article's own (a section
+    page's teaser cards are ``<article>`` elements too, but their headings are not
+    ``h1`` and are links)."""
+    return any(node.tag == "article" for node in el.iterancestors())
+
+
+def _shown_text(el) -> str:
+    """The text of ``el`` and its descendants, without scripts, styles and hidden
+    blocks (an ad slot is a ``<div>`` holding only its script), spaces collapsed."""
+    parts = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _SKIPPED_TAGS and not _hidden(child):
+            parts.append(_shown_text(child))
+        parts.append(child.tail or "")
+    return " ".join(" ".join(parts).split())
+
+
 def _own_text_chars(el) -> int:
     """Characters of text outside links that ``el`` holds beside its inner blocks: its
     own text, its inline children's, and the text after each child."""
     chars = len((el.text or "").strip())
     for child in el:
         if isinstance(child.tag, str) and child.tag not in _BLOCK_TAGS and \
-                child.tag not in _SKIPPED_TAGS and child.tag != "a":
-            inline = " ".join(child.text_content().split())
-            chars += len(inline) - sum(len(" ".join(a.text_content().split()))
-                                       for a in child.iter("a"))
+                child.tag not in _SKIPPED_TAGS and child.tag != "a" and not _hidden(child):
+            inline = _shown_text(child)
+            chars += len(inline) - sum(len(_shown_text(a)) for a in child.iter("a"))
         chars += len((child.tail or "").strip())
     return chars
 
 
 def _block_kind(el) -> tuple[str, int, str | None]:
-    text = " ".join(el.text_content().split())
+    text = _shown_text(el)
     if not text:
         return "other", 0, None
     link_chars = 0
     for link in el.iter("a"):
-        anchor = " ".join(link.text_content().split())
+        anchor = _shown_text(link)
         link_chars += len(anchor)
         if len(anchor) >= _TEASER_CHARS and len(anchor.split()) >= _TEASER_WORDS and \
-                text.startswith(anchor[:_TEASER_CHARS]):
+                text.startswith(anchor[:_TEASER_CHARS]) and _to_a_page(link) and \
+                not _in_sentence(text, anchor):
             if el.tag == "h1":  # a headline linked to its own page
                 return "headline", 0, None
             # a link alone in a paragraph ("see also" in a body) or a card's headline
@@ -493,6 +596,8 @@ def _block_kind(el) -> tuple[str, int, str | None]:
     if el.tag == "h1" and link_chars == 0:
         return "headline", 0, None
     outside = len(text) - link_chars
+    if el.tag == "li":  # an item of a list (a menu's, an imprint's), not a paragraph
+        return "other", outside, None
     return ("paragraph" if outside >= _PARAGRAPH_CHARS else "other"), outside, None
 
 
