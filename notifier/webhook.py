@@ -36,7 +36,7 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
 class WebhookChannel:
     kind = "webhook"
     required = ("url",)
-    optional = ("secret_env", "timeout", "retry_base", "max_attempts", "headers")
+    optional = ("secret_env", "timeout", "retry_base", "max_attempts", "headers", "headers_env")
 
     def __init__(self, name: str, options: dict):
         self.name = name
@@ -44,6 +44,8 @@ class WebhookChannel:
         self.secret_env = options.get("secret_env")
         self.timeout = float(options.get("timeout", 10))
         self.headers = dict(options.get("headers", {}))
+        # header name -> environment variable holding its value (Authorization, ...)
+        self.headers_env = dict(options.get("headers_env", {}))
 
     @staticmethod
     def check(options: dict) -> list[tuple[str, str]]:
@@ -54,13 +56,18 @@ class WebhookChannel:
         var = options.get("secret_env")
         if var is not None and not os.environ.get(var):
             problems.append(("secret_env", f"environment variable {var} is not set"))
+        for header, env in dict(options.get("headers_env") or {}).items():
+            if not os.environ.get(env):
+                problems.append(("headers_env", f"environment variable {env} (for the "
+                                                f"{header} header) is not set"))
         if not isinstance(options.get("headers", {}), dict):
             problems.append(("headers", "must be a table of header names to values"))
         return problems
 
     def request(self, alert: Alert) -> tuple[bytes, dict]:
         body = alert.body_bytes()
-        headers = {**self.headers, "Content-Type": "application/json; charset=utf-8",
+        secrets = {name: os.environ.get(env, "") for name, env in self.headers_env.items()}
+        headers = {**self.headers, **secrets, "Content-Type": "application/json; charset=utf-8",
                    "User-Agent": "dxmon-webhook/1", "X-Dxmon-Event": alert.event,
                    "X-Dxmon-Delivery": alert.delivery_id}
         secret = os.environ.get(self.secret_env) if self.secret_env else None
