@@ -87,8 +87,8 @@ def _open_readonly(path: Path) -> sqlite_utils.Database:
                                    isolation_level=None, check_same_thread=False)
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()
         except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_CANTOPEN,
-                                                               sqlite3.SQLITE_READONLY):
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in (sqlite3.SQLITE_CANTOPEN,
+                                                                     sqlite3.SQLITE_READONLY):
                 raise
             conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                    check_same_thread=False)
