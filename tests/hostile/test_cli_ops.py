@@ -134,8 +134,9 @@ def mark():
 
 @pytest.fixture
 def big_portal():
-    """One portal site with 600 articles, 60 to a listing page (a crawl of a few seconds)."""
-    web = PortalWeb([], sites=[SITE], traps=False, page_size=60)
+    """One portal site with 600 articles, 150 to a listing page (all four listing pages
+    within the default max_depth), a crawl of a few seconds."""
+    web = PortalWeb([], sites=[SITE], traps=False, page_size=150)
     web.add_synthetic(SITE, 600, words=120)
     with web:
         yield web
