@@ -418,6 +418,11 @@ class _Validator:
         """Checks every channel kind shares: no control characters anywhere, ports,
         timeouts, no credentials in a URL or a literal header, ``*_env`` names."""
         self.no_controls(key, value)
+        if opt in ("to", "sender") and not (
+                isinstance(value, str) or (isinstance(value, list) and opt == "to"
+                                           and all(isinstance(v, str) for v in value))):
+            what = "an email address" if opt == "sender" else "a list of email addresses"
+            raise self.fail(key, f"must be {what}, got {value!r}")
         if opt == "port" and (not isinstance(value, int) or isinstance(value, bool)
                               or not 1 <= value <= 65535):
             raise self.fail(key, f"must be a port number from 1 to 65535, got {value!r}")

@@ -125,8 +125,8 @@ _OS_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 def storage_failure(exc: BaseException, path: str | Path | None = None) -> str | None:
     """One line saying what is wrong with the database and what to do, if ``exc`` says
-    the storage itself failed (full disk, I/O error, damaged file, not writable);
-    None for any other error (a bug, a constraint, a lock held too long)."""
+    the storage itself failed (full disk, I/O error, damaged file, not writable, a lock
+    held past the busy timeout); None for any other error (a bug, a constraint)."""
     where = f"database {path}" if path else "the database"
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
@@ -144,6 +144,9 @@ def storage_failure(exc: BaseException, path: str | Path | None = None) -> str |
         return (f"cannot open or write {where} ({exc}): make its folder writable, or point "
                 "[storage] path somewhere writable (read-only commands such as status and "
                 "search still work on it)")
+    if primary == sqlite3.SQLITE_BUSY:
+        return (f"{where} stayed locked by another process for over {BUSY_TIMEOUT_S} s "
+                f"({exc}); try again when its write is done")
     return None
 
 

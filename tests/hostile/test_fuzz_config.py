@@ -119,6 +119,12 @@ scalars = st.one_of(
     st.text(max_size=20),
     st.dates(), st.datetimes(),
 )
+# values known to break naive validation, drawn often so every key meets each of them
+hostile = st.sampled_from([
+    math.nan, math.inf, -math.inf, 1e308, -1e308, 10**30, -(10**30), 2**63, -1, 0, True,
+    "", " ", "99999999999999d", "0s", "soon", "a@b.vn\r\nBcc: x@y.vn", "x\x00y",
+    "http://u:p@127.0.0.1/x", "http://[::1/", "http://127.0.0.1:port/", "(", [], {},
+    [math.nan], {"Authorization": "Bearer abc"}, date(1, 1, 1), datetime(9999, 12, 31)])
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=4),
@@ -130,13 +136,17 @@ values = st.recursive(
 @st.composite
 def mutated(draw) -> str:
     lines = VALID.splitlines()
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["value", "value", "value", "insert", "delete",
                                      "duplicate", "swap", "truncate", "rename"]))
         i = draw(st.integers(0, len(lines) - 1))
+        if kind in ("value", "rename"):  # aim at a line that sets a key
+            keyed = [n for n, text in enumerate(lines) if " = " in text] or [i]
+            i = draw(st.sampled_from(keyed))
         line = lines[i]
         if kind == "value" and " = " in line:
-            lines[i] = line.split(" = ", 1)[0] + " = " + toml_value(draw(values))
+            value = draw(st.one_of(hostile, hostile, values))
+            lines[i] = line.split(" = ", 1)[0] + " = " + toml_value(value)
         elif kind == "insert":
             at = draw(st.integers(0, len(line)))
             lines[i] = line[:at] + draw(st.text(min_size=1, max_size=5)) + line[at:]
@@ -179,13 +189,13 @@ def load_everything(text: str) -> None:
     from notifier.registry import build_channels
 
     config = parse_config(text)
-    build_channels(config)
     for source in config.sources:  # what the crawl and the scheduler compute from them
         assert math.isfinite(source.delay) and source.delay >= 0
         assert source.interval > timedelta(0)
         datetime.now() + source.interval  # noqa: B018 - must not overflow
     datetime.now() - timedelta(days=config.fresh_days)  # noqa: B018
     datetime.now() + config.crawl_timeout + config.full_sweep  # noqa: B018
+    build_channels(config)
 
 
 def test_the_unmutated_config_is_valid(monkeypatch):
