@@ -301,6 +301,29 @@ def test_killing_only_the_parent_ends_the_whole_crawl_and_closes_its_runs(
     assert run["status"] == "interrupted" and run["finished_at"]
 
 
+def test_page_readers_die_with_a_killed_crawl_process(slow_portal, tmp_path, mark):
+    """SIGKILL to the scrapy child alone (as the OOM killer or a forced stop does): its
+    fork server and page readers go too (they used to live on for minutes, blocked on
+    their task queue), and ``dxmon crawl`` reports the failed crawl and closes its run."""
+    config = write_config(tmp_path, slow_portal, tmp_path / "dxmon.db", delay=0.2)
+    parent = start_crawl(config, tmp_path, mark)
+    try:
+        wait_until(lambda: readers_up(mark), 60, "the page readers never started")
+        (crawl,) = [pid for pid in marked(mark)
+                    if b"scrapy" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(crawl, signal.SIGKILL)
+        out, err = parent.communicate(timeout=60)
+        wait_until(lambda: not marked(mark), 30,
+                   f"page readers outlived their crawl: {marked(mark)}")
+    finally:
+        parent.kill()
+        parent.communicate()
+    assert parent.returncode == 1, (out, err)
+    assert "Traceback" not in err
+    (run,) = rows(tmp_path / "dxmon.db", "SELECT status FROM crawl_runs")
+    assert run["status"] == "interrupted"
+
+
 def test_runs_left_running_by_a_killed_crawl_are_closed_as_abandoned_next_time(
         slow_portal, tmp_path, mark):
     """Everything SIGKILLed at once (no one could close the run): the row says "running"
