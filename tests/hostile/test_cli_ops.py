@@ -100,6 +100,14 @@ def rows(db_path: Path, sql: str, params=()) -> list[dict]:
         conn.close()
 
 
+def runs_started(db_path: Path) -> list[dict]:
+    """The crawl_runs rows, or none while the crawl has not yet created the database."""
+    try:
+        return rows(db_path, "SELECT id FROM crawl_runs") if db_path.exists() else []
+    except sqlite3.OperationalError:  # the file is there, its tables not yet
+        return []
+
+
 def unprivileged() -> tuple[str, ...]:
     """A command prefix under which file permissions apply. As root (no permission is
     ever denied to root) that is root without capabilities; otherwise nothing."""
@@ -332,8 +340,7 @@ def test_runs_left_running_by_a_killed_crawl_are_closed_as_abandoned_next_time(
     config = write_config(tmp_path, slow_portal, tmp_path / "dxmon.db", delay=0.2)
     first = start_crawl(config, tmp_path, mark)
     try:
-        wait_until(lambda: rows(tmp_path / "dxmon.db", "SELECT id FROM crawl_runs")
-                   if (tmp_path / "dxmon.db").exists() else None, 60, "no run row")
+        wait_until(lambda: runs_started(tmp_path / "dxmon.db"), 60, "no run row")
         kill_marked(mark)
         wait_until(lambda: not marked(mark), 30, "kill -9 did not take")
     finally:
@@ -362,8 +369,7 @@ def test_two_crawls_at_once_each_print_their_own_statistics(slow_portal, tmp_pat
     run (its own start time, finished), never the other's."""
     config = write_config(tmp_path, slow_portal, tmp_path / "dxmon.db", delay=0.05)
     first = start_crawl(config, tmp_path, mark, "--json")
-    wait_until(lambda: rows(tmp_path / "dxmon.db", "SELECT id FROM crawl_runs")
-               if (tmp_path / "dxmon.db").exists() else None, 60, "no run row")
+    wait_until(lambda: runs_started(tmp_path / "dxmon.db"), 60, "no run row")
     second = start_crawl(config, tmp_path, mark, "--json")
     outputs = []
     for process in (first, second):
