@@ -37,7 +37,7 @@ MAX_LOG_BYTES = 5 * 1024 * 1024
 # give it this long before SIGKILL.
 STOP_GRACE_S = 15
 # The child is told its parent's pid (it exits when that parent is gone: see
-# crawler.extensions.ParentWatch); the variable is internal to the two processes.
+# crawler.extensions.CrawlGuard); the variable is internal to the two processes.
 PARENT_PID_ENV = "DXMON_PARENT_PID"
 
 
