@@ -99,6 +99,9 @@ MAX_DAYS = 3650
 # (notifier.outbox), and no receiver needs ten minutes to answer
 MAX_TIMEOUT_S = 600
 
+# An HTTP header name: RFC 9110's token characters
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
 # Header names whose value is a credential: refused in `headers`, offered in `headers_env`
 _SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _SECRET_HEADER_WORDS = ("token", "secret", "key", "auth", "password")
@@ -443,6 +446,14 @@ class _Validator:
                                 "user:password@ from the URL and send them as a header "
                                 "named in headers_env (e.g. headers_env = { Authorization = "
                                 "\"HOOK_AUTH\" }, with HOOK_AUTH holding \"Basic ...\")")
+        if opt in ("headers", "headers_env") and isinstance(value, dict):
+            for header, text in value.items():
+                if not _HEADER_NAME.match(header):
+                    raise self.fail(key, f"{header!r} is not an HTTP header name (letters, "
+                                    "digits and -)")
+                if opt == "headers" and (not isinstance(text, str) or not text.isascii()):
+                    raise self.fail(key, f"the {header!r} header's value must be ASCII text "
+                                    f"(HTTP sends no other), got {text!r}")
         if opt == "headers" and isinstance(value, dict):
             for header in value:
                 if header.lower() in _SECRET_HEADERS or any(

@@ -339,7 +339,12 @@ def cmd_notify_test(args) -> int:
     if not config.notify:
         print("no [[notify]] channel configured", file=sys.stderr)
         return 1
-    results = send_test(build_channels(config))
+    results = []
+    for name, channel in build_channels(config).items():
+        try:
+            results += send_test({name: channel})
+        except Exception as exc:  # noqa: BLE001 - one broken channel fails alone, reported
+            results.append((name, False, f"{type(exc).__name__}: {exc}"))
     if args.json:
         print(_dumps([{"channel": n, "ok": ok, "message": msg} for n, ok, msg in results]))
     else:

@@ -505,6 +505,8 @@ def test_a_damaged_database_is_named_with_what_to_do(archive):
     ('kind = "email"\nhost = "127.0.0.1"\nport = "twenty-five"\nsender = "a@b.vn"\n'
      'to = ["c@d.vn"]\n', "notify[0].port"),
     ('kind = "webhook"\nurl = "http://[::1/hook"\n', "notify[0].url"),
+    ('kind = "webhook"\nurl = "http://127.0.0.1:9/hook"\nheaders = { X-Note = "Thông báo" }\n',
+     "notify[0].headers"),
     ('kind = "webhook"\nurl = "http://127.0.0.1:9/hook"\ntimeout = "soon"\n',
      "notify[0].timeout"),
 ])
