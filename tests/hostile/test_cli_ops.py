@@ -491,12 +491,17 @@ def test_a_database_on_a_read_only_filesystem_is_read(archive, tmp_path):
         subprocess.run(["umount", "-l", str(view)], check=False)
 
 
-def test_a_damaged_database_is_named_with_what_to_do(archive):
+@pytest.mark.parametrize("zeroed", [slice(0, 4096), slice(4096, None)],
+                         ids=["header page", "every other page"])
+def test_a_damaged_database_is_named_with_what_to_do(archive, zeroed):
     db_path = archive.parent / "dxmon.db"
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    conn.close()
     data = bytearray(db_path.read_bytes())
-    data[:4096] = bytes(4096)  # the header page zeroed
+    data[zeroed] = bytes(len(data[zeroed]))
     db_path.write_bytes(bytes(data))
-    for argv in (("status",), ("crawl",)):
+    for argv in (("status",), ("search", "so"), ("crawl",)):
         line = one_line_error(dxmon(*argv, "--config", str(archive), cwd=archive.parent))
         assert "dxmon.db" in line and "damaged" in line and "backup" in line
 
