@@ -492,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: the user knows; no traceback
+        return 130
     except Exception as exc:
         message = _user_error(exc, getattr(args, "storage_path", None))
         if message is None:
