@@ -55,9 +55,9 @@ def open_db(path: str | Path, *, migrate_schema: bool = True,
     :class:`StorageError` naming the file and what to do.
     """
     path = Path(path)
-    if readonly and path.exists():
-        return _open_readonly(path)
-    try:
+    if readonly and path.exists() and (db := _open_readonly(path)) is not None:
+        return db
+    try:  # (a read-only open of a database whose schema is behind lands here: migrate)
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
@@ -75,12 +75,18 @@ def open_db(path: str | Path, *, migrate_schema: bool = True,
     return db
 
 
-def _open_readonly(path: Path) -> sqlite_utils.Database:
-    """``path`` opened for reading only (``mode=ro``). SQLite needs the ``-shm`` file of a
-    WAL database for that, and cannot create it on a read-only filesystem or in a folder
-    it may not write to: then the file is opened ``immutable`` (no locks, no WAL), which is
-    what such a folder guarantees anyway, as nothing else can write there either."""
+def _open_readonly(path: Path) -> sqlite_utils.Database | None:
+    """``path`` opened for reading only (``mode=ro``); None if its schema is behind (a
+    read-only connection cannot migrate it).
+
+    SQLite needs the ``-shm`` file of a WAL database to read it, and cannot create one
+    on a read-only filesystem or in a folder it may not write to: then the file is
+    opened ``immutable`` (no locks, no WAL index). Nothing can write there either, so
+    nothing changes under the reader; only a ``-wal`` left beside it by a writer that
+    crashed would go unread.
+    """
     uri = path.resolve().as_uri()
+    conn = None
     try:
         try:
             conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
@@ -90,27 +96,28 @@ def _open_readonly(path: Path) -> sqlite_utils.Database:
             if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in (sqlite3.SQLITE_CANTOPEN,
                                                                      sqlite3.SQLITE_READONLY):
                 raise
+            if conn is not None:
+                conn.close()
             conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                    check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        db = sqlite_utils.Database(conn)
-        _check_migrated(db)
+        if _pending_migrations(conn):
+            conn.close()
+            return None
     except (sqlite3.DatabaseError, OSError) as exc:
+        if conn is not None:
+            conn.close()
         raise StorageError(storage_failure(exc, path) or f"cannot read database {path}: {exc}"
                            ) from exc
-    return db
+    return sqlite_utils.Database(conn)
 
 
-def _check_migrated(db: sqlite_utils.Database) -> None:
-    """A read-only connection cannot migrate: say so if the schema is behind."""
-    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    done = ({r[0] for r in db.execute("SELECT name FROM _migrations")}
+def _pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations not yet applied to the database of ``conn``."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    done = ({r[0] for r in conn.execute("SELECT name FROM _migrations")}
             if "_migrations" in names else set())
-    missing = [name for name, _ in MIGRATIONS if name not in done]
-    if missing:
-        raise StorageError(f"database {db.conn.execute('PRAGMA database_list').fetchone()[2]} "
-                           f"needs migrations {missing}: run `dxmon crawl` once where it "
-                           "can be written")
+    return [name for name, _ in MIGRATIONS if name not in done]
 
 
 # SQLite's primary result codes for a database that cannot be used as it is: the
