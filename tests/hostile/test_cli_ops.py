@@ -205,7 +205,7 @@ def small_disk(request, tmp_path):
         yield folder, (), grow
         subprocess.run(["umount", "-l", str(folder)], check=False)
     else:
-        limit = ("python3", "-c", "import os, resource, sys; "
+        limit = (sys.executable, "-c", "import os, resource, sys; "
                  "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000)); "
                  "os.execv(sys.argv[1], sys.argv[1:])", sys.executable)
         yield folder, limit, lambda: None
