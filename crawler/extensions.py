@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # Set by monitor.cycle.run_crawl: the pid of the dxmon process waiting for this crawl.
 PARENT_PID_ENV = "DXMON_PARENT_PID"
+# ... and the pipe to tell it why the crawl stopped early (not a file: the disk may be full)
+STATUS_FD_ENV = "DXMON_STATUS_FD"
 # How often the crawl checks that its parent is alive: a crawl orphaned by a SIGKILL of
 # its parent stops within this, which is short beside Scrapy's own shutdown (~1 s).
 PARENT_POLL_S = 0.5
@@ -105,6 +107,9 @@ class CrawlGuard:
     saying what to do; what was committed before stays. Without this, every later
     page was fetched, read and failed in turn until ``crawl_timeout``.
 
+    The message also goes to the ``dxmon`` parent on its status pipe
+    (``DXMON_STATUS_FD``), which does not depend on the full disk.
+
     Parent: when started by ``dxmon`` (``DXMON_PARENT_PID``), a thread checks every
     ``PARENT_POLL_S`` that the parent is still this process's parent; once it is not
     (the parent was killed, even by SIGKILL), the crawl sends itself SIGTERM: Scrapy's
@@ -132,7 +137,18 @@ class CrawlGuard:
         self.stopping = True
         logger.error("dxmon: stopping the crawl: %s", message)
         self.crawler.stats.set_value("dxmon/storage_error", message)
+        self._report(message)
         deferred_from_coro(self.crawler.engine.close_spider_async(reason="storage_error"))
+
+    @staticmethod
+    def _report(message: str) -> None:
+        """Tell the ``dxmon`` parent, if any, on its status pipe."""
+        fd = os.environ.get(STATUS_FD_ENV, "")
+        if fd.isdigit():
+            try:
+                os.write(int(fd), message.encode("utf-8") + b"\n")
+            except OSError:
+                pass  # the parent is gone, or this is not its pipe: the log says it
 
     def _watch_parent(self, parent: int) -> None:
         def watch() -> None:

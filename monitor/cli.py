@@ -104,15 +104,14 @@ def cmd_crawl(args) -> int:
     if args.source:
         config.source(args.source)  # fail early on an unknown name
     outcome, report = crawl_cycle(config, args.source)
+    if outcome.error:  # the database failed: say what to do, nothing else
+        print(f"dxmon: the crawl stopped: {outcome.error}", file=sys.stderr)
+        return 2
     db = _db(config)
     try:  # this crawl's own runs: another crawl may be running beside it
         runs = queries.crawl_runs_of(db, outcome.pid) if outcome.pid else {}
     finally:
         db.close()
-    for run in runs.values():
-        if error := json.loads(run["stats"] or "{}").get("dxmon/storage_error"):
-            print(f"dxmon: the crawl stopped: {error}", file=sys.stderr)
-            return 2
     result = {"ok": outcome.ok, "returncode": outcome.returncode,
               "seconds": round(outcome.seconds, 1), "log": str(outcome.log_path),
               "runs": {name: {k: run[k] for k in ("status", "started_at", "finished_at")}

@@ -39,6 +39,9 @@ STOP_GRACE_S = 15
 # The child is told its parent's pid (it exits when that parent is gone: see
 # crawler.extensions.CrawlGuard); the variable is internal to the two processes.
 PARENT_PID_ENV = "DXMON_PARENT_PID"
+# ... and the pipe on which it reports why it stopped early (a storage failure): a pipe,
+# as the disk holding the database and the log may be the one that is full.
+STATUS_FD_ENV = "DXMON_STATUS_FD"
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,11 @@ class CrawlOutcome:
     timed_out: bool
     log_path: Path
     pid: int | None = None  # the crawl process: its own run rows carry it
+    error: str | None = None  # why the crawl stopped early (the database failed), if so
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and self.error is None
 
 
 @dataclass
@@ -110,9 +114,15 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
     timed_out = False
     # one connection watches for the child's runs to close, polled 20 times a second
     watch = open_db(config.storage_path) if on_closed is not None else None
+    status_r, status_w = os.pipe()
+    env[STATUS_FD_ENV] = str(status_w)
     with open(log_path, "ab") as log:
-        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     pass_fds=(status_w,))
+        finally:
+            os.close(status_w)
         try:
             while child.poll() is None:
                 if time.monotonic() - started > timeout:
@@ -130,9 +140,25 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
             if child.poll() is None:
                 _terminate(child)
             _kill_group(child.pid)  # workers left behind by a child that is gone
+            error = _read_status(status_r)
     _close_abandoned_run(config, child.pid, timed_out)
     return CrawlOutcome(source, child.returncode, time.monotonic() - started, timed_out,
-                        log_path, child.pid)
+                        log_path, child.pid, error)
+
+
+def _read_status(fd: int) -> str | None:
+    """What the child wrote on its status pipe (its first line), once it has exited."""
+    chunks = []
+    try:
+        os.set_blocking(fd, False)  # the child is gone; never wait for anyone else
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    text = b"".join(chunks).decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else None
 
 
 def _runs_closed(db: sqlite_utils.Database, pid: int) -> bool:
