@@ -131,7 +131,8 @@ class CrawlGuard:
         return cls(crawler, int(parent) if parent.isdigit() else None)
 
     def item_error(self, item, response, spider, failure):
-        message = storage_failure(failure.value, spider.dxmon_config.storage_path)
+        config = getattr(spider, "dxmon_config", None)
+        message = storage_failure(failure.value, config.storage_path if config else None)
         if message is None or self.stopping:
             return
         self.stopping = True
