@@ -8,16 +8,23 @@ misspelt ``intervall`` would otherwise be silently ignored.
 
 Secrets never live in the file: a notifier names the environment variable that
 holds its password or key (``password_env``), and that variable is read only
-when a message is sent.
+when a message is sent. So a webhook URL may not carry ``user:password@``, and a
+literal ``Authorization`` (or cookie, or API key) header is refused: name its
+variable in ``headers_env = { Authorization = "HOOK_AUTH" }`` instead.
+
+Numbers are finite and within sense (``delay = nan`` or ``inf`` is refused, as is a
+duration of more than a year); ports are whole numbers 1-65535; no string may hold
+a control character (a CR/LF in an address would inject mail headers).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,14 +80,42 @@ DEFAULT_WATCH = (
 
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# C0 controls (CR, LF, NUL, ...), DEL and C1: never meant in a config value, and CR/LF
+# in an address or header value would inject headers into a mail or a request
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# A duration above this is refused: no schedule, timeout or backoff of dxmon means
+# more than a year, and bounding it keeps every datetime sum in range
+MAX_DURATION = timedelta(days=366)
+# The longest politeness delay accepted, in seconds: even the slowest portal asks for
+# seconds; an hour between requests would stall a crawl as `inf` did
+MAX_DELAY_S = 3600
+# Day counts (fresh_days, revisit_days) above this are refused: ten years covers any
+# archive's horizon, and a huge one would overflow date arithmetic
+MAX_DAYS = 3650
+
+# A channel's timeout above this is refused: a send holds its alert's lease for as long
+# (notifier.outbox), and no receiver needs ten minutes to answer
+MAX_TIMEOUT_S = 600
+
+# An HTTP header name: RFC 9110's token characters
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+# Header names whose value is a credential: refused in `headers`, offered in `headers_env`
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
+_SECRET_HEADER_WORDS = ("token", "secret", "key", "auth", "password")
 
 
 def parse_duration(value: object) -> timedelta:
-    """``"30m"``, ``"1h30m"``, ``"1d"``, ``"45s"`` or a number of seconds."""
+    """``"30m"``, ``"1h30m"``, ``"1d"``, ``"45s"`` or a number of seconds (finite,
+    positive, at most :data:`MAX_DURATION`)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as \"30m\"")
     if isinstance(value, int | float):
-        seconds = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"expected a duration such as \"30m\", got {value!r}")
+        seconds = float(min(value, MAX_DURATION.total_seconds() + 1))
     elif isinstance(value, str) and (m := _DURATION.match(value)) and any(m.groups()):
         d, h, mi, s = (int(g or 0) for g in m.groups())
         seconds = d * 86400 + h * 3600 + mi * 60 + s
@@ -88,6 +123,8 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError(f"expected a duration such as \"30m\", \"1h\" or \"45s\", got {value!r}")
     if seconds <= 0:
         raise ValueError("a duration must be positive")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"a duration may be at most {MAX_DURATION.days} days, got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -143,6 +180,9 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             path=str(file)) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file is not UTF-8: {exc}", path=str(file)) from None
+    except OSError as exc:  # unreadable, a folder, ...
+        raise ConfigError(f"cannot read the config file: {exc.strerror or exc}; check its "
+                          "path and permissions", path=str(file)) from None
     return parse_config(raw_text, path=file)
 
 
@@ -154,6 +194,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise ConfigError(f"not valid TOML: {exc}", line=int(m.group(1)) if m else None,
+                          path=where) from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError("not valid TOML: arrays or tables nested too deeply",
                           path=where) from None
     lines = _locate_keys(text)
     v = _Validator(lines, where)
@@ -168,9 +211,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
 
     monitor = v.table(data, "monitor")
     v.only(monitor, "monitor", {"fresh_days", "crawl_timeout", "revisit_days", "full_sweep"})
-    fresh_days = v.integer(monitor, "monitor.fresh_days", default=7, minimum=0)
+    fresh_days = v.integer(monitor, "monitor.fresh_days", default=7, minimum=0,
+                           maximum=MAX_DAYS)
     crawl_timeout = v.duration(monitor, "monitor.crawl_timeout", default="20m")
-    revisit_days = v.integer(monitor, "monitor.revisit_days", default=7, minimum=0)
+    revisit_days = v.integer(monitor, "monitor.revisit_days", default=7, minimum=0,
+                             maximum=MAX_DAYS)
     full_sweep = v.duration(monitor, "monitor.full_sweep", default="24h")
 
     sources = tuple(v.source(item, f"sources[{i}]")
@@ -246,16 +291,24 @@ class _Validator:
             raise self.fail(key, f"must be one of {', '.join(options)}, got {value!r}")
         return value
 
-    def integer(self, table: dict, key: str, default: int, minimum: int = 0) -> int:
+    def integer(self, table: dict, key: str, default: int, minimum: int = 0,
+                maximum: int | None = None) -> int:
         value = self._get(table, key, (int,), "an integer", default)
         if value < minimum:
             raise self.fail(key, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(key, f"must be at most {maximum}, got {value}")
         return value
 
-    def number(self, table: dict, key: str, default: float, minimum: float = 0) -> float:
+    def number(self, table: dict, key: str, default: float, minimum: float = 0,
+               maximum: float | None = None) -> float:
         value = self._get(table, key, (int, float), "a number", default)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(key, f"must be a finite number of seconds, got {value}")
         if value < minimum:
             raise self.fail(key, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(key, f"must be at most {maximum:g}, got {value}")
         return float(value)
 
     def boolean(self, table: dict, key: str, default: bool) -> bool:
@@ -274,6 +327,7 @@ class _Validator:
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
                 raise self.fail(key, f"item {i} must be a non-empty string, got {item!r}")
+            self.no_controls(key, item.strip())
         if required and not value:
             raise self.fail(key, "must list at least one entry")
         return tuple(item.strip() for item in value)
@@ -281,13 +335,21 @@ class _Validator:
     def urls(self, table: dict, key: str, required: bool = False) -> tuple[str, ...]:
         values = self.strings(table, key, required=required)
         for url in values:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                parts = urlsplit(url)
+                ok = parts.scheme in ("http", "https") and parts.hostname and (
+                    parts.port or True)
+            except ValueError:  # a bracketed host that is not an IPv6 address, a bad port
+                ok = False
+            if not ok:
                 raise self.fail(key, f"{url!r} is not an http(s) URL")
         return values
 
     def date(self, table: dict, key: str) -> date | None:
-        return self._get(table, key, (date,), "a date (YYYY-MM-DD)", None)
+        value = self._get(table, key, (date,), "a date (YYYY-MM-DD)", None)
+        if isinstance(value, datetime):  # a TOML date-time is a date too, in Python
+            raise self.fail(key, f"must be a date (YYYY-MM-DD) without a time, got {value}")
+        return value
 
     def unique(self, names: list[str], key: str, field_name: str) -> None:
         seen: set[str] = set()
@@ -318,7 +380,7 @@ class _Validator:
             feeds=self.urls(item, f"{key}.feeds"),
             sitemaps=self.urls(item, f"{key}.sitemaps"),
             interval=self.duration(item, f"{key}.interval", default="30m"),
-            delay=self.number(item, f"{key}.delay", default=1.0),
+            delay=self.number(item, f"{key}.delay", default=1.0, maximum=MAX_DELAY_S),
             article_pattern=pattern,
             allowed_domains=self.strings(item, f"{key}.allowed_domains"),
             max_pages=self.integer(item, f"{key}.max_pages", default=2000, minimum=1),
@@ -351,8 +413,79 @@ class _Validator:
             if opt.endswith(("password", "secret", "token")) and isinstance(value, str):
                 raise self.fail(f"{key}.{opt}", "secrets never go in the config file: name an "
                                 f"environment variable with {opt}_env instead")
+            self.channel_option(f"{key}.{opt}", opt, value)
         options = {k: v for k, v in item.items() if k not in ("kind", "name")}
         return Channel(name=name, kind=kind, options=options)
+
+    def channel_option(self, key: str, opt: str, value: object) -> None:
+        """Checks every channel kind shares: no control characters anywhere, ports,
+        timeouts, no credentials in a URL or a literal header, ``*_env`` names."""
+        self.no_controls(key, value)
+        if opt in ("to", "sender") and not (
+                isinstance(value, str) or (isinstance(value, list) and opt == "to"
+                                           and all(isinstance(v, str) for v in value))):
+            what = "an email address" if opt == "sender" else "a list of email addresses"
+            raise self.fail(key, f"must be {what}, got {value!r}")
+        if opt == "port" and (not isinstance(value, int) or isinstance(value, bool)
+                              or not 1 <= value <= 65535):
+            raise self.fail(key, f"must be a port number from 1 to 65535, got {value!r}")
+        if opt == "timeout" or opt.endswith("_timeout"):
+            # channels take seconds as a number (float(timeout)); bounded like a duration
+            if (not isinstance(value, int | float) or isinstance(value, bool)
+                    or not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S):
+                raise self.fail(key, f"must be a number of seconds above 0 and at most "
+                                f"{MAX_TIMEOUT_S}, got {value!r}")
+        if opt == "url" and isinstance(value, str):
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+            except ValueError as exc:
+                raise self.fail(key, f"{value!r} is not a valid URL: {exc}") from None
+            if parts.username is not None or parts.password is not None:
+                raise self.fail(key, "credentials never go in the config file: remove "
+                                "user:password@ from the URL and send them as a header "
+                                "named in headers_env (e.g. headers_env = { Authorization = "
+                                "\"HOOK_AUTH\" }, with HOOK_AUTH holding \"Basic ...\")")
+        if opt in ("headers", "headers_env") and isinstance(value, dict):
+            for header, text in value.items():
+                if not _HEADER_NAME.match(header):
+                    raise self.fail(key, f"{header!r} is not an HTTP header name (letters, "
+                                    "digits and -)")
+                if opt == "headers" and (not isinstance(text, str) or not text.isascii()):
+                    raise self.fail(key, f"the {header!r} header's value must be ASCII text "
+                                    f"(HTTP sends no other), got {text!r}")
+        if opt == "headers" and isinstance(value, dict):
+            for header in value:
+                if header.lower() in _SECRET_HEADERS or any(
+                        word in header.lower() for word in _SECRET_HEADER_WORDS):
+                    raise self.fail(key, f"the {header!r} header holds a secret, and secrets "
+                                    "never go in the config file: name an environment "
+                                    f"variable in headers_env = {{ {header} = \"VAR\" }} instead")
+        if opt == "headers_env":
+            if not isinstance(value, dict):
+                raise self.fail(key, "must be a table of header names to environment "
+                                "variable names")
+            for header, var in value.items():
+                if not isinstance(var, str) or not _ENV_NAME.match(var):
+                    raise self.fail(key, f"{header!r} must name an environment variable "
+                                    f"(letters, digits, _), got {var!r}")
+        if opt.endswith("_env") and opt != "headers_env" and value is not None and (
+                not isinstance(value, str) or not _ENV_NAME.match(value)):
+            raise self.fail(key, f"must name an environment variable (letters, digits, _), "
+                            f"got {value!r}")
+
+    def no_controls(self, key: str, value: object) -> None:
+        """Refuse a control character (CR, LF, NUL, ...) in any string of ``value``."""
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise self.fail(key, f"{value!r} holds a control character (a line break?): "
+                            "remove it")
+        if isinstance(value, list):
+            for item in value:
+                self.no_controls(key, item)
+        if isinstance(value, dict):
+            for name, item in value.items():
+                self.no_controls(key, name)
+                self.no_controls(key, item)
 
 
 _REQUIRED = object()

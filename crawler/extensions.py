@@ -1,20 +1,42 @@
-"""The crawl-runs extension: one ``crawl_runs`` row per source crawled, with its stats.
+"""Extensions around the whole crawl: its run rows, and what stops it early.
 
+:class:`CrawlRuns` writes one ``crawl_runs`` row per source crawled, with its stats.
 A run is ``ok`` when the crawl finished and the source answered at least one page;
 ``failed`` when nothing of it could be fetched; ``interrupted`` when the crawl was
-stopped (SIGTERM, timeout). The first ``ok`` run of a source sets its baseline.
+stopped (SIGTERM, timeout, a storage failure). The first ``ok`` run of a source sets
+its baseline. Runs a killed crawl left ``running`` are closed as ``abandoned`` when
+the next crawl opens.
+
+:class:`CrawlGuard` stops the crawl when going on is pointless or harmful: the
+database cannot be written (full disk, I/O error: every further page would be
+fetched and read for nothing), or the ``dxmon`` process that started it is gone.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
 
 from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import deferred_from_coro
 
 from storage import queries
-from storage.schema import open_db
+from storage.schema import abandon_dead_runs, open_db, storage_failure
 
-__all__ = ["CrawlRuns"]
+__all__ = ["CrawlRuns", "CrawlGuard"]
+
+logger = logging.getLogger(__name__)
+
+# Set by monitor.cycle.run_crawl: the pid of the dxmon process waiting for this crawl.
+PARENT_PID_ENV = "DXMON_PARENT_PID"
+# ... and the pipe to tell it why the crawl stopped early (not a file: the disk may be full)
+STATUS_FD_ENV = "DXMON_STATUS_FD"
+# How often the crawl checks that its parent is alive: a crawl orphaned by a SIGKILL of
+# its parent stops within this, which is short beside Scrapy's own shutdown (~1 s).
+PARENT_POLL_S = 0.5
 
 
 class CrawlRuns:
@@ -34,6 +56,7 @@ class CrawlRuns:
         self.config = spider.dxmon_config
         db = open_db(self.config.storage_path)
         try:
+            abandon_dead_runs(db)
             for source in spider.sources:
                 self.runs[source.name] = queries.start_crawl_run(db, source.name, pid=os.getpid())
         finally:
@@ -46,6 +69,15 @@ class CrawlRuns:
 
     def spider_closed(self, spider, reason):
         stats = self.crawler.stats.get_stats()
+        try:
+            self._finish(stats, reason)
+        except Exception as exc:
+            if (message := storage_failure(exc, self.config.storage_path)) is None:
+                raise
+            # the parent closes the rows as interrupted once the disk lets it
+            logger.error("dxmon: the crawl's runs could not be closed: %s", message)
+
+    def _finish(self, stats: dict, reason: str) -> None:
         db = open_db(self.config.storage_path)
         try:
             for name, run_id in self.runs.items():
@@ -64,3 +96,67 @@ class CrawlRuns:
                 queries.finish_crawl_run(db, run_id, status, summary)
         finally:
             db.close()
+
+
+class CrawlGuard:
+    """Stop the crawl early when the database fails or the parent ``dxmon`` is gone.
+
+    Storage: the first item whose storing fails because the database cannot be
+    written (:func:`storage.schema.storage_failure`: disk full, I/O error, damaged,
+    read-only) closes the spider with reason ``storage_error`` and one log line
+    saying what to do; what was committed before stays. Without this, every later
+    page was fetched, read and failed in turn until ``crawl_timeout``.
+
+    The message also goes to the ``dxmon`` parent on its status pipe
+    (``DXMON_STATUS_FD``), which does not depend on the full disk.
+
+    Parent: when started by ``dxmon`` (``DXMON_PARENT_PID``), a thread checks every
+    ``PARENT_POLL_S`` that the parent is still this process's parent; once it is not
+    (the parent was killed, even by SIGKILL), the crawl sends itself SIGTERM: Scrapy's
+    graceful stop, which closes the run rows as ``interrupted`` and the worker pool.
+    """
+
+    def __init__(self, crawler, parent: int | None):
+        self.crawler = crawler
+        self.stopping = False
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
+        if parent:
+            self._watch_parent(parent)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        if not crawler.settings.getbool("DXMON_CRAWL_GUARD", True):
+            raise NotConfigured
+        parent = os.environ.get(PARENT_PID_ENV, "")
+        return cls(crawler, int(parent) if parent.isdigit() else None)
+
+    def item_error(self, item, response, spider, failure):
+        config = getattr(spider, "dxmon_config", None)
+        message = storage_failure(failure.value, config.storage_path if config else None)
+        if message is None or self.stopping:
+            return
+        self.stopping = True
+        logger.error("dxmon: stopping the crawl: %s", message)
+        self.crawler.stats.set_value("dxmon/storage_error", message)
+        self._report(message)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="storage_error"))
+
+    @staticmethod
+    def _report(message: str) -> None:
+        """Tell the ``dxmon`` parent, if any, on its status pipe."""
+        fd = os.environ.get(STATUS_FD_ENV, "")
+        if fd.isdigit():
+            try:
+                os.write(int(fd), message.encode("utf-8") + b"\n")
+            except OSError:
+                pass  # the parent is gone, or this is not its pipe: the log says it
+
+    def _watch_parent(self, parent: int) -> None:
+        def watch() -> None:
+            while os.getppid() == parent:
+                threading.Event().wait(PARENT_POLL_S)
+            logger.warning("dxmon: the dxmon process that started this crawl (pid %d) is "
+                           "gone; stopping", parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="dxmon-parent-watch", daemon=True).start()

@@ -92,9 +92,11 @@ class StorePipeline:
             for item, future in batch:
                 try:
                     with transaction(self.db):
-                        future.set_result(self._store(item, now))
+                        result = self._store(item, now)
                 except Exception as one:  # noqa: BLE001 - this item fails, the rest go on
                     future.set_exception(one)
+                else:  # only once committed: a failed COMMIT (disk full) fails the item
+                    future.set_result(result)
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():

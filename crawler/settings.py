@@ -46,6 +46,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 EXTENSIONS = {
     "crawler.extensions.CrawlRuns": 100,
+    "crawler.extensions.CrawlGuard": 110,
     "monitor.hooks.ProcessAfterCrawl": 900,
 }
 

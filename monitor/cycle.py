@@ -25,7 +25,7 @@ from core.config import Config
 from core.models import VN_TZ
 from monitor.events import ProcessReport, process_articles
 from storage import queries
-from storage.schema import open_db
+from storage.schema import abandon_dead_runs, open_db
 
 __all__ = ["CrawlOutcome", "CycleReport", "run_crawl", "crawl_cycle", "after_crawl",
            "deliver_due"]
@@ -36,6 +36,12 @@ MAX_LOG_BYTES = 5 * 1024 * 1024
 # After SIGTERM, Scrapy closes the spider cleanly (spider_closed, the crawl-run row);
 # give it this long before SIGKILL.
 STOP_GRACE_S = 15
+# The child is told its parent's pid (it exits when that parent is gone: see
+# crawler.extensions.CrawlGuard); the variable is internal to the two processes.
+PARENT_PID_ENV = "DXMON_PARENT_PID"
+# ... and the pipe on which it reports why it stopped early (a storage failure): a pipe,
+# as the disk holding the database and the log may be the one that is full.
+STATUS_FD_ENV = "DXMON_STATUS_FD"
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,12 @@ class CrawlOutcome:
     seconds: float
     timed_out: bool
     log_path: Path
+    pid: int | None = None  # the crawl process: its own run rows carry it
+    error: str | None = None  # why the crawl stopped early (the database failed), if so
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and self.error is None
 
 
 @dataclass
@@ -73,6 +81,11 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
     end it with SIGTERM, then SIGKILL after a grace period; a run row the child could
     not close is marked ``interrupted``.
 
+    The child leads a process group of its own (with its page-reading workers and their
+    fork server): stopping it ends the whole group, so no worker outlives its crawl,
+    and the child itself exits when this process dies (``DXMON_PARENT_PID``). Runs
+    that a crawl killed outright left ``running`` are closed as ``abandoned`` first.
+
     ``on_closed`` is called as soon as the child has closed its run rows — everything
     it stored is committed by then — while the child is still shutting down (Scrapy
     and the interpreter take half a second or more to exit): processing and delivery
@@ -92,16 +105,24 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
         cmd += ["-a", f"source={source}"]
     for key, value in (extra_settings or {}).items():
         cmd += ["-s", f"{key}={value}"]
+    _abandon_dead_runs(config)
     env = dict(os.environ)
+    env[PARENT_PID_ENV] = str(os.getpid())
     env["DXMON_CONFIG"] = str(Path(config.path).resolve()) if config.path else ""
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     started = time.monotonic()
     timed_out = False
     # one connection watches for the child's runs to close, polled 20 times a second
     watch = open_db(config.storage_path) if on_closed is not None else None
+    status_r, status_w = os.pipe()
+    env[STATUS_FD_ENV] = str(status_w)
     with open(log_path, "ab") as log:
-        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     pass_fds=(status_w,))
+        finally:
+            os.close(status_w)
         try:
             while child.poll() is None:
                 if time.monotonic() - started > timeout:
@@ -118,9 +139,26 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
                 watch.close()
             if child.poll() is None:
                 _terminate(child)
+            _kill_group(child.pid)  # workers left behind by a child that is gone
+            error = _read_status(status_r)
     _close_abandoned_run(config, child.pid, timed_out)
     return CrawlOutcome(source, child.returncode, time.monotonic() - started, timed_out,
-                        log_path)
+                        log_path, child.pid, error)
+
+
+def _read_status(fd: int) -> str | None:
+    """What the child wrote on its status pipe (its first line), once it has exited."""
+    chunks = []
+    try:
+        os.set_blocking(fd, False)  # the child is gone; never wait for anyone else
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    text = b"".join(chunks).decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else None
 
 
 def _runs_closed(db: sqlite_utils.Database, pid: int) -> bool:
@@ -157,12 +195,31 @@ def crawl_cycle(config: Config, source: str | None = None, *,
 
 
 def _terminate(child: subprocess.Popen) -> None:
+    """SIGTERM to the crawl process (Scrapy then closes its runs cleanly), SIGKILL to its
+    whole process group if it has not exited after the grace period."""
     child.send_signal(signal.SIGTERM)
     try:
         child.wait(STOP_GRACE_S)
     except subprocess.TimeoutExpired:
-        child.kill()
+        _kill_group(child.pid)
         child.wait()
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL whatever is left of the crawl's process group (it was started as the leader
+    of a new session, so the group holds only the crawl and its workers)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is empty: everything has exited
+
+
+def _abandon_dead_runs(config: Config) -> None:
+    db = open_db(config.storage_path)
+    try:
+        abandon_dead_runs(db)
+    finally:
+        db.close()
 
 
 def _close_abandoned_run(config: Config, pid: int, timed_out: bool) -> None:

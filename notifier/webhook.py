@@ -18,8 +18,8 @@ receiver is gone). Redirects, decided deliberately because a POST is not a GET:
 
 * 301, 308 (moved for good) and 307 (moved for now, method kept) are followed **once**,
   within the same deadline, when the new location has the same scheme; the POST keeps
-  its body, signature and delivery id (the configured ``headers`` only if the host and
-  port are the same: they may hold credentials meant for the old host). A 301/308 is logged with a request to update
+  its body, signature and delivery id (the configured ``headers`` and ``headers_env`` only
+  if the host and port are the same: they may hold credentials meant for the old host). A 301/308 is logged with a request to update
   ``url``. A second redirect, or one to another scheme (https → http would leak the
   alert in clear; http → https is a different endpoint to confirm by hand), is a
   permanent error naming the location.
@@ -81,7 +81,7 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
 class WebhookChannel:
     kind = "webhook"
     required = ("url",)
-    optional = ("secret_env", "timeout", "retry_base", "max_attempts", "headers")
+    optional = ("secret_env", "timeout", "retry_base", "max_attempts", "headers", "headers_env")
 
     def __init__(self, name: str, options: dict, *,
                  transport: httpx.AsyncBaseTransport | None = None):
@@ -92,6 +92,8 @@ class WebhookChannel:
         self.timeout = float(options.get("timeout", DEFAULT_TIMEOUT_S))
         self.headers = dict(options.get("headers", {}))
         self.transport = transport
+        # header name -> environment variable holding its value (Authorization, ...)
+        self.headers_env = dict(options.get("headers_env", {}))
 
     @staticmethod
     def check(options: dict) -> list[tuple[str, str]]:
@@ -102,13 +104,18 @@ class WebhookChannel:
         var = options.get("secret_env")
         if var is not None and not os.environ.get(var):
             problems.append(("secret_env", f"environment variable {var} is not set"))
+        for header, env in dict(options.get("headers_env") or {}).items():
+            if not os.environ.get(env):
+                problems.append(("headers_env", f"environment variable {env} (for the "
+                                                f"{header} header) is not set"))
         if not isinstance(options.get("headers", {}), dict):
             problems.append(("headers", "must be a table of header names to values"))
         return problems
 
     def request(self, alert: Alert) -> tuple[bytes, dict]:
         body = alert.body_bytes()
-        headers = {**self.headers, "Content-Type": "application/json; charset=utf-8",
+        secrets = {name: os.environ.get(env, "") for name, env in self.headers_env.items()}
+        headers = {**self.headers, **secrets, "Content-Type": "application/json; charset=utf-8",
                    "User-Agent": "dxmon-webhook/1", "X-Dxmon-Event": alert.event,
                    "X-Dxmon-Delivery": alert.delivery_id,
                    # the body is read raw and capped: no decompression of a receiver's bytes
@@ -152,7 +159,8 @@ class WebhookChannel:
                 target = self._follow(url, reply, followed)
                 if (target.host, target.port) != (url.host, url.port):
                     # the configured headers may carry credentials meant for the old host
-                    headers = {k: v for k, v in headers.items() if k not in self.headers}
+                    headers = {k: v for k, v in headers.items()
+                               if k not in self.headers and k not in self.headers_env}
                 url, followed = target, True
                 continue
             error = f"HTTP {status}: {reply.text[:200].strip()}".rstrip(": ")

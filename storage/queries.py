@@ -86,6 +86,14 @@ def last_crawl_runs(db: sqlite_utils.Database) -> dict[str, dict]:
     return {row["source"]: row for row in rows}
 
 
+def crawl_runs_of(db: sqlite_utils.Database, pid: int) -> dict[str, dict]:
+    """The latest run of each source crawled by process ``pid`` (one crawl's own runs,
+    whatever other crawl runs beside it), by source name."""
+    rows = db.query("SELECT * FROM crawl_runs WHERE id IN (SELECT MAX(id) FROM crawl_runs "
+                    "WHERE pid = ? GROUP BY source)", [pid])
+    return {row["source"]: row for row in rows}
+
+
 def last_finished_crawl(db: sqlite_utils.Database, source: str) -> str | None:
     """When the latest finished crawl of ``source`` ended (UTC ISO), or None."""
     row = db.execute("SELECT MAX(finished_at) FROM crawl_runs WHERE source = ? "

@@ -16,7 +16,9 @@ portal's own offset (+07:00).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +29,8 @@ import sqlite_utils
 
 from core.errors import StorageError
 
-__all__ = ["open_db", "transaction", "migrate", "MIGRATIONS", "utcnow_iso"]
+__all__ = ["open_db", "transaction", "migrate", "MIGRATIONS", "utcnow_iso", "storage_failure",
+           "abandon_dead_runs"]
 
 # How long a writer waits for another process's write transaction before failing.
 # A crawl's longest write is one article batch (milliseconds); 30 s covers a
@@ -41,24 +44,153 @@ def utcnow_iso(now: datetime | None = None, timespec: str = "seconds") -> str:
     return now.astimezone(UTC).isoformat(timespec=timespec)
 
 
-def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at ``path``, migrated to the current schema."""
+def open_db(path: str | Path, *, migrate_schema: bool = True,
+            readonly: bool = False) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at ``path``, migrated to the current schema.
+
+    ``readonly`` (for commands that only read: status, search, sessions, articles,
+    history) opens an existing file without ever writing to it, so they work on a
+    database in a folder the user cannot write to or on a read-only filesystem. A
+    file that does not exist yet is created as usual. A problem that is not the
+    user's to fix in code (damaged file, unwritable folder) raises
+    :class:`StorageError` naming the file and what to do.
+    """
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    if readonly and path.exists() and (db := _open_readonly(path)) is not None:
+        return db
+    try:  # (a read-only open of a database whose schema is behind lands here: migrate)
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"cannot open database {path}: {exc}") from exc
-    db = sqlite_utils.Database(conn)
-    if migrate_schema:
-        migrate(db)
+        db = sqlite_utils.Database(conn)
+        if migrate_schema:
+            migrate(db)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise StorageError(storage_failure(exc, path) or f"cannot open database {path}: {exc}"
+                           ) from exc
     return db
+
+
+def _open_readonly(path: Path) -> sqlite_utils.Database | None:
+    """``path`` opened for reading only (``mode=ro``); None if its schema is behind (a
+    read-only connection cannot migrate it).
+
+    SQLite needs the ``-shm`` file of a WAL database to read it, and cannot create one
+    on a read-only filesystem or in a folder it may not write to: then the file is
+    opened ``immutable`` (no locks, no WAL index). Nothing can write there either, so
+    nothing changes under the reader; only a ``-wal`` left beside it by a writer that
+    crashed would go unread.
+    """
+    uri = path.resolve().as_uri()
+    conn = None
+    try:
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                                   isolation_level=None, check_same_thread=False)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()
+        except sqlite3.OperationalError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in (sqlite3.SQLITE_CANTOPEN,
+                                                                     sqlite3.SQLITE_READONLY):
+                raise
+            if conn is not None:
+                conn.close()
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        if _pending_migrations(conn):
+            conn.close()
+            return None
+    except (sqlite3.DatabaseError, OSError) as exc:
+        if conn is not None:
+            conn.close()
+        raise StorageError(storage_failure(exc, path) or f"cannot read database {path}: {exc}"
+                           ) from exc
+    return sqlite_utils.Database(conn)
+
+
+def _pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations not yet applied to the database of ``conn``."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    done = ({r[0] for r in conn.execute("SELECT name FROM _migrations")}
+            if "_migrations" in names else set())
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+# SQLite's primary result codes for a database that cannot be used as it is: the
+# disk is full, a read or write failed, the file is damaged or is not a database,
+# or it cannot be opened or written (folder or filesystem not writable)
+_DISK_FULL = {sqlite3.SQLITE_FULL}
+_IO_ERROR = {sqlite3.SQLITE_IOERR}
+_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+_NOT_WRITABLE = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM}
+_OS_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def storage_failure(exc: BaseException, path: str | Path | None = None) -> str | None:
+    """One line saying what is wrong with the database and what to do, if ``exc`` says
+    the storage itself failed (full disk, I/O error, damaged file, not writable, a lock
+    held past the busy timeout); None for any other error (a bug, a constraint)."""
+    where = f"database {path}" if path else "the database"
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in _DISK_FULL or (isinstance(exc, OSError) and exc.errno in _OS_FULL):
+        return (f"cannot write to {where}: the disk is full ({exc}); free space on it, then "
+                "run again (everything stored before is kept)")
+    if primary in _IO_ERROR or (isinstance(exc, OSError) and exc.errno == errno.EIO):
+        return (f"cannot write to {where}: an I/O error ({exc}); check the disk (dmesg, "
+                "free space, quota), then run again (everything committed before is kept)")
+    if primary in _DAMAGED:
+        return (f"{where} is damaged ({exc}): move it aside and restore a backup, or let "
+                "dxmon start a new one (`sqlite3 FILE .recover` may save its rows)")
+    if primary in _NOT_WRITABLE or (isinstance(exc, OSError) and exc.errno in (
+            errno.EACCES, errno.EPERM, errno.EROFS)):
+        return (f"cannot open or write {where} ({exc}): make its folder writable, or point "
+                "[storage] path somewhere writable (read-only commands such as status and "
+                "search still work on it)")
+    if primary == sqlite3.SQLITE_BUSY:
+        return (f"{where} stayed locked by another process for over {BUSY_TIMEOUT_S} s "
+                f"({exc}); try again when its write is done")
+    return None
+
+
+def abandon_dead_runs(db: sqlite_utils.Database, *, now: datetime | None = None) -> int:
+    """Close as ``abandoned`` the runs still ``running`` whose crawl process is gone.
+
+    A crawl killed outright (SIGKILL, power loss) never closes its run rows, and
+    nothing else would: this runs at the start of every crawl. A row whose pid is
+    alive is left alone (it may be another crawl running now).
+    """
+    rows = db.execute("SELECT id, pid FROM crawl_runs WHERE status = 'running'").fetchall()
+    dead = [run_id for run_id, pid in rows if not _alive(pid)]
+    if dead:
+        with transaction(db):
+            db.execute(f"UPDATE crawl_runs SET status = 'abandoned', finished_at = ? "
+                       f"WHERE status = 'running' AND id IN ({', '.join('?' * len(dead))})",
+                       [utcnow_iso(now), *dead])
+    return len(dead)
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists (a zombie counts as gone: it is only waiting to be
+    reaped). A row without a pid (written by hand) is treated as alive."""
+    if not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 @contextmanager
