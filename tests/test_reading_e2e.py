@@ -118,3 +118,43 @@ def test_a_brief_under_a_long_related_list_is_archived(crawled):
     server, crawl = crawled
     row = _row(crawl, server, BRIEF)
     assert row is not None and row["text"].split("\n")[:2] == BRIEF_TEXT
+
+
+def test_an_alert_quotes_the_report_as_published(tmp_path, webhook_receiver):
+    """'hoặc' and the page's own tone placement ('Uỷ', 'hoá') survive detection, the
+    session's evidence and the webhook's payload: the alert quotes the publisher."""
+    from datetime import datetime
+
+    from core.models import VN_TZ
+
+    now = datetime.now(VN_TZ)
+    stamp = f"Thứ hai, {now.day:02d}/{now.month:02d}/{now.year} - {now.hour:02d}:{now.minute:02d}"
+    sentence = (f"Sáng nay ({now.day}/{now.month}), Thủ tướng chủ trì phiên họp thứ 9 năm "
+                f"{now.year} của Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, "
+                "đổi mới sáng tạo, chuyển đổi số và Đề án 06, bàn cách gỡ vướng mắc về dữ "
+                "liệu hoặc thủ tục mà các Uỷ ban nhân dân tỉnh nêu trong quá trình số hoá.")
+    report = "/thoi-su/thu-tuong-chu-tri-phien-hop-thu-9-ban-chi-dao-khcn-cds-32101.htm"
+    home = P._head("Trang chủ") + '<div class="main">' + "".join(
+        P._teaser(h, t, P.SUMMARIES[0]) for h, t in P.links(0, 2)) + "</div>" + P._FOOT
+    site = {"/": home}
+    for i, (href, title) in enumerate(P.links(0, 2)):
+        site[href] = P.article_page(title, [P.SUMMARIES[i], P.SUMMARIES[i + 2]])
+    hook = f'\n[[notify]]\nkind = "webhook"\nurl = "{webhook_receiver.url}"\nretry_base = "1s"\n'
+    with P.PageServer(site) as server:
+        crawl = Crawl(server, tmp_path)
+        crawl.write_config(extra=hook)
+        crawl.dxmon("crawl")  # the baseline: history never alerts
+        server.put(report, P.article_page(
+            f"Thủ tướng chủ trì phiên họp thứ 9 năm {now.year} của Ban Chỉ đạo", [
+                sentence, P.SUMMARIES[3], P.SUMMARIES[4]], date=stamp))
+        server.put("/", P._head("Trang chủ") + '<div class="main">'
+                   + P._teaser(report, "Thủ tướng chủ trì phiên họp thứ 9", P.SUMMARIES[1])
+                   + "".join(P._teaser(h, t, P.SUMMARIES[0]) for h, t in P.links(0, 2))
+                   + "</div>" + P._FOOT)
+        crawl.dxmon("crawl")
+        (hit,) = webhook_receiver.wait_for(1)
+    evidence = hit.json["evidence"]
+    assert "hoặc" in evidence and "Uỷ ban" in evidence and "số hoá" in evidence
+    assert unicodedata.is_normalized("NFC", evidence)
+    (row,) = crawl.query("SELECT evidence FROM session_articles")
+    assert row["evidence"] == evidence
