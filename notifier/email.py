@@ -154,8 +154,8 @@ class EmailChannel:
         return smtp
 
 
-class _GuardedSMTP(smtplib.SMTP):
-    """An SMTP session whose socket is handed to a watchdog as soon as it exists."""
+class _Guarded:
+    """Mixed into an SMTP class: its socket is handed to a watchdog as soon as it exists."""
 
     def __init__(self, watchdog: Watchdog, **kwargs):
         self.watchdog = watchdog
@@ -167,15 +167,12 @@ class _GuardedSMTP(smtplib.SMTP):
         return sock
 
 
-class _GuardedSMTPSSL(smtplib.SMTP_SSL):
-    def __init__(self, watchdog: Watchdog, **kwargs):
-        self.watchdog = watchdog
-        super().__init__(**kwargs)
+class _GuardedSMTP(_Guarded, smtplib.SMTP):
+    pass
 
-    def _get_socket(self, host, port, timeout):
-        sock = super()._get_socket(host, port, timeout)
-        self.watchdog.guard(sock)
-        return sock
+
+class _GuardedSMTPSSL(_Guarded, smtplib.SMTP_SSL):
+    pass
 
 
 def _quit(smtp: smtplib.SMTP) -> None:
