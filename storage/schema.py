@@ -206,6 +206,9 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     behind "no such savepoint"); a COMMIT that fails (a deferred foreign key, a full
     disk) is rolled back, so the connection never stays inside a transaction that
     every later call would join as a savepoint and that nothing would ever commit.
+    (``atomic()`` itself opens with a plain ``BEGIN``: a writer would then take the
+    lock only at its first write, and could fail there with "database is locked"
+    instead of waiting its turn.)
     """
     if db.conn.in_transaction:  # nested: a savepoint (SQLite resolves a reused name
         # to the innermost one; sqlite-utils' atomic() draws a random name each time)
