@@ -15,10 +15,13 @@ from __future__ import annotations
 import ast
 import re
 import sqlite3
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.models import Extracted, Mention
 from storage import articles, crawl_state, outbox, sessions
@@ -284,3 +287,68 @@ def test_attach_article_never_demotes_a_report(db):
     (row,) = sessions.reporting_articles(db, sid)
     assert row["evidence"] == "họp phiên thứ 9"
     assert [s["id"] for s in sessions.reported_sessions(db, aid)] == [sid]
+
+
+# a block of work: (fails at its end, the blocks nested in it)
+Block = tuple[bool, list]
+blocks = st.recursive(st.tuples(st.booleans(), st.just([])),
+                      lambda inner: st.tuples(st.booleans(), st.lists(inner, max_size=3)),
+                      max_leaves=8)
+
+
+class Refused(Exception):
+    pass
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(top=st.lists(blocks, min_size=1, max_size=3), commit_fails=st.booleans())
+def test_nested_transactions_keep_exactly_what_no_failure_undid(tmp_path_factory, top,
+                                                                 commit_fails):
+    """Any nesting of transactions, each failing or not (a parent carries on past a
+    failed child), optionally ending in a failed COMMIT: what another connection reads
+    is exactly the blocks that neither failed nor sit inside one that failed; and a
+    transaction after it all commits."""
+    path = tmp_path_factory.mktemp("tx") / "dxmon.db"
+    db = open_db(path)
+    names = iter(range(10_000))
+    expected: set[str] = set()
+
+    def run(block: Block, kept: bool) -> None:
+        fails, children = block
+        name = f"s{next(names)}"
+        with transaction(db):
+            crawl_state.ensure_source(db, name)
+            for child in children:
+                try:
+                    run(child, kept and not fails)
+                except Refused:
+                    pass
+            if kept and not fails:
+                expected.add(name)
+            if fails:
+                raise Refused(name)
+
+    try:
+        with pytest.raises(sqlite3.IntegrityError) if commit_fails else _nothing():
+            with transaction(db):
+                for block in top:
+                    try:
+                        run(block, not commit_fails)
+                    except Refused:
+                        pass
+                if commit_fails:
+                    dangling_link(db)
+        assert not db.conn.in_transaction
+        got = {r[0] for r in committed(path, "SELECT name FROM sources")}
+        assert got == (set() if commit_fails else expected)
+        with transaction(db):
+            crawl_state.ensure_source(db, "after")
+        assert ("after",) in committed(path, "SELECT name FROM sources")
+    finally:
+        db.close()
+
+
+@contextmanager
+def _nothing():
+    yield
