@@ -44,6 +44,7 @@ from scrapy.exceptions import IgnoreRequest
 from core.http import parse_retry_after
 from crawler.urls import host_of
 from storage import queries
+from storage.crawl_state import mark_unchanged, record_validators, validators_for
 from storage.schema import open_db, transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
@@ -81,20 +82,19 @@ class ConditionalGetMiddleware(_WithDb):
     def process_request(self, request, spider=None):
         if self.db is None or "kind" not in request.meta or request.meta.get("sweep"):
             return None
-        row = self.db.execute("SELECT etag, last_modified, unchanged, content_hash FROM fetch_state "
-                              "WHERE url = ?", [request.url]).fetchone()
-        if row and row[3]:
-            request.meta["content_hash"] = row[3]  # compared with a 200's bytes, once back
-        if not row or not (row[0] or row[1]):
+        row = validators_for(self.db, request.url)
+        if row and row.content_hash:
+            request.meta["content_hash"] = row.content_hash  # compared with a 200's bytes
+        if not row or not (row.etag or row.last_modified):
             return None
         trust = self.crawler.settings.getint("DXMON_TRUST_304", 5)
-        if row[2] and row[2] % trust == 0:
+        if row.unchanged and row.unchanged % trust == 0:
             self.crawler.stats.inc_value("dxmon/unconditional_recheck")
             return None
-        if row[0]:
-            request.headers[b"If-None-Match"] = row[0]
-        if row[1]:
-            request.headers[b"If-Modified-Since"] = row[1]
+        if row.etag:
+            request.headers[b"If-None-Match"] = row.etag
+        if row.last_modified:
+            request.headers[b"If-Modified-Since"] = row.last_modified
         return None
 
     def process_response(self, request, response, spider=None):
@@ -118,12 +118,7 @@ class ConditionalGetMiddleware(_WithDb):
         return response
 
     def _unchanged(self, url: str, kind: str, now: str) -> None:
-        with transaction(self.db):
-            self.db.execute("UPDATE fetch_state SET checked_at = ?, unchanged = unchanged + 1 "
-                            "WHERE url = ?", [now, url])
-            if kind == "article":
-                self.db.execute("UPDATE articles SET last_seen = ? WHERE id = "
-                                "(SELECT article_id FROM article_urls WHERE url = ?)", [now, url])
+        mark_unchanged(self.db, url, now, article=kind == "article")
 
     def spider_closed(self, spider, reason="finished"):
         """Save the listings' validators, unless the crawl was cut short or lost an article.
@@ -141,22 +136,6 @@ class ConditionalGetMiddleware(_WithDb):
                         len(self.pending) - len(kept))
         self.pending.clear()
         super().spider_closed(spider)
-
-
-def record_validators(db, url: str, etag, last_modified, now: str,
-                      content_hash: str | None = None) -> None:
-    """A full fetch of ``url``: its validators and content hash, and the 304 streak reset.
-    (One statement: atomic on its own, inside a caller's transaction or not.)"""
-    etag = etag.decode("latin-1") if isinstance(etag, bytes) else etag
-    last_modified = (last_modified.decode("latin-1") if isinstance(last_modified, bytes)
-                     else last_modified)
-    db.execute(
-        "INSERT INTO fetch_state (url, etag, last_modified, content_hash, fetched_at, "
-        "checked_at, unchanged) VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET "
-        "etag = excluded.etag, last_modified = excluded.last_modified, "
-        "content_hash = COALESCE(excluded.content_hash, content_hash), "
-        "fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, unchanged = 0",
-        [url, etag, last_modified, content_hash, now, now])
 
 
 _CRAWL_DELAY = re.compile(rb"^\s*crawl-delay\s*:\s*([\d.]+)", re.IGNORECASE | re.MULTILINE)

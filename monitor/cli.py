@@ -160,7 +160,8 @@ def _validate_channels(config: Config) -> None:
 
 def cmd_sessions(args) -> int:
     """Sessions of watched bodies: number, date, body, outlets, first report."""
-    from monitor.events import list_sessions, session_detail, watched_name
+    from monitor.sessions import watched_name
+    from storage.sessions import list_sessions, session_detail
 
     config = _config(args)
     db = _db(config, readonly=True)
@@ -225,8 +226,8 @@ def cmd_search(args) -> int:
 
 def cmd_status(args) -> int:
     """Per source: last crawl, outcome, articles; sessions; alerts by status."""
-    from monitor.events import list_sessions
     from notifier.outbox import outbox_summary
+    from storage.sessions import list_sessions
 
     config = _config(args)
     db = _db(config, readonly=True)

@@ -23,8 +23,9 @@ import sqlite_utils
 
 from core.config import Config
 from core.models import VN_TZ
-from monitor.events import ProcessReport, process_articles
+from monitor.process import ProcessReport, process_articles
 from storage import queries
+from storage.crawl_state import crawl_runs_closed
 from storage.schema import abandon_dead_runs, open_db
 
 __all__ = ["CrawlOutcome", "CycleReport", "run_crawl", "crawl_cycle", "after_crawl",
@@ -130,7 +131,7 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
                     break
                 if stop is not None and stop.is_set():
                     break
-                if on_closed is not None and _runs_closed(watch, child.pid):
+                if on_closed is not None and crawl_runs_closed(watch, child.pid):
                     on_closed()
                     on_closed = None
                 time.sleep(0.05)
@@ -159,15 +160,6 @@ def _read_status(fd: int) -> str | None:
         os.close(fd)
     text = b"".join(chunks).decode("utf-8", "replace").strip()
     return text.splitlines()[0] if text else None
-
-
-def _runs_closed(db: sqlite_utils.Database, pid: int) -> bool:
-    """Whether the crawl process ``pid`` has opened run rows and closed them all."""
-    # fetchall: the statement completes, so no read snapshot outlives the poll
-    ((opened, still_open),) = db.execute(
-        "SELECT COUNT(*), COUNT(*) - COUNT(finished_at) FROM crawl_runs WHERE pid = ?",
-        [pid]).fetchall()
-    return opened > 0 and still_open == 0
 
 
 def crawl_cycle(config: Config, source: str | None = None, *,

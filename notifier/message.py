@@ -16,6 +16,7 @@ from datetime import date
 import sqlite_utils
 
 from core.models import Watch
+from storage import sessions
 
 __all__ = ["Alert", "load_alert", "sample_alert", "EVENTS"]
 
@@ -85,17 +86,14 @@ class Alert:
 
 def load_alert(db: sqlite_utils.Database, row: dict, watch: tuple[Watch, ...] = ()) -> Alert:
     """The alert for one outbox row, from the session and its reporting articles."""
-    s = db.execute("SELECT id, body, number, period, date, title, first_seen FROM sessions "
-                   "WHERE id = ?", [row["session_id"]]).fetchone()
+    s = sessions.session_for_alert(db, row["session_id"])
     names = {w.id: w.name for w in watch}
-    session = {"id": s[0], "body": s[1], "body_name": names.get(s[1], s[1]), "number": s[2],
-               "period": s[3], "date": s[4], "title": s[5], "first_seen": s[6]}
-    rows = db.execute(
-        "SELECT a.url, a.source, a.title, a.published_at, sa.evidence FROM session_articles sa "
-        "JOIN articles a ON a.id = sa.article_id WHERE sa.session_id = ? AND sa.role = 'report' "
-        "ORDER BY a.first_seen, a.id", [row["session_id"]]).fetchall()
-    articles = [{"url": r[0], "outlet": r[1], "title": r[2], "published": r[3]} for r in rows]
-    evidence = rows[0][4] if rows else ""
+    session = {"id": s["id"], "body": s["body"], "body_name": names.get(s["body"], s["body"]),
+               **{k: s[k] for k in ("number", "period", "date", "title", "first_seen")}}
+    rows = sessions.reporting_articles(db, row["session_id"])
+    articles = [{"url": r["url"], "outlet": r["source"], "title": r["title"],
+                 "published": r["published_at"]} for r in rows]
+    evidence = rows[0]["evidence"] if rows else ""
     detail = json.loads(row["detail"]) if row.get("detail") else None
     return Alert(delivery_id=row["idempotency_key"], kind=row["kind"], channel=row["channel"],
                  session=session, articles=articles, evidence=evidence or "", detail=detail)

@@ -46,6 +46,7 @@ import sqlite_utils
 from core.errors import PermanentDeliveryError, TransientDeliveryError
 from core.models import Channel, Watch
 from notifier.message import load_alert, sample_alert
+from storage import outbox as alert_rows
 from storage.schema import transaction
 
 __all__ = ["enqueue_alerts", "delivery_id", "Dispatcher", "DispatchReport", "outbox_summary",
@@ -68,10 +69,6 @@ def lease_for(channel) -> timedelta:
     return timedelta(seconds=2 * float(timeout)) + LEASE_MARGIN
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def delivery_id(kind: str, session_id: int, channel: str, detail: dict | None = None) -> str:
     """A stable id for one (alert kind, session, channel[, correction])."""
     raw = f"{kind}|{session_id}|{channel}|{json.dumps(detail, sort_keys=True) if detail else ''}"
@@ -87,14 +84,11 @@ def enqueue_alerts(db: sqlite_utils.Database, session_id: int, channels: Iterabl
     with transaction(db):
         for channel in channels:
             key = delivery_id(kind, session_id, channel.name, detail)
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO alerts (session_id, channel, kind, idempotency_key, "
-                "status, attempts, created_at, next_attempt_at, detail) "
-                "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
-                [session_id, channel.name, kind, key, _iso(now), _iso(now),
-                 json.dumps(detail, ensure_ascii=False) if detail else None])
-            if cursor.rowcount:
-                ids.append(cursor.lastrowid)
+            row_id = alert_rows.enqueue_alert(
+                db, session_id, channel.name, kind, key, now,
+                json.dumps(detail, ensure_ascii=False) if detail else None)
+            if row_id is not None:
+                ids.append(row_id)
     return ids
 
 
@@ -132,24 +126,8 @@ class Dispatcher:
         """
         now = self.clock()
         names = [name for name in self.channels if name not in set(skip)]
-        if not names:
-            return []
-        marks = ",".join("?" * len(names))
-        with transaction(self.db):
-            rows = [dict(zip(("id", "session_id", "channel", "kind", "idempotency_key",
-                              "attempts", "detail"), r, strict=True)) for r in self.db.execute(
-                f"""SELECT id, session_id, channel, kind, idempotency_key, attempts, detail
-                    FROM alerts WHERE channel IN ({marks}) AND (
-                      (status = 'pending' AND next_attempt_at <= ?) OR
-                      (status = 'sending' AND lease_until <= ?))
-                    ORDER BY next_attempt_at, id LIMIT ?""",
-                [*names, _iso(now), _iso(now), limit]).fetchall()]
-            for row in rows:
-                row["attempts"] += 1
-                self.db.execute("UPDATE alerts SET status = 'sending', attempts = ?, "
-                                "lease_until = ? WHERE id = ?",
-                                [row["attempts"], _iso(now + self._lease(row)), row["id"]])
-        return rows
+        return alert_rows.claim_due_alerts(self.db, names, now,
+                                        lambda row: now + self._lease(row), limit)
 
     def _lease(self, row: dict) -> timedelta:
         return self.lease if self.lease is not None else lease_for(self.channels[row["channel"]])
@@ -206,42 +184,19 @@ class Dispatcher:
         if exc.retry_after is not None:
             delay = max(delay, timedelta(seconds=exc.retry_after))
         when = self.clock() + delay
-        with transaction(self.db):
-            self.db.execute("UPDATE alerts SET status = 'pending', last_error = ?, "
-                            "next_attempt_at = ?, lease_until = NULL WHERE id = ?",
-                            [str(exc), _iso(when), row["id"]])
+        alert_rows.schedule_retry(self.db, row["id"], str(exc), when)
         report.retrying.append(row["id"])
         log.warning("alert %s (%s) attempt %s failed, retry in %.1fs: %s", row["id"],
                     row["channel"], row["attempts"], delay.total_seconds(), exc)
 
     def _finish(self, row, status: str, error: str | None) -> None:
-        with transaction(self.db):
-            self.db.execute(
-                "UPDATE alerts SET status = ?, last_error = COALESCE(?, last_error), "
-                "lease_until = NULL, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
-                "WHERE id = ?", [status, error, status, _iso(self.clock()), row["id"]])
-
-
-def next_due(db: sqlite_utils.Database) -> datetime | None:
-    """When the earliest pending row becomes due (None when nothing is pending)."""
-    row = db.execute("SELECT MIN(next_attempt_at) FROM alerts WHERE status = 'pending'").fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+        alert_rows.close_alert(self.db, row["id"], status, error, self.clock())
 
 
 def outbox_summary(db: sqlite_utils.Database) -> dict:
     """Counts by status, and the rows given up or being retried, with their last error."""
-    counts = {status: 0 for status in ("pending", "sending", "sent", "failed")}
-    for status, n in db.execute("SELECT status, COUNT(*) FROM alerts GROUP BY status"):
-        counts[status] = n
-    cols = "id, session_id, channel, kind, attempts, last_error, next_attempt_at, sent_at"
-
-    def rows(where: str) -> list[dict]:
-        cur = db.execute(f"SELECT {cols} FROM alerts WHERE {where} ORDER BY id")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-    return {"counts": counts, "failed": rows("status = 'failed'"),
-            "retrying": rows("status IN ('pending', 'sending') AND attempts > 0")}
+    return {"counts": alert_rows.alert_counts(db), "failed": alert_rows.alerts_given_up(db),
+            "retrying": alert_rows.alerts_retrying(db)}
 
 
 def send_test(channels: dict[str, object]) -> list[tuple[str, bool, str]]:

@@ -199,6 +199,16 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
     Everything written inside commits together or not at all, so a crash never
     leaves half an article, or a session without its alert rows.
+
+    The guards of sqlite-utils' ``atomic()``: a savepoint is rolled back only while
+    its transaction is still open (some errors, a full disk among them, end the
+    whole transaction in SQLite, and ``ROLLBACK TO`` would then hide the real error
+    behind "no such savepoint"); a COMMIT that fails (a deferred foreign key, a full
+    disk) is rolled back, so the connection never stays inside a transaction that
+    every later call would join as a savepoint and that nothing would ever commit.
+    (``atomic()`` itself opens with a plain ``BEGIN``: a writer would then take the
+    lock only at its first write, and could fail there with "database is locked"
+    instead of waiting its turn.)
     """
     if db.conn.in_transaction:  # nested: a savepoint (SQLite resolves a reused name
         # to the innermost one; sqlite-utils' atomic() draws a random name each time)
@@ -206,8 +216,9 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         try:
             yield db
         except BaseException:
-            db.conn.execute("ROLLBACK TO dxmon")
-            db.conn.execute("RELEASE dxmon")
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK TO dxmon")
+                db.conn.execute("RELEASE dxmon")
             raise
         db.conn.execute("RELEASE dxmon")
         return
@@ -218,8 +229,12 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         raise
-    else:
+    try:
         db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:  # the COMMIT failed and left the transaction open
+            db.conn.execute("ROLLBACK")
+        raise
 
 
 def _initial(db: sqlite_utils.Database) -> None:
@@ -345,7 +360,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             updated_at TEXT NOT NULL
         );
         -- Search index over folded text (no diacritics, đ -> d), rowid = articles.id,
-        -- kept in step by storage.queries so "chuyen doi so" finds "chuyển đổi số".
+        -- kept in step by storage.articles so "chuyen doi so" finds "chuyển đổi số".
         CREATE VIRTUAL TABLE articles_search USING fts5(title, text, tokenize = 'unicode61');
         """
     )
@@ -411,7 +426,7 @@ def _repair_oac(db: sqlite_utils.Database) -> None:
     detection last ran on, so nothing is re-detected or re-versioned for it. The other
     rewriting of those days (one tone placement: "hóa" for "hoá") cannot be undone
     here: a re-crawl that finds the same content restores the page's own spelling
-    (storage.queries.store_article).
+    (storage.articles.store_article).
     """
     def broken(table: str, matched: tuple[str, ...], selected: str) -> list[tuple]:
         cond = " OR ".join(f"instr({col}, '{b}')" for col in matched for b in _BROKEN_OAC)

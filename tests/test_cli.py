@@ -8,7 +8,7 @@ import pytest
 from core.config import load_config
 from core.models import VN_TZ, Extracted, Mention
 from monitor.cli import build_parser, main
-from monitor.events import process_articles
+from monitor.process import process_articles
 from storage import queries
 from storage.schema import open_db
 

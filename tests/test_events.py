@@ -1,4 +1,5 @@
-"""Grouping reports into sessions, and when a session alerts (monitor/events.py).
+"""Grouping reports into sessions, and when a session alerts (monitor/grouping.py,
+monitor/process.py, monitor/alerting.py, monitor/corrections.py).
 
 These tests feed chosen mentions straight into the grouping (the detector is a
 parameter), so each rule is checked on its own; detection itself is scored on the
@@ -12,15 +13,11 @@ import pytest
 
 from core.config import DEFAULT_WATCH, parse_config
 from core.models import VN_TZ, Extracted, Mention
-from monitor.events import (
-    group_reports,
-    group_sessions,
-    list_sessions,
-    process_articles,
-    session_key,
-)
+from monitor.grouping import group_reports, group_sessions, session_key
+from monitor.process import process_articles
 from storage import queries
 from storage.schema import open_db
+from storage.sessions import list_sessions
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=VN_TZ)
 

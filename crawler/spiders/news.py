@@ -54,6 +54,7 @@ from crawler.urls import (
     site_host,
     url_shape,
 )
+from storage.crawl_state import known_article_urls, last_full_sweep
 from storage.schema import open_db
 
 __all__ = ["NewsSpider", "revisit_interval"]
@@ -184,12 +185,8 @@ class NewsSpider(scrapy.Spider):
         for source in self.sources:
             self.due[source.name], self.revisits[source.name] = set(), []
         window = timedelta(days=self.dxmon_config.revisit_days)
-        rows = db.execute(
-            "SELECT u.article_id, u.url, a.published_at, a.first_seen, f.checked_at, "
-            "f.url IS NOT NULL FROM article_urls u JOIN articles a ON a.id = u.article_id "
-            "LEFT JOIN fetch_state f ON f.url = u.url ORDER BY u.article_id, u.first_seen, u.url")
         articles: dict[int, list] = {}
-        for article_id, url, published, first_seen, checked, fetched in rows:
+        for article_id, url, published, first_seen, checked, fetched in known_article_urls(db):
             entry = articles.setdefault(article_id, [published, first_seen, None, []])
             entry[2] = max(entry[2] or "", checked or "") or None  # UTC ISO: sorts as text
             entry[3].append((url, fetched))
@@ -210,10 +207,7 @@ class NewsSpider(scrapy.Spider):
 
     def _sweep_due(self, db, source: str) -> bool:
         """Whether this crawl follows every listing of ``source`` to its end."""
-        row = db.execute(
-            "SELECT MAX(started_at) FROM crawl_runs WHERE source = ? AND status = 'ok' "
-            "AND json_extract(stats, '$.full_sweep') = 1", [source]).fetchone()
-        last = _when(row[0]) if row else None
+        last = _when(last_full_sweep(db, source))
         return last is None or self.now - last >= self.dxmon_config.full_sweep
 
     def _request(self, url: str, source: Source, kind: str, callback, **meta

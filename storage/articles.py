@@ -1,0 +1,357 @@
+"""Articles: storing extracted pages deduplicated by content, their URL aliases,
+versions, canonical hints, source conflicts and full-text search.
+
+Tables: ``articles``, ``article_urls``, ``article_versions``, ``url_hints``,
+``source_conflicts``, ``articles_search`` (FTS5), and the near-duplicate clusters
+through :mod:`storage.neardup`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from core.models import Extracted
+from core.text import fold, normalize, published, published_title
+from storage.crawl_state import ensure_source
+from storage.neardup import assign_cluster, signature
+from storage.schema import transaction, utcnow_iso
+
+logger = logging.getLogger(__name__)
+
+# --- articles ---------------------------------------------------------------------------
+
+
+def content_hash(text: str) -> str:
+    """Identity of an article's content: sha256 of its text in the matching form
+    (:func:`core.text.normalize`), so copies typed with either tone placement ("hoá",
+    "hóa"), NFD or odd spaces are one content."""
+    return hashlib.sha256(normalize(text).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What :func:`store_article` did: ``new``, ``alias``, ``updated``, ``unchanged`` or
+    ``conflict`` (the page claimed another source's article: nothing was overwritten)."""
+
+    article_id: int
+    outcome: str
+    conflict: bool = False  # a source conflict was recorded (source_conflicts)
+
+
+def known_url(db: sqlite_utils.Database, url: str) -> int | None:
+    """The id of the article any stored URL variant ``url`` led to, or None."""
+    row = db.execute("SELECT article_id FROM article_urls WHERE url = ?", [url]).fetchone()
+    return row[0] if row else None
+
+
+def known_urls(db: sqlite_utils.Database, source: str | None = None) -> set[str]:
+    """Every URL that led to a stored article (of ``source``, if given)."""
+    if source is None:
+        return {r[0] for r in db.execute("SELECT url FROM article_urls")}
+    return {r[0] for r in db.execute(
+        "SELECT u.url FROM article_urls u JOIN articles a ON a.id = u.article_id "
+        "WHERE a.source = ?", [source])}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An extracted article in the form it is stored, computed without the database
+    (the crawl does it in its extraction workers, so the one writer only writes).
+
+    ``title``, ``text`` and ``author`` are the publisher's text (NFC,
+    :func:`core.text.published`); the digest, search and signature fields are built
+    from the matching forms."""
+
+    article: Extracted
+    title: str
+    text: str
+    author: str | None
+    digest: str  # content_hash(text)
+    search_title: str  # folded, for articles_search
+    search_text: str
+    signature: bytes  # MinHash values, see storage.neardup.signature
+
+
+def prepare(article: Extracted) -> Prepared:
+    """An extracted article as stored (its published text, title cleaned and capped),
+    with the hash, search text and signature made from the matching forms."""
+    text = published(article.text)
+    title = published_title(article.title)
+    matching = normalize(text)
+    return Prepared(article=article, title=title, text=text,
+                    author=published_title(article.author) or None,
+                    digest=hashlib.sha256(matching.encode("utf-8")).hexdigest(),
+                    search_title=fold(normalize(title)), search_text=fold(matching),
+                    signature=signature(matching).tobytes())
+
+
+def store_article(db: sqlite_utils.Database, source: str, article: Extracted | Prepared,
+                  *, now: datetime | None = None, urls: tuple[str, ...] | list[str] = (),
+                  hint: str | None = None) -> Stored:
+    """Store one extracted article, deduplicated by content.
+
+    - a URL already known with the same content: ``unchanged`` (last_seen moves on; a
+      text or title stored in another spelling of the same words, as archives written
+      before issue 11 hold them, takes the page's own spelling, with no new version);
+    - a URL already known with new content: ``updated``, and a row in article_versions;
+      but if that article is another source's, ``conflict``: its row is never
+      overwritten, the claim is recorded in ``source_conflicts`` (``dxmon status``);
+    - new URL, content already stored under another URL: ``alias`` of that article
+      (a syndicated copy, whichever source it came from);
+    - otherwise ``new``.
+    Every URL that led here (canonical, fetched, and the other spellings ``urls``
+    seen for it) is recorded in ``article_urls``. ``hint``: a canonical link the page
+    gave that is not its source's, kept in ``url_hints``; if it names another source's
+    article, the two are linked there and the claim counted as a conflict.
+    """
+    seen = utcnow_iso(now)
+    prepared = article if isinstance(article, Prepared) else prepare(article)
+    article = prepared.article
+    urls = list(dict.fromkeys([article.canonical_url, article.url, *urls]))
+    with transaction(db):
+        ensure_source(db, source)
+        existing = None
+        for url in urls:
+            existing = known_url(db, url)
+            if existing:
+                break
+        if existing:
+            row = db.execute("SELECT content_hash, source, text, title FROM articles WHERE id = ?",
+                             [existing]).fetchone()
+            if row[0] != prepared.digest and row[1] != source:
+                _conflict(db, source, existing, article.url, "url", seen)
+                return Stored(existing, "conflict", conflict=True)
+            if row[0] == prepared.digest:
+                outcome = "unchanged"
+                db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, existing])
+                if row[1] == source:  # another source's spelling is never taken over
+                    _respell(db, existing, row[2], row[3], prepared)
+            else:
+                outcome = "updated"
+                _update_content(db, existing, prepared, seen)
+            article_id = existing
+        else:
+            same = db.execute("SELECT id FROM articles WHERE content_hash = ? ORDER BY id LIMIT 1",
+                              [prepared.digest]).fetchone()
+            if same:
+                outcome, article_id = "alias", same[0]
+                db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen, article_id])
+            else:
+                outcome = "new"
+                article_id = _insert_article(db, source, prepared, seen)
+        db.conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) "
+                            "VALUES (?, ?, ?)", [(url, article_id, seen) for url in urls])
+        conflict = bool(hint) and _hint(db, source, article_id, hint, seen)
+    return Stored(article_id, outcome, conflict)
+
+
+def _hint(db, source: str, article_id: int, hint: str, seen: str) -> bool:
+    """Keep a canonical claim that is not the source's own; True if it names another
+    source's (other) article, which is then a recorded conflict."""
+    db.execute("INSERT OR IGNORE INTO url_hints (url, article_id, kind, first_seen) "
+               "VALUES (?, ?, 'canonical', ?)", [hint, article_id, seen])
+    claimed = known_url(db, hint)
+    if claimed is None or claimed == article_id:
+        return False
+    owner = db.execute("SELECT source FROM articles WHERE id = ?", [claimed]).fetchone()[0]
+    if owner == source:
+        return False
+    _conflict(db, source, claimed, hint, "canonical", seen)
+    return True
+
+
+def _conflict(db, source: str, article_id: int, url: str, kind: str, seen: str) -> None:
+    """Record (once) that a page of ``source`` claimed another source's article."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO source_conflicts (source, article_id, url, kind, first_seen) "
+        "VALUES (?, ?, ?, ?, ?)", [source, article_id, url, kind, seen])
+    if cursor.rowcount:
+        logger.warning("source conflict: a page of %s claims article %d of another source "
+                       "(by its %s %.200s); that article is kept as it is", source, article_id,
+                       kind, url)
+
+
+def record_url_variants(db: sqlite_utils.Database, variants: dict[str, set[str]],
+                        *, now: datetime | None = None) -> int:
+    """Record every spelling seen of known articles' links (``{canonical: spellings}``,
+    fetched or not) as URLs of the article any of them already leads to; the number of
+    new rows."""
+    seen, added = utcnow_iso(now), 0
+    with transaction(db):
+        for canonical, spellings in variants.items():
+            article_id = None
+            for url in (canonical, *sorted(spellings)):
+                if (article_id := known_url(db, url)) is not None:
+                    break
+            if article_id is None:
+                continue
+            cursor = db.conn.executemany(
+                "INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) VALUES (?, ?, ?)",
+                [(url, article_id, seen) for url in sorted(spellings)])
+            added += max(cursor.rowcount, 0)
+    return added
+
+
+def count_source_conflicts(db: sqlite_utils.Database) -> int:
+    """How many times a page of one source claimed another source's article."""
+    return db.execute("SELECT COUNT(*) FROM source_conflicts").fetchone()[0]
+
+
+def _respell(db, article_id: int, text: str, title: str | None, p: Prepared) -> None:
+    """Store the page's own spelling of unchanged content (same matching form: the
+    search index, which is folded, and the versions stay as they are)."""
+    if text != p.text:
+        db.execute("UPDATE articles SET text = ? WHERE id = ?", [p.text, article_id])
+    if title != p.title and normalize(title) == normalize(p.title):
+        db.execute("UPDATE articles SET title = ? WHERE id = ?", [p.title, article_id])
+
+
+def _published(article: Extracted) -> str | None:
+    return article.published_at.isoformat(timespec="seconds") if article.published_at else None
+
+
+def _insert_article(db, source, p: Prepared, seen) -> int:
+    cursor = db.execute(
+        "INSERT INTO articles (url, source, title, author, published_at, text, content_hash, "
+        "site_name, related, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [p.article.canonical_url, source, p.title, p.author, _published(p.article), p.text,
+         p.digest, p.article.site_name, json.dumps(list(p.article.related), ensure_ascii=False),
+         seen, seen])
+    article_id = cursor.lastrowid
+    _add_version(db, article_id, p, seen, new=True)
+    return article_id
+
+
+def _update_content(db, article_id, p: Prepared, seen) -> None:
+    db.execute(
+        "UPDATE articles SET title = ?, author = COALESCE(?, author), "
+        "published_at = COALESCE(?, published_at), text = ?, content_hash = ?, "
+        "related = ?, last_seen = ? WHERE id = ?",
+        [p.title, p.author, _published(p.article), p.text, p.digest,
+         json.dumps(list(p.article.related), ensure_ascii=False), seen, article_id])
+    db.execute("DELETE FROM articles_search WHERE rowid = ?", [article_id])
+    _add_version(db, article_id, p, seen)
+
+
+def _add_version(db, article_id: int, p: Prepared, seen: str, *, new: bool = False) -> None:
+    """The new content's version row, search entry and near-duplicate cluster."""
+    db.execute("INSERT INTO article_versions (article_id, content_hash, title, text, seen_at) "
+               "VALUES (?, ?, ?, ?, ?)", [article_id, p.digest, p.title, p.text, seen])
+    db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
+               [article_id, p.search_title, p.search_text])
+    assign_cluster(db, article_id, p.signature, new=new)
+
+
+def article_by_url(db: sqlite_utils.Database, url: str) -> dict | None:
+    """The stored article that ``url`` (canonical or any variant) led to."""
+    article_id = known_url(db, url)
+    if article_id is None:
+        return None
+    return next(db.query("SELECT * FROM articles WHERE id = ?", [article_id]), None)
+
+
+def article_aliases(db: sqlite_utils.Database, article_id: int) -> list[str]:
+    """Every URL that led to the article, oldest first."""
+    return [r[0] for r in db.execute(
+        "SELECT url FROM article_urls WHERE article_id = ? ORDER BY first_seen, url", [article_id])]
+
+
+def article_versions(db: sqlite_utils.Database, article_id: int) -> list[dict]:
+    """The article's text versions, oldest first."""
+    return list(db.query("SELECT * FROM article_versions WHERE article_id = ? ORDER BY id",
+                         [article_id]))
+
+
+def recent_articles(db: sqlite_utils.Database, *, source: str | None = None,
+                    limit: int = 50) -> list[dict]:
+    """Newest articles first (by first_seen), optionally of one source."""
+    where, params = ("WHERE source = ?", [source]) if source else ("", [])
+    return list(db.query(
+        f"SELECT a.id, a.url, a.source, a.title, a.author, a.published_at, a.first_seen, "
+        f"(SELECT COUNT(*) FROM article_urls u WHERE u.article_id = a.id) AS urls "
+        f"FROM articles a {where} ORDER BY a.first_seen DESC, a.id DESC LIMIT ?",
+        [*params, limit]))
+
+
+def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20) -> list[dict]:
+    """Full-text search, with or without diacritics ("chuyen doi so" finds "chuyển đổi số").
+
+    Words are matched as a phrase-free AND of terms; each term may be a prefix
+    (``chuyen*``). Results carry a snippet of the stored text, as published, around
+    the match.
+    """
+    terms = [t for t in fold(normalize(query)).replace('"', " ").split() if t]
+    if not terms:
+        return []
+    match = " ".join(f'"{t[:-1]}"*' if t.endswith("*") else f'"{t}"' for t in terms)
+    rows = list(db.query(
+        "SELECT a.id, a.url, a.source, a.title, a.published_at, a.text "
+        "FROM articles_search JOIN articles a ON a.id = articles_search.rowid "
+        "WHERE articles_search MATCH ? ORDER BY rank LIMIT ?", [match, limit]))
+    for row in rows:
+        row["snippet"] = _snippet(row.pop("text"), [t.rstrip("*") for t in terms])
+    return rows
+
+
+def _snippet(text: str, terms: list[str], width: int = 160) -> str:
+    """The stored text around the first matched term, as published (diacritics, tone
+    placement and all): the match is found in the folded text and cut from the stored
+    one at the same place (:func:`_folded_with_positions`)."""
+    folded, where = _folded_with_positions(text)
+    # the whole query as a phrase first, else the first term found as a word
+    found = None
+    for pattern in [r"\b" + r"\W+".join(map(re.escape, terms)) + r"\b",
+                    *(r"\b" + re.escape(t) + r"\b" for t in terms)]:
+        if found := re.search(pattern, folded):
+            break
+    at = where(found.start()) if found else 0
+    start = max(0, at - width // 3)
+    piece = text[start:start + width].replace("\n", " ")
+    return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+
+
+def _folded_with_positions(text: str):
+    """(the fold of ``text``, a function from a position in it to one in ``text``).
+
+    An NFC Vietnamese text folds to one character per character, so positions are
+    the same; a text holding something that folds to more or fewer characters (an
+    invisible character, a space run, Hangul) is folded one character at a time and
+    each folded character remembers where it came from.
+    """
+    folded = fold(text)
+    if len(folded) == len(text):
+        return folded, lambda i: i
+    pieces, origin = [], []
+    for i, ch in enumerate(text):
+        piece = " " if ch.isspace() else fold(ch)
+        pieces.append(piece)
+        origin += [i] * len(piece)
+    return "".join(pieces), lambda i: origin[i] if i < len(origin) else len(text)
+
+
+def unprocessed_articles(db: sqlite_utils.Database) -> list[dict]:
+    """Articles whose current content detection has not run on yet."""
+    return list(db.query(
+        "SELECT * FROM articles WHERE processed_hash IS NULL OR processed_hash != content_hash "
+        "ORDER BY id"))
+
+
+def count_articles(db: sqlite_utils.Database, source: str | None = None) -> int:
+    """How many distinct articles are stored (of ``source``, if given)."""
+    if source:
+        return db.execute("SELECT COUNT(*) FROM articles WHERE source = ?", [source]).fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+
+
+
+def mark_processed(db: sqlite_utils.Database, article_id: int) -> None:
+    """Detection has run on the article's current content (see ``processed_hash``)."""
+    db.execute("UPDATE articles SET processed_hash = content_hash WHERE id = ?", [article_id])
