@@ -1,10 +1,14 @@
 """Load ``dxmon.toml`` into a validated :class:`Config`.
 
 The file is found by ``--config``, else ``$DXMON_CONFIG``, else ``./dxmon.toml``.
-Every value is checked here, at start: a bad one raises :class:`ConfigError`
-naming the dotted key (``sources[1].interval``) and its line in the file, so no
-crawl starts on a config that would fail later. Unknown keys are errors too: a
-misspelt ``intervall`` would otherwise be silently ignored.
+Its schema is declared once, in :mod:`core.schema`: msgspec converts the parsed TOML
+into those Structs (types, defaults, unknown keys, the channel ``kind``), then each
+key's ``check`` runs here (:class:`_Checks`). A bad value raises :class:`ConfigError`
+naming the dotted key (``sources[1].interval``) and its line in the file — msgspec's
+``$.sources[1].interval`` mapped through :func:`line_of` — so no crawl starts on a
+config that would fail later. Unknown keys are errors too: a misspelt ``intervall``
+would otherwise be silently ignored; so are an unknown channel kind and an option
+of another kind.
 
 Secrets never live in the file: a notifier names the environment variable that
 holds its password or key (``password_env``), and that variable is read only
@@ -143,7 +147,8 @@ def parse_duration(value: object) -> timedelta:
 
 @dataclass(frozen=True)
 class Config:
-    """The validated configuration. ``lines`` maps dotted keys to their line numbers."""
+    """The validated configuration. ``notify`` holds the channels' typed config Structs
+    (:class:`core.schema.WebhookConfig`, ...); ``lines`` maps dotted keys to line numbers."""
 
     path: Path | None
     storage_path: Path
