@@ -11,12 +11,15 @@ its alert at once, with its traceback in the log, where a network error is retri
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from datetime import timedelta
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from msgspec import NODEFAULT
 
 from core.config import parse_config
@@ -36,6 +39,7 @@ from monitor.demo.portals import PortalWeb
 from notifier.base import Notifier
 from notifier.outbox import LEASE, Dispatcher, lease_for
 from notifier.registry import KINDS, build_channels, build_notifier
+from tests.hostile.test_fuzz_config import toml_value
 from tests.test_notifier import Clock, a_session, webhook_config
 
 # One of each table, each header followed by the keys it needs; a test inserts a line
@@ -280,3 +284,32 @@ def test_a_network_error_is_still_retried(tmp_path, monkeypatch, network):
     report, row = deliver_once(tmp_path, monkeypatch, network)
     assert report.retrying and not report.failed
     assert row["status"] == "pending" and row["attempts"] == 1
+
+
+# --- bounds: a value is accepted exactly when the rule says so --------------------------
+
+BOUNDED = {
+    # (header, key): the rule, as a person reads it in the README
+    ('kind = "email"', "port"): lambda v: isinstance(v, int) and 1 <= v <= 65535,
+    ('kind = "webhook"', "timeout"): lambda v: math.isfinite(v) and 0 < v <= 600,
+    ("[[sources]]", "delay"): lambda v: math.isfinite(v) and 0 <= v <= 3600,
+    ("[monitor]", "fresh_days"): lambda v: isinstance(v, int) and 0 <= v <= 3650,
+    ("[[sources]]", "max_pages"): lambda v: isinstance(v, int) and v >= 1,
+    ('kind = "console"', "max_attempts"): lambda v: isinstance(v, int) and v >= 1,
+}
+numbers = st.one_of(st.integers(-(2**63), 2**63), st.floats(allow_nan=True),
+                    st.sampled_from([0, 1, -1, 65535, 65536, 600, 600.0001, 3600, 3650, 3651,
+                                     0.0, -0.0, 1e-9]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(sorted(BOUNDED)), value=numbers)
+def test_a_number_is_accepted_exactly_within_its_bounds(where, value):
+    header, name = where
+    text, line = with_line(header, f"{name} = {toml_value(value)}", drop=name)
+    if BOUNDED[where](value) and not (isinstance(value, float) and name in (
+            "port", "fresh_days", "max_pages", "max_attempts")):
+        parse_config(text)
+    else:
+        error = refusal(text)
+        assert error.key.endswith(f".{name}") and error.line == line, str(error)
