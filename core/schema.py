@@ -12,6 +12,7 @@ reference block is written from the same docs (:func:`reference`).
 
 from __future__ import annotations
 
+import functools
 import textwrap
 import typing
 from datetime import date
@@ -25,13 +26,15 @@ __all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "SourceEntry", "
            "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
            "CHANNEL_CONFIGS", "fields_of", "reference"]
 
-# The channel's kind is the tag of the [[notify]] union
+# Every table: fields by keyword only (defaults may precede required keys), values
+# frozen once loaded, unknown keys refused
 _TABLE = {"kw_only": True, "frozen": True, "forbid_unknown_fields": True}
 
 
-def key(doc: str, what: str, check: Any = None) -> Meta:
-    """A key's metadata: ``doc`` for people, ``what`` for errors, an optional
-    ``check`` (a name :mod:`core.config` knows, or a tuple of name and arguments)."""
+def key(doc: str, what: str, check: tuple | None = None) -> Meta:
+    """A key's metadata: ``doc`` for people, ``what`` for errors (``must be {what}``)
+    and an optional ``check``: a tuple of the name of a check :mod:`core.config` runs
+    (``check_<name>``) and its arguments."""
     return Meta(description=doc, extra={"what": what, "check": check})
 
 
@@ -193,6 +196,7 @@ class FileSchema(Struct, **_TABLE):
         "notification channels", "an array of tables ([[notify]])")] = []
 
 
+@functools.cache
 def fields_of(cls: type[Struct]) -> dict[str, tuple[Any, Meta | None, Any]]:
     """Each field of ``cls``: name → (type, its :func:`key` Meta, default or NODEFAULT)."""
     hints = typing.get_type_hints(cls, include_extras=True)
