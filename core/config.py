@@ -1,10 +1,14 @@
 """Load ``dxmon.toml`` into a validated :class:`Config`.
 
 The file is found by ``--config``, else ``$DXMON_CONFIG``, else ``./dxmon.toml``.
-Every value is checked here, at start: a bad one raises :class:`ConfigError`
-naming the dotted key (``sources[1].interval``) and its line in the file, so no
-crawl starts on a config that would fail later. Unknown keys are errors too: a
-misspelt ``intervall`` would otherwise be silently ignored.
+Its schema is declared once, in :mod:`core.schema`: msgspec converts the parsed TOML
+into those Structs (types, defaults, unknown keys, the channel ``kind``), then each
+key's ``check`` runs here (:class:`_Checks`). A bad value raises :class:`ConfigError`
+naming the dotted key (``sources[1].interval``) and its line in the file — msgspec's
+``$.sources[1].interval`` mapped through :func:`line_of` — so no crawl starts on a
+config that would fail later. Unknown keys are errors too: a misspelt ``intervall``
+would otherwise be silently ignored; so are an unknown channel kind and an option
+of another kind.
 
 Secrets never live in the file: a notifier names the environment variable that
 holds its password or key (``password_env``), and that variable is read only
@@ -23,13 +27,26 @@ import math
 import os
 import re
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import msgspec
+
 from core.errors import ConfigError
-from core.models import Channel, Source, Watch
+from core.models import Source, Watch
+from core.schema import (
+    CHANNEL_CONFIGS,
+    ChannelConfig,
+    EmailConfig,
+    FileSchema,
+    SourceEntry,
+    WatchEntry,
+    fields_of,
+)
 from core.text import normalize
 
 __all__ = ["Config", "load_config", "config_path", "parse_duration", "DEFAULT_WATCH"]
@@ -130,7 +147,8 @@ def parse_duration(value: object) -> timedelta:
 
 @dataclass(frozen=True)
 class Config:
-    """The validated configuration. ``lines`` maps dotted keys to their line numbers."""
+    """The validated configuration. ``notify`` holds the channels' typed config Structs
+    (:class:`core.schema.WebhookConfig`, ...); ``lines`` maps dotted keys to line numbers."""
 
     path: Path | None
     storage_path: Path
@@ -140,7 +158,7 @@ class Config:
     full_sweep: timedelta = timedelta(hours=24)
     sources: tuple[Source, ...] = ()
     watch: tuple[Watch, ...] = DEFAULT_WATCH
-    notify: tuple[Channel, ...] = ()
+    notify: tuple[ChannelConfig, ...] = ()
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, name: str) -> Source:
@@ -153,14 +171,7 @@ class Config:
 
     def error(self, message: str, key: str) -> ConfigError:
         """A :class:`ConfigError` about ``key``, with its line if the file has it."""
-        line = self.lines.get(key)
-        while line is None and "." in key:
-            key_parent = key.rsplit(".", 1)[0]
-            line = self.lines.get(key_parent)
-            if line is not None:
-                break
-            key = key_parent
-        return ConfigError(message, key=key, line=line,
+        return ConfigError(message, key=key, line=line_of(self.lines, key),
                            path=str(self.path) if self.path else None)
 
 
@@ -199,157 +210,180 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raise ConfigError("not valid TOML: arrays or tables nested too deeply",
                           path=where) from None
     lines = _locate_keys(text)
-    v = _Validator(lines, where)
-    base = path.parent if path else Path.cwd()
 
-    v.only(data, "", {"storage", "monitor", "sources", "watch", "notify"})
-    storage = v.table(data, "storage")
-    v.only(storage, "storage", {"path"})
-    storage_path = Path(v.string(storage, "storage.path", default="dxmon.db"))
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(message, key=key, line=line_of(lines, key), path=where)
+
+    try:
+        schema = msgspec.convert(data, FileSchema, strict=True)
+    except msgspec.ValidationError as exc:
+        raise fail(*_explain(exc, data)) from None
+    return _build(schema, fail, base=path.parent if path else Path.cwd(),
+                  path=path, lines=lines)
+
+
+def line_of(lines: dict[str, int], key: str) -> int | None:
+    """The line of ``key`` (``sources[1].interval``), else of its nearest enclosing key
+    that the file names (``sources[1]``, ``sources``): the one key→line resolver."""
+    probe = key
+    line = lines.get(probe)
+    while line is None and ("." in probe or "[" in probe):
+        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        line = lines.get(probe)
+    return line
+
+
+# msgspec's error messages end with the path of the value: "... - at `$.sources[1].delay`"
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_FIELD = re.compile(r"(unknown|missing required) field `([^`]*)`")
+_TOKEN = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _explain(exc: msgspec.ValidationError, data: dict) -> tuple[str, str]:
+    """A msgspec error as (dotted key, message in dxmon's words)."""
+    m = _AT.match(str(exc))
+    message, tokens = m.group("message"), _TOKEN.findall(m.group("path") or "")
+    # Walk the path through the schema: the key names a table, an entry or a field of
+    # one; deeper paths (an item of a list of strings, a header) are reported on the field
+    key, node, meta = "", data, None
+    table: type | None = FileSchema  # the Struct whose fields the next name names
+    entry: type | None = None  # the Struct of the items of the list just named
+    for name, index in tokens:
+        if name:
+            if table is None:
+                break
+            key = f"{key}.{name}" if key else name
+            node = node.get(name) if isinstance(node, dict) else None
+            _, meta, _ = fields_of(table).get(name, (None, None, None))
+            table, entry = _field_type(table, name)
+        else:
+            if entry is None:
+                break
+            key += f"[{index}]"
+            node = node[int(index)] if isinstance(node, list) else None
+            table, entry, meta = _entry_cls(entry, node), None, None
+    if (f := _FIELD.search(message)) is not None:
+        return _field_error(key, f.group(1), f.group(2), table)
+    if re.fullmatch(r"notify\[\d+\]\.kind", key):  # the tag: not a field of any Struct
+        return key, f"unknown kind {node!r} (known: {', '.join(sorted(CHANNEL_CONFIGS))})"
+    if meta is None:  # an entry of a list of tables
+        return key, "must be a table"
+    return key, f"must be {meta.extra['what']}, got {type(node).__name__} {node!r}"
+
+
+def _field_type(table: type, name: str) -> tuple[type | None, type | None]:
+    """(the Struct of field ``name`` of ``table``, the Struct of its items if it is a
+    list of tables); None where the schema holds plain values."""
+    hint = fields_of(table).get(name, (None, None, None))[0]
+    inner = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+    if typing.get_origin(inner) is list:
+        (item,) = typing.get_args(inner)
+        if typing.get_origin(item) in (typing.Union, types.UnionType):
+            return None, ChannelConfig  # the [[notify]] union: the kind picks the Struct
+        if isinstance(item, type) and issubclass(item, msgspec.Struct):
+            return None, item
+        return None, None
+    if isinstance(inner, type) and issubclass(inner, msgspec.Struct):
+        return inner, None
+    return None, None
+
+
+def _entry_cls(cls: type, node) -> type:
+    """The Struct that validates ``node``: a channel's by its kind."""
+    if cls is ChannelConfig and isinstance(node, dict):
+        kind = node.get("kind")
+        return CHANNEL_CONFIGS.get(kind, ChannelConfig) if isinstance(kind, str) \
+            else ChannelConfig
+    return cls
+
+
+def _field_error(key: str, how: str, name: str, cls: type | None) -> tuple[str, str]:
+    field_key = f"{key}.{name}" if key else name
+    channel = cls is not None and issubclass(cls, ChannelConfig)
+    if how == "missing required":
+        if channel and name != "kind":
+            return field_key, f"a {cls.kind} channel needs {name!r}"
+        return field_key, "is required"
+    allowed = ", ".join(sorted(cls.__struct_fields__)) if cls else ""
+    if channel:
+        if name.endswith(("password", "secret", "token")):
+            return field_key, ("secrets never go in the config file: name an environment "
+                               f"variable with {name}_env instead")
+        return field_key, (f"unknown option {name!r} for a {cls.kind or 'notify'} channel "
+                           f"(known: kind, {allowed})")
+    return field_key, f"unknown key (expected one of: {allowed})"
+
+
+def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
+           lines: dict[str, int]) -> Config:
+    """Run each key's ``check`` and turn the checked tables into the typed Config."""
+    c = _Checks(fail)
+    storage = c.table(schema.storage, "storage")
+    monitor = c.table(schema.monitor, "monitor")
+    storage_path = Path(storage["path"])
     if not storage_path.is_absolute():
         storage_path = base / storage_path
-
-    monitor = v.table(data, "monitor")
-    v.only(monitor, "monitor", {"fresh_days", "crawl_timeout", "revisit_days", "full_sweep"})
-    fresh_days = v.integer(monitor, "monitor.fresh_days", default=7, minimum=0,
-                           maximum=MAX_DAYS)
-    crawl_timeout = v.duration(monitor, "monitor.crawl_timeout", default="20m")
-    revisit_days = v.integer(monitor, "monitor.revisit_days", default=7, minimum=0,
-                             maximum=MAX_DAYS)
-    full_sweep = v.duration(monitor, "monitor.full_sweep", default="24h")
-
-    sources = tuple(v.source(item, f"sources[{i}]")
-                    for i, item in enumerate(v.array(data, "sources")))
-    v.unique([s.name for s in sources], "sources", "name")
-
-    watch_items = v.array(data, "watch")
-    watch = tuple(v.watch(item, f"watch[{i}]") for i, item in enumerate(watch_items))
-    v.unique([w.id for w in watch], "watch", "id")
-
-    notify = tuple(v.channel(item, f"notify[{i}]")
-                   for i, item in enumerate(v.array(data, "notify")))
-    v.unique([c.name for c in notify], "notify", "name")
-
-    return Config(path=path, storage_path=storage_path, fresh_days=fresh_days,
-                  crawl_timeout=crawl_timeout, revisit_days=revisit_days,
-                  full_sweep=full_sweep, sources=sources,
-                  watch=watch or DEFAULT_WATCH, notify=notify, lines=lines)
+    sources = tuple(c.source(entry, f"sources[{i}]") for i, entry in enumerate(schema.sources))
+    c.unique([s.name for s in sources], "sources", "name")
+    watch = tuple(c.watch(entry, f"watch[{i}]") for i, entry in enumerate(schema.watch))
+    c.unique([w.id for w in watch], "watch", "id")
+    notify = tuple(c.channel(entry, f"notify[{i}]") for i, entry in enumerate(schema.notify))
+    c.unique([n.name for n in notify], "notify", "name")
+    return Config(path=path, storage_path=storage_path, fresh_days=monitor["fresh_days"],
+                  crawl_timeout=monitor["crawl_timeout"],
+                  revisit_days=monitor["revisit_days"], full_sweep=monitor["full_sweep"],
+                  sources=sources, watch=watch or DEFAULT_WATCH, notify=notify, lines=lines)
 
 
-class _Validator:
-    """Typed getters that raise ConfigError with the key's dotted name and line."""
+class _Checks:
+    """The ``check`` of each schema key: validate, convert, or raise a keyed error.
 
-    def __init__(self, lines: dict[str, int], path: str | None):
-        self.lines = lines
-        self.path = path
+    A check is named in the key's metadata (:func:`core.schema.key`) as a tuple of a
+    method name and its arguments; the method takes the value and returns it,
+    converted where the typed Config holds another type (a duration as timedelta).
+    """
 
-    def fail(self, key: str, message: str) -> ConfigError:
-        probe = key
-        line = self.lines.get(probe)
-        while line is None and ("." in probe or "[" in probe):
-            probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
-            line = self.lines.get(probe)
-        return ConfigError(message, key=key, line=line, path=self.path)
+    def __init__(self, fail):
+        self.fail = fail
 
-    def _get(self, table: dict, key: str, types: tuple, what: str, default):
-        name = key.rsplit(".", 1)[-1]
-        if name not in table:
-            if default is _REQUIRED:
-                raise self.fail(key, "is required")
-            return default
-        value = table[name]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise self.fail(key, f"must be {what}, got {type(value).__name__} {value!r}")
-        return value
+    def table(self, entry: msgspec.Struct, key: str, *, controls: bool = False) -> dict:
+        """The entry's fields by name, each checked (and converted)."""
+        out = {}
+        for name, (_, meta, _) in fields_of(type(entry)).items():
+            value = getattr(entry, name)
+            field_key = f"{key}.{name}"
+            if controls:
+                self.no_controls(field_key, value)
+            check = meta.extra.get("check") if meta is not None else None
+            if check:
+                try:
+                    value = getattr(self, "check_" + check[0])(value, *check[1:])
+                except ValueError as exc:
+                    raise self.fail(field_key, str(exc)) from None
+            out[name] = value
+        return out
 
-    def only(self, table: dict, prefix: str, allowed: set[str]) -> None:
-        for name in table:
-            if name not in allowed:
-                key = f"{prefix}.{name}" if prefix else name
-                raise self.fail(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+    def source(self, entry: SourceEntry, key: str) -> Source:
+        return Source(**self.table(entry, key, controls=True))
 
-    def table(self, data: dict, key: str) -> dict:
-        return self._get(data, key, (dict,), "a table", {})
+    def watch(self, entry: WatchEntry, key: str) -> Watch:
+        v = self.table(entry, key, controls=True)
+        v["name"] = normalize(v["name"])
+        v["aliases"] = tuple(normalize(a) for a in v["aliases"]) or (v["name"],)
+        v["exclude"] = tuple(normalize(a) for a in v["exclude"])
+        return Watch(**v)
 
-    def array(self, data: dict, key: str) -> list:
-        items = self._get(data, key, (list,), "an array of tables ([[" + key + "]])", [])
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise self.fail(f"{key}[{i}]", "must be a table")
-        return items
-
-    def string(self, table: dict, key: str, default: str | None = None,
-               required: bool = False) -> str:
-        value = self._get(table, key, (str,), "a string", _REQUIRED if required else default)
-        if required and not value.strip():
-            raise self.fail(key, "must not be empty")
-        return value
-
-    def choice(self, table: dict, key: str, options: tuple[str, ...], default: str) -> str:
-        value = self.string(table, key, default=default)
-        if value not in options:
-            raise self.fail(key, f"must be one of {', '.join(options)}, got {value!r}")
-        return value
-
-    def integer(self, table: dict, key: str, default: int, minimum: int = 0,
-                maximum: int | None = None) -> int:
-        value = self._get(table, key, (int,), "an integer", default)
-        if value < minimum:
-            raise self.fail(key, f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise self.fail(key, f"must be at most {maximum}, got {value}")
-        return value
-
-    def number(self, table: dict, key: str, default: float, minimum: float = 0,
-               maximum: float | None = None) -> float:
-        value = self._get(table, key, (int, float), "a number", default)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(key, f"must be a finite number of seconds, got {value}")
-        if value < minimum:
-            raise self.fail(key, f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise self.fail(key, f"must be at most {maximum:g}, got {value}")
-        return float(value)
-
-    def boolean(self, table: dict, key: str, default: bool) -> bool:
-        return self._get(table, key, (bool,), "true or false", default)
-
-    def duration(self, table: dict, key: str, default: str) -> timedelta:
-        value = self._get(table, key, (str, int, float), "a duration such as \"30m\"", default)
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise self.fail(key, str(exc)) from None
-
-    def strings(self, table: dict, key: str, required: bool = False) -> tuple[str, ...]:
-        value = self._get(table, key, (list,), "an array of strings",
-                          _REQUIRED if required else [])
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
-                raise self.fail(key, f"item {i} must be a non-empty string, got {item!r}")
-            self.no_controls(key, item.strip())
-        if required and not value:
-            raise self.fail(key, "must list at least one entry")
-        return tuple(item.strip() for item in value)
-
-    def urls(self, table: dict, key: str, required: bool = False) -> tuple[str, ...]:
-        values = self.strings(table, key, required=required)
-        for url in values:
-            try:
-                parts = urlsplit(url)
-                ok = parts.scheme in ("http", "https") and parts.hostname and (
-                    parts.port or True)
-            except ValueError:  # a bracketed host that is not an IPv6 address, a bad port
-                ok = False
-            if not ok:
-                raise self.fail(key, f"{url!r} is not an http(s) URL")
-        return values
-
-    def date(self, table: dict, key: str) -> date | None:
-        value = self._get(table, key, (date,), "a date (YYYY-MM-DD)", None)
-        if isinstance(value, datetime):  # a TOML date-time is a date too, in Python
-            raise self.fail(key, f"must be a date (YYYY-MM-DD) without a time, got {value}")
-        return value
+    def channel(self, entry: ChannelConfig, key: str) -> ChannelConfig:
+        """The entry checked, its name defaulted to its kind (durations stay as written:
+        the retry policy is built from them by the notifier registry)."""
+        self.table(entry, key, controls=True)
+        if isinstance(entry, EmailConfig) and (
+                bool(entry.username_env) != bool(entry.password_env)):
+            raise self.fail(f"{key}.password_env", "username_env and password_env go together")
+        named = msgspec.structs.replace(entry, name=entry.name or entry.kind)
+        if isinstance(entry, EmailConfig) and isinstance(entry.to, str):
+            named = msgspec.structs.replace(named, to=[entry.to])
+        return named
 
     def unique(self, names: list[str], key: str, field_name: str) -> None:
         seen: set[str] = set()
@@ -357,122 +391,6 @@ class _Validator:
             if name in seen:
                 raise self.fail(f"{key}[{i}].{field_name}", f"duplicate {field_name} {name!r}")
             seen.add(name)
-
-    def name(self, table: dict, key: str) -> str:
-        value = self.string(table, key, required=True)
-        if not _NAME.match(value):
-            raise self.fail(key, f"{value!r} may hold only letters, digits, '.', '_' and '-'")
-        return value
-
-    def source(self, item: dict, key: str) -> Source:
-        self.only(item, key, {"name", "start_urls", "feeds", "sitemaps", "interval", "delay",
-                              "article_pattern", "allowed_domains", "max_pages", "max_depth",
-                              "enabled"})
-        pattern = self.string(item, f"{key}.article_pattern", default=None)
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise self.fail(f"{key}.article_pattern", f"not a valid regex: {exc}") from None
-        return Source(
-            name=self.name(item, f"{key}.name"),
-            start_urls=self.urls(item, f"{key}.start_urls", required=True),
-            feeds=self.urls(item, f"{key}.feeds"),
-            sitemaps=self.urls(item, f"{key}.sitemaps"),
-            interval=self.duration(item, f"{key}.interval", default="30m"),
-            delay=self.number(item, f"{key}.delay", default=1.0, maximum=MAX_DELAY_S),
-            article_pattern=pattern,
-            allowed_domains=self.strings(item, f"{key}.allowed_domains"),
-            max_pages=self.integer(item, f"{key}.max_pages", default=2000, minimum=1),
-            max_depth=self.integer(item, f"{key}.max_depth", default=4, minimum=0),
-            enabled=self.boolean(item, f"{key}.enabled", default=True),
-        )
-
-    def watch(self, item: dict, key: str) -> Watch:
-        self.only(item, key, {"id", "name", "aliases", "exclude", "active_from", "active_until",
-                              "numbering"})
-        name = normalize(self.string(item, f"{key}.name", required=True))
-        aliases = tuple(normalize(a) for a in self.strings(item, f"{key}.aliases"))
-        return Watch(
-            id=self.name(item, f"{key}.id"),
-            name=name,
-            aliases=aliases or (name,),
-            exclude=tuple(normalize(a) for a in self.strings(item, f"{key}.exclude")),
-            active_from=self.date(item, f"{key}.active_from"),
-            active_until=self.date(item, f"{key}.active_until"),
-            numbering=self.choice(item, f"{key}.numbering", ("continuous", "yearly"),
-                                  default="continuous"),
-        )
-
-    def channel(self, item: dict, key: str) -> Channel:
-        kind = self.name(item, f"{key}.kind")
-        name = self.string(item, f"{key}.name", default=None) or kind
-        if not _NAME.match(name):
-            raise self.fail(f"{key}.name", f"{name!r} may hold only letters, digits, '.', '_' and '-'")
-        for opt, value in item.items():
-            if opt.endswith(("password", "secret", "token")) and isinstance(value, str):
-                raise self.fail(f"{key}.{opt}", "secrets never go in the config file: name an "
-                                f"environment variable with {opt}_env instead")
-            self.channel_option(f"{key}.{opt}", opt, value)
-        options = {k: v for k, v in item.items() if k not in ("kind", "name")}
-        return Channel(name=name, kind=kind, options=options)
-
-    def channel_option(self, key: str, opt: str, value: object) -> None:
-        """Checks every channel kind shares: no control characters anywhere, ports,
-        timeouts, no credentials in a URL or a literal header, ``*_env`` names."""
-        self.no_controls(key, value)
-        if opt in ("to", "sender") and not (
-                isinstance(value, str) or (isinstance(value, list) and opt == "to"
-                                           and all(isinstance(v, str) for v in value))):
-            what = "an email address" if opt == "sender" else "a list of email addresses"
-            raise self.fail(key, f"must be {what}, got {value!r}")
-        if opt == "port" and (not isinstance(value, int) or isinstance(value, bool)
-                              or not 1 <= value <= 65535):
-            raise self.fail(key, f"must be a port number from 1 to 65535, got {value!r}")
-        if opt == "timeout" or opt.endswith("_timeout"):
-            # channels take seconds as a number (float(timeout)); bounded like a duration
-            if (not isinstance(value, int | float) or isinstance(value, bool)
-                    or not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S):
-                raise self.fail(key, f"must be a number of seconds above 0 and at most "
-                                f"{MAX_TIMEOUT_S}, got {value!r}")
-        if opt == "url" and isinstance(value, str):
-            try:
-                parts = urlsplit(value)
-                parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-            except ValueError as exc:
-                raise self.fail(key, f"{value!r} is not a valid URL: {exc}") from None
-            if parts.username is not None or parts.password is not None:
-                raise self.fail(key, "credentials never go in the config file: remove "
-                                "user:password@ from the URL and send them as a header "
-                                "named in headers_env (e.g. headers_env = { Authorization = "
-                                "\"HOOK_AUTH\" }, with HOOK_AUTH holding \"Basic ...\")")
-        if opt in ("headers", "headers_env") and isinstance(value, dict):
-            for header, text in value.items():
-                if not _HEADER_NAME.match(header):
-                    raise self.fail(key, f"{header!r} is not an HTTP header name (letters, "
-                                    "digits and -)")
-                if opt == "headers" and (not isinstance(text, str) or not text.isascii()):
-                    raise self.fail(key, f"the {header!r} header's value must be ASCII text "
-                                    f"(HTTP sends no other), got {text!r}")
-        if opt == "headers" and isinstance(value, dict):
-            for header in value:
-                if header.lower() in _SECRET_HEADERS or any(
-                        word in header.lower() for word in _SECRET_HEADER_WORDS):
-                    raise self.fail(key, f"the {header!r} header holds a secret, and secrets "
-                                    "never go in the config file: name an environment "
-                                    f"variable in headers_env = {{ {header} = \"VAR\" }} instead")
-        if opt == "headers_env":
-            if not isinstance(value, dict):
-                raise self.fail(key, "must be a table of header names to environment "
-                                "variable names")
-            for header, var in value.items():
-                if not isinstance(var, str) or not _ENV_NAME.match(var):
-                    raise self.fail(key, f"{header!r} must name an environment variable "
-                                    f"(letters, digits, _), got {var!r}")
-        if opt.endswith("_env") and opt != "headers_env" and value is not None and (
-                not isinstance(value, str) or not _ENV_NAME.match(value)):
-            raise self.fail(key, f"must name an environment variable (letters, digits, _), "
-                            f"got {value!r}")
 
     def no_controls(self, key: str, value: object) -> None:
         """Refuse a control character (CR, LF, NUL, ...) in any string of ``value``."""
@@ -487,8 +405,167 @@ class _Validator:
                 self.no_controls(key, name)
                 self.no_controls(key, item)
 
+    # --- the checks named in core.schema ---------------------------------------------
 
-_REQUIRED = object()
+    @staticmethod
+    def check_days(value: int) -> int:
+        return _bounded(value, 0, MAX_DAYS)
+
+    @staticmethod
+    def check_at_least(value: int, minimum: int) -> int:
+        return _bounded(value, minimum, None)
+
+    @staticmethod
+    def check_duration(value) -> timedelta:
+        return parse_duration(value)
+
+    @staticmethod
+    def check_delay(value: float) -> float:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"must be a finite number of seconds, got {value}")
+        return float(_bounded(value, 0, MAX_DELAY_S))
+
+    @staticmethod
+    def check_required_text(value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @classmethod
+    def check_name(cls, value: str) -> str:
+        cls.check_required_text(value)
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} may hold only letters, digits, '.', '_' and '-'")
+        return value
+
+    @classmethod
+    def check_channel_name(cls, value: str) -> str:
+        return cls.check_name(value) if value else value
+
+    @staticmethod
+    def check_choice(value: str, options: tuple[str, ...]) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    @staticmethod
+    def check_strings(value: list[str], required: bool = False) -> tuple[str, ...]:
+        for i, item in enumerate(value):
+            if not item.strip():
+                raise ValueError(f"item {i} must be a non-empty string, got {item!r}")
+        if required and not value:
+            raise ValueError("must list at least one entry")
+        return tuple(item.strip() for item in value)
+
+    @classmethod
+    def check_urls(cls, value: list[str], required: bool) -> tuple[str, ...]:
+        values = cls.check_strings(value, required)
+        for url in values:
+            try:
+                parts = urlsplit(url)
+                ok = parts.scheme in ("http", "https") and parts.hostname and (
+                    parts.port or True)
+            except ValueError:  # a bracketed host that is not an IPv6 address, a bad port
+                ok = False
+            if not ok:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return values
+
+    @staticmethod
+    def check_regex(value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regex: {exc}") from None
+        return value
+
+    @staticmethod
+    def check_port(value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError(f"must be a port number from 1 to 65535, got {value!r}")
+        return value
+
+    @staticmethod
+    def check_timeout(value: float) -> float:
+        # a send holds its alert's lease for as long (notifier.outbox): bounded
+        if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
+            raise ValueError(f"must be a number of seconds above 0 and at most "
+                             f"{MAX_TIMEOUT_S}, got {value!r}")
+        return value
+
+    @staticmethod
+    def check_env_name(value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"must name an environment variable (letters, digits, _), "
+                             f"got {value!r}")
+        return value
+
+    @staticmethod
+    def check_address(value: str) -> str:
+        if "@" not in value:
+            raise ValueError("must be an email address")
+        return value
+
+    @staticmethod
+    def check_addresses(value: list[str] | str) -> tuple[str, ...]:
+        to = [value] if isinstance(value, str) else value
+        if not to or not all("@" in t for t in to):
+            raise ValueError("must be a list of email addresses")
+        return tuple(to)
+
+    @staticmethod
+    def check_hook_url(value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("credentials never go in the config file: remove "
+                             "user:password@ from the URL and send them as a header "
+                             "named in headers_env (e.g. headers_env = { Authorization = "
+                             "\"HOOK_AUTH\" }, with HOOK_AUTH holding \"Basic ...\")")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @staticmethod
+    def check_headers(value: dict[str, str]) -> dict[str, str]:
+        for header, text in value.items():
+            _header_name(header)
+            if not text.isascii():
+                raise ValueError(f"the {header!r} header's value must be ASCII text "
+                                 f"(HTTP sends no other), got {text!r}")
+            if header.lower() in _SECRET_HEADERS or any(
+                    word in header.lower() for word in _SECRET_HEADER_WORDS):
+                raise ValueError(f"the {header!r} header holds a secret, and secrets "
+                                 "never go in the config file: name an environment "
+                                 f"variable in headers_env = {{ {header} = \"VAR\" }} instead")
+        return value
+
+    @staticmethod
+    def check_headers_env(value: dict[str, str]) -> dict[str, str]:
+        for header, var in value.items():
+            _header_name(header)
+            if not _ENV_NAME.match(var):
+                raise ValueError(f"{header!r} must name an environment variable "
+                                 f"(letters, digits, _), got {var!r}")
+        return value
+
+
+def _bounded(value: int | float, minimum: int | float, maximum: int | float | None):
+    if value < minimum:
+        raise ValueError(f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"must be at most {maximum:g}, got {value}")
+    return value
+
+
+def _header_name(header: str) -> None:
+    if not _HEADER_NAME.match(header):
+        raise ValueError(f"{header!r} is not an HTTP header name (letters, digits and -)")
+
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")

@@ -8,11 +8,13 @@ unless the source said otherwise).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["VN_TZ", "Source", "Watch", "Channel", "Extracted", "Mention", "ROLES"]
+from core import schema as _schema
+
+__all__ = ["VN_TZ", "Source", "Watch", "ChannelConfig", "Channel", "Extracted", "Mention", "ROLES"]
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -68,13 +70,11 @@ class Watch:
     numbering: str = "continuous"
 
 
-@dataclass(frozen=True)
-class Channel:
-    """A notification channel: ``[[notify]]`` in the config. ``options`` are kind-specific."""
-
-    name: str
-    kind: str
-    options: dict = field(default_factory=dict, hash=False, compare=False)
+# A ``[[notify]]`` entry is a typed config Struct per kind (core.schema: WebhookConfig,
+# EmailConfig, ConsoleConfig); the sender built from it is a notifier.base.Notifier.
+# ``Channel`` is the entry's former name, kept for code not yet moved to the new one.
+ChannelConfig = _schema.ChannelConfig
+Channel = ChannelConfig
 
 
 @dataclass(frozen=True)

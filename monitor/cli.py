@@ -89,7 +89,11 @@ def cmd_init(args) -> int:
     if target.exists() and not args.force:
         print(f"{target} exists; use --force to overwrite", file=sys.stderr)
         return 2
+    from core.schema import reference
+
+    # the hand-written starter, then every key's default and doc from the schema
     text = (Path(__file__).parent / "starter.toml").read_text(encoding="utf-8")
+    text += "\n" + reference()
     target.write_text(text, encoding="utf-8")
     load_config(target)  # the starter must itself be valid
     print(f"wrote {target}; edit it, then run `dxmon crawl --config {target}`")
@@ -101,6 +105,7 @@ def cmd_crawl(args) -> int:
     from monitor.cycle import crawl_cycle
 
     config = _config(args)
+    _validate_channels(config)  # a channel's unset variable fails now, not after the crawl
     if args.source:
         config.source(args.source)  # fail early on an unknown name
     outcome, report = crawl_cycle(config, args.source)

@@ -5,21 +5,25 @@ from __future__ import annotations
 import sys
 import threading
 
+from core.schema import ConsoleConfig
+from notifier.base import RetryPolicy
 from notifier.message import Alert
 
-__all__ = ["ConsoleChannel"]
+__all__ = ["ConsoleNotifier"]
 
 
-class ConsoleChannel:
+class ConsoleNotifier:
+    """A :class:`~notifier.base.Notifier` that prints; it states no deadline."""
+
     kind = "console"
-    required = ()
-    optional = ("retry_base", "max_attempts")
+    config_type = ConsoleConfig
 
-    def __init__(self, name: str, options: dict):
-        self.name = name
+    def __init__(self, config: ConsoleConfig, *, policy: RetryPolicy | None = None):
+        self.name = config.name or self.kind
+        self.policy = policy or RetryPolicy()
+        self.timeout: float | None = None
 
-    @staticmethod
-    def check(options: dict) -> list[tuple[str, str]]:
+    def missing_environment(self) -> list[tuple[str, str]]:
         return []
 
     def send(self, alert: Alert, *, stop: threading.Event | None = None) -> str:

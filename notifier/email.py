@@ -23,52 +23,40 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
+from core.schema import EmailConfig
+from notifier.base import RetryPolicy
 from notifier.deadline import Watchdog
 from notifier.message import Alert
 
-__all__ = ["EmailChannel"]
+__all__ = ["EmailNotifier"]
 
-SECURITY = ("ssl", "starttls", "none")
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 
-class EmailChannel:
+class EmailNotifier:
+    """A :class:`~notifier.base.Notifier` that mails each alert over SMTP."""
+
     kind = "email"
-    required = ("host", "sender", "to")
-    optional = ("port", "security", "username_env", "password_env", "timeout",
-                "retry_base", "max_attempts")
+    config_type = EmailConfig
 
-    def __init__(self, name: str, options: dict):
-        self.name = name
-        self.host = options["host"]
-        self.security = options.get("security", "starttls")
-        default_port = {"ssl": 465, "starttls": 587, "none": 25}[self.security]
-        self.port = int(options.get("port", default_port))
-        self.sender = options["sender"]
-        to = options["to"]
-        self.to = [to] if isinstance(to, str) else list(to)
-        self.username_env = options.get("username_env")
-        self.password_env = options.get("password_env")
-        self.timeout = float(options.get("timeout", 30))
+    def __init__(self, config: EmailConfig, *, policy: RetryPolicy | None = None):
+        self.name = config.name or self.kind
+        self.policy = policy or RetryPolicy()
+        self.host = config.host
+        self.security = config.security
+        self.port = config.port or DEFAULT_PORTS[config.security]
+        self.sender = config.sender
+        self.to = [config.to] if isinstance(config.to, str) else list(config.to)
+        self.username_env = config.username_env
+        self.password_env = config.password_env
+        self.timeout: float | None = float(config.timeout)
 
-    @staticmethod
-    def check(options: dict) -> list[tuple[str, str]]:
-        """Problems with the options as (option, message); empty when usable."""
-        problems = []
-        if options.get("security", "starttls") not in SECURITY:
-            problems.append(("security", f"must be one of {', '.join(SECURITY)}"))
-        to = options.get("to")
-        if not to or not all(isinstance(t, str) and "@" in t for t in
-                             ([to] if isinstance(to, str) else to)):
-            problems.append(("to", "must be a list of email addresses"))
-        if not isinstance(options.get("sender"), str) or "@" not in options.get("sender", ""):
-            problems.append(("sender", "must be an email address"))
-        for opt in ("username_env", "password_env"):
-            var = options.get(opt)
-            if var is not None and not os.environ.get(var):
-                problems.append((opt, f"environment variable {var} is not set"))
-        if bool(options.get("username_env")) != bool(options.get("password_env")):
-            problems.append(("password_env", "username_env and password_env go together"))
-        return problems
+    def missing_environment(self) -> list[tuple[str, str]]:
+        """The credential variables named but not set, as (option, message)."""
+        return [(opt, f"environment variable {var} is not set")
+                for opt, var in (("username_env", self.username_env),
+                                 ("password_env", self.password_env))
+                if var is not None and not os.environ.get(var)]
 
     def compose(self, alert: Alert) -> EmailMessage:
         msg = EmailMessage()

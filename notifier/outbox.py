@@ -63,7 +63,7 @@ LEASE = timedelta(minutes=2)
 
 def lease_for(channel) -> timedelta:
     """How long a claimed row stays with the dispatcher that claimed it."""
-    timeout = getattr(channel, "timeout", None)
+    timeout = channel.timeout  # notifier.base.Notifier: seconds, or None
     if timeout is None:
         return LEASE
     return timedelta(seconds=2 * float(timeout)) + LEASE_MARGIN
@@ -164,9 +164,16 @@ class Dispatcher:
             self._finish(row, "failed", str(exc))
             report.failed.append(row["id"])
             log.error("alert %s (%s) given up: %s", row["id"], row["channel"], exc)
-        except Exception as exc:  # a bug in a channel must not lose the alert
+        except OSError as exc:  # a network error a channel did not word: retry it
             self._transient(row, channel, TransientDeliveryError(
                 f"{type(exc).__name__}: {exc}"), report)
+        except Exception as exc:  # a bug in the channel: retrying cannot fix it
+            self._finish(row, "failed", f"a bug in the {row['channel']} channel: "
+                         f"{type(exc).__name__}: {exc}")
+            report.failed.append(row["id"])
+            log.exception("alert %s (%s) given up: the channel raised %s, which is a bug "
+                          "(not a delivery error)", row["id"], row["channel"],
+                          type(exc).__name__)
         else:
             self._finish(row, "sent", None)
             report.sent.append(row["id"])

@@ -26,7 +26,8 @@ receiver is gone). Redirects, decided deliberately because a POST is not a GET:
 * 302 and 303 are permanent errors naming the location: clients turn them into a GET,
   which a webhook receiver cannot take, so the URL must be fixed in the config.
 
-The channel takes an optional httpx ``transport`` (an ``httpx.AsyncBaseTransport``,
+The notifier takes its typed config (:class:`core.schema.WebhookConfig`), its retry
+policy and an optional httpx ``transport`` (an ``httpx.AsyncBaseTransport``,
 e.g. ``httpx.MockTransport``): the seam for tests and for proxies. Without one it uses
 httpx's own transport, with a network backend that notes the status line as soon as
 its bytes arrive.
@@ -48,10 +49,12 @@ import httpx
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
 from core.http import parse_retry_after
+from core.schema import WebhookConfig
+from notifier.base import RetryPolicy
 from notifier.deadline import Interrupted, run_async, until_stopped
 from notifier.message import Alert
 
-__all__ = ["WebhookChannel", "sign", "verify", "BODY_CAP", "BODY_GRACE_S"]
+__all__ = ["WebhookNotifier", "sign", "verify", "BODY_CAP", "BODY_GRACE_S"]
 
 log = logging.getLogger("dxmon.webhook")
 
@@ -65,7 +68,6 @@ BODY_CAP = 4096
 # After the status line, how long the body may take to reach BODY_CAP or its end
 # before the connection is closed anyway: the outcome is known, the body is courtesy.
 BODY_GRACE_S = 1.0
-DEFAULT_TIMEOUT_S = 10.0
 
 _STATUS_LINE = re.compile(rb"HTTP/\d(?:\.\d)? (\d{3})[ \r]")
 
@@ -78,38 +80,35 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(sign(secret, body), header)
 
 
-class WebhookChannel:
+class WebhookNotifier:
+    """A :class:`~notifier.base.Notifier` that POSTs each alert (see the module doc)."""
+
     kind = "webhook"
-    required = ("url",)
-    optional = ("secret_env", "timeout", "retry_base", "max_attempts", "headers", "headers_env")
+    config_type = WebhookConfig
 
-    def __init__(self, name: str, options: dict, *,
+    def __init__(self, config: WebhookConfig, *, policy: RetryPolicy | None = None,
                  transport: httpx.AsyncBaseTransport | None = None):
-        self.name = name
-        self.url = options["url"]
-        self.secret_env = options.get("secret_env")
+        self.name = config.name or self.kind
+        self.policy = policy or RetryPolicy()
+        self.url = config.url
+        self.secret_env = config.secret_env
         # the total deadline of one send, in seconds (see the module docstring)
-        self.timeout = float(options.get("timeout", DEFAULT_TIMEOUT_S))
-        self.headers = dict(options.get("headers", {}))
-        self.transport = transport
+        self.timeout: float | None = float(config.timeout)
+        self.headers = dict(config.headers)
         # header name -> environment variable holding its value (Authorization, ...)
-        self.headers_env = dict(options.get("headers_env", {}))
+        self.headers_env = dict(config.headers_env)
+        self.transport = transport
 
-    @staticmethod
-    def check(options: dict) -> list[tuple[str, str]]:
+    def missing_environment(self) -> list[tuple[str, str]]:
+        """The signing-key and header variables named but not set, as (option, message)."""
         problems = []
-        url = options.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            problems.append(("url", "must be an http:// or https:// URL"))
-        var = options.get("secret_env")
-        if var is not None and not os.environ.get(var):
-            problems.append(("secret_env", f"environment variable {var} is not set"))
-        for header, env in dict(options.get("headers_env") or {}).items():
+        if self.secret_env is not None and not os.environ.get(self.secret_env):
+            problems.append(("secret_env", f"environment variable {self.secret_env} is "
+                                           "not set"))
+        for header, env in self.headers_env.items():
             if not os.environ.get(env):
                 problems.append(("headers_env", f"environment variable {env} (for the "
                                                 f"{header} header) is not set"))
-        if not isinstance(options.get("headers", {}), dict):
-            problems.append(("headers", "must be a table of header names to values"))
         return problems
 
     def request(self, alert: Alert) -> tuple[bytes, dict]:

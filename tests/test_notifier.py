@@ -16,7 +16,7 @@ from core.errors import ConfigError
 from core.models import VN_TZ, Extracted
 from notifier.outbox import Dispatcher, enqueue_alerts, outbox_summary, send_test
 from notifier.registry import RetryPolicy, build_channels, validate_channels
-from notifier.webhook import WebhookChannel, verify
+from notifier.webhook import WebhookNotifier, verify
 from storage import queries
 from storage.schema import open_db
 
@@ -255,13 +255,12 @@ def test_channel_config_errors_name_the_key_and_line(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"line \d+, key 'notify\[0\]\.secret_env'.*"
                                           "DXMON_TEST_SECRET is not set"):
         validate_channels(config)
-    config = make_config(tmp_path, '\n[[notify]]\nkind = "pigeon"\n')
+    # a kind or an option the schema refuses fails when the file is loaded
     with pytest.raises(ConfigError, match=r"line 5, key 'notify\[0\]\.kind'.*pigeon"):
-        validate_channels(config)
-    config = make_config(tmp_path, '[[notify]]\nkind = "email"\nhost = "h"\n'
-                                   'sender = "a@b"\nto = ["x@y"]\nsecurity = "tls"\n')
+        make_config(tmp_path, '\n[[notify]]\nkind = "pigeon"\n')
     with pytest.raises(ConfigError, match="security.*ssl, starttls, none"):
-        validate_channels(config)
+        make_config(tmp_path, '[[notify]]\nkind = "email"\nhost = "h"\n'
+                              'sender = "a@b"\nto = ["x@y"]\nsecurity = "tls"\n')
 
 
 def test_send_test_reports_each_channel(tmp_path, smtp_server, webhook_receiver, secret):
@@ -288,9 +287,8 @@ def test_the_webhook_channel_takes_an_injected_transport(tmp_path, secret):
         return httpx.Response(204)
 
     config = webhook_config(tmp_path, "http://127.0.0.1:9/hook")
-    channel = WebhookChannel("webhook", config.notify[0].options,
-                             transport=httpx.MockTransport(receiver))
-    channel.policy = RetryPolicy(base=timedelta(seconds=10))
+    channel = WebhookNotifier(config.notify[0], policy=RetryPolicy(base=timedelta(seconds=10)),
+                              transport=httpx.MockTransport(receiver))
     db = open_db(config.storage_path)
     a_session(db, config)
     clock = Clock()

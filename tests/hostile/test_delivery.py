@@ -21,12 +21,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import TransientDeliveryError
+from core.schema import EmailConfig, WebhookConfig
 from monitor.service import Service
-from notifier.email import EmailChannel
+from notifier.email import EmailNotifier
 from notifier.message import sample_alert
 from notifier.outbox import LEASE_MARGIN, Dispatcher, enqueue_alerts, lease_for
 from notifier.registry import build_channels
-from notifier.webhook import BODY_CAP, WebhookChannel
+from notifier.webhook import BODY_CAP, WebhookNotifier
 from storage.schema import open_db
 from tests.fixtures.receivers import HostileReceiver, TarpitSmtp, WebhookReceiver
 from tests.test_notifier import Clock, a_session, make_config, webhook_config
@@ -204,9 +205,10 @@ def test_a_silent_receiver_costs_one_deadline_per_run_not_one_per_alert(
 @given(timeout=st.floats(min_value=0.01, max_value=3600, allow_nan=False))
 def test_every_lease_outlives_its_send_by_a_margin(timeout):
     """A send ends by its deadline; the lease counts from the claim, before the send."""
-    channels = [WebhookChannel("w", {"url": "http://127.0.0.1:9/", "timeout": timeout}),
-                EmailChannel("e", {"host": "127.0.0.1", "sender": "a@b", "to": ["c@d"],
-                                   "timeout": timeout})]
+    channels = [WebhookNotifier(WebhookConfig(name="w", url="http://127.0.0.1:9/",
+                                              timeout=timeout)),
+                EmailNotifier(EmailConfig(name="e", host="127.0.0.1", sender="a@b",
+                                          to=["c@d"], timeout=timeout))]
     for channel in channels:
         beyond_the_deadline = lease_for(channel).total_seconds() - channel.timeout
         # 1 µs: timedelta's resolution
@@ -218,9 +220,9 @@ def test_every_lease_outlives_its_send_by_a_margin(timeout):
 def test_an_smtp_server_that_trickles_its_greeting_is_given_up_at_the_deadline():
     tarpit = TarpitSmtp()
     try:
-        channel = EmailChannel("mail", {"host": "127.0.0.1", "port": tarpit.port,
-                                        "security": "none", "sender": "dxmon@localhost",
-                                        "to": ["team@localhost"], "timeout": DEADLINE_S})
+        channel = EmailNotifier(EmailConfig(name="mail", host="127.0.0.1", port=tarpit.port,
+                                            security="none", sender="dxmon@localhost",
+                                            to=["team@localhost"], timeout=DEADLINE_S))
         outcome: dict = {}
 
         def send() -> None:
@@ -316,7 +318,7 @@ def test_headers_from_the_config_do_not_follow_a_redirect_to_another_host(tmp_pa
 def test_a_send_from_inside_a_running_event_loop_keeps_its_deadline(hostile, secret):
     """The Scrapy process delivers from its reactor thread, where an asyncio loop runs."""
     receiver = hostile("trickle-status")
-    channel = WebhookChannel("w", {"url": receiver.url(), "timeout": DEADLINE_S})
+    channel = WebhookNotifier(WebhookConfig(name="w", url=receiver.url(), timeout=DEADLINE_S))
 
     async def from_the_reactor() -> str:
         try:

@@ -1,0 +1,249 @@
+"""The schema of ``dxmon.toml``, declared once: each key's type, default and doc.
+
+Every table of the file is a :class:`msgspec.Struct` that refuses unknown keys;
+``[[notify]]`` entries are a tagged union on ``kind`` (one Struct per channel kind),
+so an unknown kind is refused when the file is loaded, before any crawl. Each field
+carries, in its :func:`key` metadata, the text a person reads (``doc``), what an
+error says it must be (``what``) and, where the type alone is not enough, a
+``check`` that validates (and may convert) the value: :mod:`core.config` runs them,
+maps every failure to ``file, line N, key 'x.y': message``, and ``dxmon init``'s
+reference block is written from the same docs (:func:`reference`).
+"""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+import typing
+from datetime import date
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+import msgspec.inspect
+from msgspec import Meta, Struct
+
+__all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "SourceEntry", "WatchEntry",
+           "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
+           "CHANNEL_CONFIGS", "fields_of", "reference"]
+
+# Every table: fields by keyword only (defaults may precede required keys), values
+# frozen once loaded, unknown keys refused
+_TABLE = {"kw_only": True, "frozen": True, "forbid_unknown_fields": True}
+
+
+def key(doc: str, what: str, check: tuple | None = None) -> Meta:
+    """A key's metadata: ``doc`` for people, ``what`` for errors (``must be {what}``)
+    and an optional ``check``: a tuple of the name of a check :mod:`core.config` runs
+    (``check_<name>``) and its arguments."""
+    return Meta(description=doc, extra={"what": what, "check": check})
+
+
+class StorageTable(Struct, **_TABLE):
+    """``[storage]``"""
+
+    path: Annotated[str, key("SQLite archive, relative to the config file",
+                             "a string")] = "dxmon.db"
+
+
+class MonitorTable(Struct, **_TABLE):
+    """``[monitor]``"""
+
+    fresh_days: Annotated[int, key(
+        "a session older than this (days) when first seen never alerts", "an integer",
+        ("days",))] = 7
+    crawl_timeout: Annotated[str | int | float, key(
+        "a crawl running longer is stopped", "a duration such as \"30m\"",
+        ("duration",))] = "20m"
+    revisit_days: Annotated[int, key(
+        "articles published within this many days are re-requested (conditionally) "
+        "to catch edits", "an integer", ("days",))] = 7
+    full_sweep: Annotated[str | int | float, key(
+        "how often a crawl follows every listing to its end", "a duration such as \"30m\"",
+        ("duration",))] = "24h"
+
+
+class SourceEntry(Struct, **_TABLE):
+    """``[[sources]]``: one portal to crawl."""
+
+    name: Annotated[str, key("a short unique name: letters, digits, '.', '_', '-'",
+                             "a string", ("name",))]
+    start_urls: Annotated[list[str], key(
+        "section or listing pages to start from (at least one)", "an array of strings",
+        ("urls", True))]
+    feeds: Annotated[list[str], key("RSS/Atom feeds, an extra discovery path",
+                                    "an array of strings", ("urls", False))] = []
+    sitemaps: Annotated[list[str], key("sitemaps, an extra discovery path",
+                                       "an array of strings", ("urls", False))] = []
+    interval: Annotated[str | int | float, key(
+        "how often `dxmon serve` crawls it", "a duration such as \"30m\"",
+        ("duration",))] = "30m"
+    delay: Annotated[int | float, key("seconds between requests to its hosts", "a number",
+                                      ("delay",))] = 1.0
+    article_pattern: Annotated[str | None, key(
+        "a regex article URLs must match (refines the generic recogniser)", "a string",
+        ("regex",))] = None
+    allowed_domains: Annotated[list[str], key(
+        "extra hosts that belong to the source (a media or mobile host)",
+        "an array of strings", ("strings",))] = []
+    max_pages: Annotated[int, key("pages one crawl of it fetches at most", "an integer",
+                                  ("at_least", 1))] = 2000
+    max_depth: Annotated[int, key("links followed from a start page at most", "an integer",
+                                  ("at_least", 0))] = 4
+    enabled: Annotated[bool, key("false: never crawled", "true or false")] = True
+
+
+class WatchEntry(Struct, **_TABLE):
+    """``[[watch]]``: a body whose sessions are watched."""
+
+    id: Annotated[str, key("a short unique id: letters, digits, '.', '_', '-'", "a string",
+                           ("name",))]
+    name: Annotated[str, key("the body's full name", "a string", ("required_text",))]
+    aliases: Annotated[list[str], key("the names the press uses for it (default: name)",
+                                      "an array of strings", ("strings",))] = []
+    exclude: Annotated[list[str], key(
+        "names of other bodies that contain an alias, never attributed to this one",
+        "an array of strings", ("strings",))] = []
+    active_from: Annotated[date | None, key("first day the body existed",
+                                            "a date (YYYY-MM-DD)")] = None
+    active_until: Annotated[date | None, key("last day the body existed",
+                                             "a date (YYYY-MM-DD)")] = None
+    numbering: Annotated[str, key(
+        "\"continuous\", or \"yearly\" for a body that restarts its numbering each year",
+        "a string", ("choice", ("continuous", "yearly")))] = "continuous"
+
+
+class ChannelConfig(Struct, tag_field="kind", **_TABLE):
+    """``[[notify]]``: one notification channel; ``kind`` picks the subclass."""
+
+    kind: ClassVar[str] = ""
+    name: Annotated[str, key("tells two channels of a kind apart (default: the kind)",
+                             "a string", ("channel_name",))] = ""
+    retry_base: Annotated[str | int | float, key(
+        "the first retry's delay, doubled each time up to an hour (±25% jitter)",
+        "a duration such as \"30m\"", ("duration",))] = "30s"
+    max_attempts: Annotated[int, key(
+        "attempts after which a transiently failing alert is given up (kept visible)",
+        "a whole number of at least 1", ("at_least", 1))] = 12
+
+
+_TIMEOUT = ("a number of seconds above 0 and at most 600", ("timeout",))
+_ENV = ("the name of an environment variable (letters, digits, _)", ("env_name",))
+
+
+class WebhookConfig(ChannelConfig, tag="webhook"):
+    """``kind = "webhook"``: the alert as signed JSON, POSTed."""
+
+    kind: ClassVar[str] = "webhook"
+    url: Annotated[str, key("where the alert is POSTed (http or https)", "a string",
+                            ("hook_url",))]
+    secret_env: Annotated[str | None, key(
+        "environment variable holding the HMAC-SHA256 signing key", *_ENV)] = None
+    timeout: Annotated[float, key("the total deadline of one send, in seconds",
+                                  *_TIMEOUT)] = 10.0
+    headers: Annotated[dict[str, str], key(
+        "extra headers sent with each POST (no secrets: see headers_env)",
+        "a table of header names to values", ("headers",))] = {}
+    headers_env: Annotated[dict[str, str], key(
+        "headers whose value is read from an environment variable "
+        "(headers_env = { Authorization = \"HOOK_AUTH\" })",
+        "a table of header names to environment variable names", ("headers_env",))] = {}
+
+
+class EmailConfig(ChannelConfig, tag="email"):
+    """``kind = "email"``: one message per alert over SMTP."""
+
+    kind: ClassVar[str] = "email"
+    host: Annotated[str, key("the SMTP server", "a string", ("required_text",))]
+    sender: Annotated[str, key("the From address", "an email address", ("address",))]
+    to: Annotated[list[str] | str, key("the recipients", "a list of email addresses",
+                                       ("addresses",))]
+    port: Annotated[int | None, key(
+        "the SMTP port (default 465 for ssl, 587 for starttls, 25 for none)",
+        "a port number from 1 to 65535", ("port",))] = None
+    security: Annotated[str, key("\"ssl\", \"starttls\" or \"none\"", "a string",
+                                 ("choice", ("ssl", "starttls", "none")))] = "starttls"
+    username_env: Annotated[str | None, key(
+        "environment variable holding the SMTP user name", *_ENV)] = None
+    password_env: Annotated[str | None, key(
+        "environment variable holding the SMTP password", *_ENV)] = None
+    timeout: Annotated[float, key("the total deadline of one send, in seconds",
+                                  *_TIMEOUT)] = 30.0
+
+
+class ConsoleConfig(ChannelConfig, tag="console"):
+    """``kind = "console"``: the alert printed on standard output (the demo's)."""
+
+    kind: ClassVar[str] = "console"
+
+
+CHANNEL_CONFIGS: dict[str, type[ChannelConfig]] = {
+    cls.kind: cls for cls in (WebhookConfig, EmailConfig, ConsoleConfig)}
+
+
+class FileSchema(Struct, **_TABLE):
+    """The whole file."""
+
+    storage: Annotated[StorageTable, key("where the archive lives", "a table")] = \
+        StorageTable()
+    monitor: Annotated[MonitorTable, key("detection and crawl settings", "a table")] = \
+        MonitorTable()
+    sources: Annotated[list[SourceEntry], key(
+        "portals to crawl", "an array of tables ([[sources]])")] = []
+    watch: Annotated[list[WatchEntry], key(
+        "watched bodies (default: the digital-transformation committees)",
+        "an array of tables ([[watch]])")] = []
+    notify: Annotated[list[WebhookConfig | EmailConfig | ConsoleConfig], key(
+        "notification channels", "an array of tables ([[notify]])")] = []
+
+
+@functools.cache
+def fields_of(cls: type[Struct]) -> dict[str, tuple[Any, Meta | None, Any]]:
+    """Each field of ``cls``: name → (type, its :func:`key` Meta, default or NODEFAULT)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for f in msgspec.inspect.type_info(cls).fields:
+        hint = hints[f.name]
+        meta = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Meta)),
+                    None)
+        default = f.default_factory() if f.default_factory is not msgspec.NODEFAULT \
+            else f.default
+        out[f.name] = (hint, meta, default)
+    return out
+
+
+def _default_text(value: Any) -> str:
+    if value is msgspec.NODEFAULT:
+        return "(required)"
+    if isinstance(value, bool):
+        return "= " + ("true" if value else "false")
+    if isinstance(value, str):
+        return f'= "{value}"' if value else ""
+    if value is None or value == [] or value == {}:
+        return ""
+    return f"= {value}"
+
+
+def _described(name: str, default: Any, meta: Meta | None) -> list[str]:
+    """One key as comment lines: ``name = default`` and its doc, wrapped."""
+    head = f"{name} {_default_text(default)}".rstrip()
+    doc = textwrap.wrap(meta.description if meta else "", 56) or [""]
+    lines = [f"#   {head:<26} {doc[0]}".rstrip()]
+    return lines + [f"#   {'':<26} {more}" for more in doc[1:]]
+
+
+def reference() -> str:
+    """Every key with its default and doc, as TOML comments (``dxmon init`` appends it)."""
+    tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable),
+              ("[[sources]]", SourceEntry), ("[[watch]]", WatchEntry)]
+    tables += [(f'[[notify]] kind = "{kind}"', cls) for kind, cls in CHANNEL_CONFIGS.items()]
+    out = ["# --- Every key: its default and what it does (from core/schema.py) " + "-" * 8]
+    for title, cls in tables:
+        out.append(f"# {title}")
+        for name, (_, meta, default) in fields_of(cls).items():
+            if issubclass(cls, ChannelConfig) and name in ChannelConfig.__struct_fields__:
+                continue  # the keys every channel shares are listed once, below
+            out += _described(name, default, meta)
+    out.append("# and every [[notify]] entry:")
+    for name, (_, meta, default) in fields_of(ChannelConfig).items():
+        out += _described(name, default, meta)
+    return "\n".join(out) + "\n"
