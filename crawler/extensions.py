@@ -23,8 +23,10 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler import meta
+from crawler.addon import CrawlContext, crawl_context
 from storage import queries
-from storage.schema import abandon_dead_runs, open_db, storage_failure
+from storage.schema import abandon_dead_runs, storage_failure
 
 __all__ = ["CrawlRuns", "CrawlGuard"]
 
@@ -40,8 +42,10 @@ PARENT_POLL_S = 0.5
 
 
 class CrawlRuns:
-    def __init__(self, crawler):
+    def __init__(self, crawler, context: CrawlContext):
         self.crawler = crawler
+        self.context = context
+        self.config = context.config
         self.runs: dict[str, int] = {}
         self.responses: dict[str, int] = {}
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
@@ -50,20 +54,16 @@ class CrawlRuns:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        return cls(crawler, crawl_context(crawler))
 
     def spider_opened(self, spider):
-        self.config = spider.dxmon_config
-        db = open_db(self.config.storage_path)
-        try:
-            abandon_dead_runs(db)
-            for source in spider.sources:
-                self.runs[source.name] = queries.start_crawl_run(db, source.name, pid=os.getpid())
-        finally:
-            db.close()
+        db = self.context.db
+        abandon_dead_runs(db)
+        for source in self.context.sources:
+            self.runs[source.name] = queries.start_crawl_run(db, source.name, pid=os.getpid())
 
     def response_received(self, response, request, spider):
-        name = request.meta.get("source")
+        name = request.meta.get(meta.SOURCE)
         if name and response.status < 400:
             self.responses[name] = self.responses.get(name, 0) + 1
 
@@ -78,24 +78,21 @@ class CrawlRuns:
             logger.error("dxmon: the crawl's runs could not be closed: %s", message)
 
     def _finish(self, stats: dict, reason: str) -> None:
-        db = open_db(self.config.storage_path)
-        try:
-            for name, run_id in self.runs.items():
-                ok_pages = self.responses.get(name, 0)
-                if reason != "finished":
-                    status = "interrupted"
-                elif ok_pages == 0:
-                    status = "failed"
-                else:
-                    status = "ok"
-                prefix = f"dxmon/source/{name}/"
-                mine = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
-                summary = {"reason": reason, "pages_ok": ok_pages, **mine,
-                           **{k: v for k, v in stats.items() if not k.startswith("dxmon/source/")
-                              and isinstance(v, int | float | str)}}
-                queries.finish_crawl_run(db, run_id, status, summary)
-        finally:
-            db.close()
+        db = self.context.db
+        for name, run_id in self.runs.items():
+            ok_pages = self.responses.get(name, 0)
+            if reason != "finished":
+                status = "interrupted"
+            elif ok_pages == 0:
+                status = "failed"
+            else:
+                status = "ok"
+            prefix = f"dxmon/source/{name}/"
+            mine = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
+            summary = {"reason": reason, "pages_ok": ok_pages, **mine,
+                       **{k: v for k, v in stats.items() if not k.startswith("dxmon/source/")
+                          and isinstance(v, int | float | str)}}
+            queries.finish_crawl_run(db, run_id, status, summary)
 
 
 class CrawlGuard:
@@ -116,8 +113,9 @@ class CrawlGuard:
     graceful stop, which closes the run rows as ``interrupted`` and the worker pool.
     """
 
-    def __init__(self, crawler, parent: int | None):
+    def __init__(self, crawler, context: CrawlContext, parent: int | None):
         self.crawler = crawler
+        self.storage_path = context.config.storage_path
         self.stopping = False
         crawler.signals.connect(self.item_error, signal=signals.item_error)
         if parent:
@@ -125,14 +123,13 @@ class CrawlGuard:
 
     @classmethod
     def from_crawler(cls, crawler):
-        if not crawler.settings.getbool("DXMON_CRAWL_GUARD", True):
+        if not crawler.settings.getbool("DXMON_CRAWL_GUARD"):
             raise NotConfigured
         parent = os.environ.get(PARENT_PID_ENV, "")
-        return cls(crawler, int(parent) if parent.isdigit() else None)
+        return cls(crawler, crawl_context(crawler), int(parent) if parent.isdigit() else None)
 
     def item_error(self, item, response, spider, failure):
-        config = getattr(spider, "dxmon_config", None)
-        message = storage_failure(failure.value, config.storage_path if config else None)
+        message = storage_failure(failure.value, self.storage_path)
         if message is None or self.stopping:
             return
         self.stopping = True

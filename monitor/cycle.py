@@ -3,7 +3,7 @@
 The same code path serves ``dxmon crawl`` (one cycle, then exit) and ``dxmon serve``
 (a cycle per source on its schedule): the child crawls and stores, the parent then
 runs :func:`after_crawl`. A manual ``scrapy crawl news`` runs :func:`after_crawl` in
-the crawl process itself, through the post-crawl hook (:mod:`monitor.hooks`).
+the crawl process itself, through the post-crawl hook (:mod:`monitor.after_crawl`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
               on_closed: Callable[[], None] | None = None) -> CrawlOutcome:
     """Run ``scrapy crawl news [-a source=NAME]`` as a child process and wait for it.
 
-    The child reads the same config (``DXMON_CONFIG``) and writes its own
+    The child reads the same config (``-s DXMON_CONFIG``) and writes its own
     ``crawl_runs`` row. ``timeout`` (default: ``[monitor] crawl_timeout``) and ``stop``
     end it with SIGTERM, then SIGKILL after a grace period; a run row the child could
     not close is marked ``interrupted``.
@@ -108,7 +108,10 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
     _abandon_dead_runs(config)
     env = dict(os.environ)
     env[PARENT_PID_ENV] = str(os.getpid())
-    env["DXMON_CONFIG"] = str(Path(config.path).resolve()) if config.path else ""
+    if config.path:  # the crawl's one config path (crawler.addon)
+        cmd += ["-s", f"DXMON_CONFIG={Path(config.path).resolve()}"]
+    else:  # an in-memory config: the child's is ./dxmon.toml, as the parent's would be
+        env.pop("DXMON_CONFIG", None)
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     started = time.monotonic()
     timed_out = False

@@ -47,7 +47,7 @@ import httpcore
 import httpx
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
-from core.http import parse_retry_after
+from core.retry_after import parse_retry_after
 from notifier.deadline import Interrupted, run_async, until_stopped
 from notifier.message import Alert
 
