@@ -18,7 +18,8 @@ spider's arguments, and everything built after it can receive what it loaded:
   in ``from_crawler``; none reads the file or the environment again.
 
 A bad config or an unusable database is one line on stderr (``dxmon: ...``) and exit
-code 2, before any request.
+code 2 (``SystemExit``), before any request. The add-on is off (``NotConfigured``) for
+a spider that takes no dxmon config, such as ``scrapy shell``'s.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 from scrapy import signals
+from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
 from core.config import Config, load_config
@@ -109,6 +111,9 @@ class DxmonAddon:
 
     @classmethod
     def from_crawler(cls, crawler):
+        # off for a spider that takes no dxmon config (`scrapy shell`, another spider)
+        if not hasattr(crawler.spider, "config_path"):
+            raise NotConfigured
         return cls(crawler)
 
     def update_settings(self, settings: BaseSettings) -> None:

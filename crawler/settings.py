@@ -55,6 +55,11 @@ SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 DXMON_CONFIG = None
 DXMON_PROCESS_AFTER_CRAWL = True  # detect, group and deliver when the crawl ends
 DXMON_CRAWL_GUARD = True  # stop on a storage failure or when the dxmon parent is gone
+# set by `dxmon crawl` / `dxmon serve` for their child (crawler.extensions.CrawlGuard):
+# the parent's pid (the crawl stops once that process is gone; 0 = none) and the pipe
+# on which the crawl tells it why it stopped early (-1 = none)
+DXMON_PARENT_PID = 0
+DXMON_STATUS_FD = -1
 DXMON_CONDITIONAL_GET = True  # If-None-Match / If-Modified-Since and content hashes
 # consecutive 304s of one URL after which its next request goes unconditionally: some
 # servers answer 304 even after a change (5: a server that always says 304 is read
