@@ -64,7 +64,9 @@ def page_gaps(web, mark: int, site: str) -> list[float]:
 def test_the_config_given_with_dash_a_sets_the_per_host_delays(web, tmp_path, other):
     """X says 1 s for one host and 0 for the other; the environment's config (if any)
     says 0 for both. The crawl keeps 1 s to the slow host (±50% jitter: every gap
-    >= 0.45 s, their mean >= 0.8 s) and goes fast to the other (mean < 0.3 s)."""
+    >= 0.45 s, their mean >= 0.8 s) and none to the other: two of its requests go out
+    back to back (a gap under 0.2 s, where 1 s ±50% would leave at least 0.5 s; its
+    other gaps are the time its pages take to read, not a delay)."""
     x = write_config(tmp_path / "x.toml", web, tmp_path / "x.db", {SLOW: 1.0, FAST: 0})
     env_config = None
     if other != "no other config":
@@ -77,7 +79,7 @@ def test_the_config_given_with_dash_a_sets_the_per_host_delays(web, tmp_path, ot
     slow, fast = page_gaps(web, mark, SLOW), page_gaps(web, mark, FAST)
     assert len(slow) >= 4 and len(fast) >= 4
     assert min(slow) >= 0.45 and sum(slow) / len(slow) >= 0.8, slow
-    assert sum(fast) / len(fast) < 0.3, fast
+    assert min(fast) < 0.2, fast
 
 
 def test_dxmon_config_setting_is_the_same_path(web, tmp_path):
