@@ -132,3 +132,41 @@ def test_a_crawl_whose_processing_failed_does_not_exit_0(web, tmp_path):
         "'SELECT status FROM crawl_runs').fetchall())"), str(tmp_path / "x.db")],
         capture_output=True, text=True, check=True)
     assert "'ok'" in ok.stdout
+
+
+# Runs `scrapy crawl` with an audit hook that counts the opens of one file (Python's
+# "open" audit event): the evidence that the file is read once, whoever asks for it.
+COUNT_OPENS = """
+import atexit, sys
+watched, opened = sys.argv[1], []
+sys.addaudithook(lambda event, args: opened.append(1) if event == "open"
+                 and str(args[0]) == watched else None)
+atexit.register(lambda: print(f"config opened {len(opened)} times", file=sys.stderr))
+sys.argv = ["scrapy", *sys.argv[2:]]
+from scrapy.cmdline import execute
+execute()
+"""
+
+
+@pytest.mark.parametrize(("given", "process"), [
+    ("env", False), ("env", True), ("-a", False), ("-s", True)])
+def test_the_config_file_is_read_once_per_crawl(web, tmp_path, given, process):
+    """However the path is given ($DXMON_CONFIG, -a config=, -s DXMON_CONFIG=), the
+    file is opened once: by the add-on, not again by the spider, the middlewares or
+    the post-crawl processing (it used to be read twice with $DXMON_CONFIG)."""
+    x = write_config(tmp_path / "x.toml", web, tmp_path / "x.db", {FAST: 0})
+    env = {k: v for k, v in os.environ.items() if k != "DXMON_CONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+    cmd = [sys.executable, "-c", COUNT_OPENS, str(x), "crawl", "news"]
+    if given == "env":
+        env["DXMON_CONFIG"] = str(x)
+    else:
+        cmd += ["-a", f"config={x}"] if given == "-a" else ["-s", f"DXMON_CONFIG={x}"]
+    if not process:
+        cmd += ["-s", "DXMON_PROCESS_AFTER_CRAWL=False"]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "config opened 1 times" in result.stderr, result.stderr[-1500:]
+    if process:
+        assert "dxmon: processed" in result.stderr
