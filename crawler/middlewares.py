@@ -11,8 +11,9 @@ ConditionalGetMiddleware
 PolitenessMiddleware
     Slows a host down when it asks, which Scrapy does not do by itself:
 
-    - a robots.txt ``Crawl-delay`` larger than the source's delay becomes the host's
-      download-slot delay, for the whole crawl;
+    - a robots.txt ``Crawl-delay`` (for our user agent, as Scrapy's robots.txt parser
+      reads it) larger than the source's delay becomes the host's download-slot delay,
+      for the whole crawl;
     - a 429 or 503 with ``Retry-After`` (seconds or an HTTP date): no request goes to
       that host until that long after the answer; without ``Retry-After``, the delay
       doubles; so do consecutive failures (5xx, timeouts, refused connections), up to
@@ -34,12 +35,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from datetime import UTC, datetime, timedelta
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.utils.misc import load_object
 
 from core.retry_after import parse_retry_after
 from crawler import meta
@@ -154,9 +155,6 @@ def record_validators(db, url: str, etag, last_modified, now: str,
         [url, etag, last_modified, content_hash, now, now])
 
 
-_CRAWL_DELAY = re.compile(rb"^\s*crawl-delay\s*:\s*([\d.]+)", re.IGNORECASE | re.MULTILINE)
-
-
 class PolitenessMiddleware:
     """Slows a host down when it asks (see the module docstring).
 
@@ -179,6 +177,10 @@ class PolitenessMiddleware:
         self.given_up: set[str] = set()
         self.crawl_delays: dict[str, float] = {}  # host -> robots.txt Crawl-delay
         self.for_new_slot: dict[str, float] = {}  # host -> raised delay, slot not made yet
+        settings = crawler.settings
+        self.robots_parser = load_object(settings["ROBOTSTXT_PARSER"])
+        # as RobotsTxtMiddleware asks robots.txt: its own user agent, else ours
+        self.user_agent = settings.get("ROBOTSTXT_USER_AGENT") or settings.get("USER_AGENT")
         crawler.signals.connect(self.request_reached_downloader,
                                 signal=signals.request_reached_downloader)
 
@@ -202,9 +204,8 @@ class PolitenessMiddleware:
     def process_response(self, request, response, spider=None):
         host = host_of(request.url)
         if request.url.endswith("/robots.txt") and response.status == 200:
-            m = _CRAWL_DELAY.search(response.body or b"")
-            if m:
-                delay = float(m.group(1))
+            delay = self._crawl_delay(response.body or b"")
+            if delay:
                 logger.info("robots.txt of %s asks for Crawl-delay %.2fs", host, delay)
                 self.crawl_delays[host] = delay
                 self._slow_down(host, delay)
@@ -226,6 +227,16 @@ class PolitenessMiddleware:
     def process_exception(self, request, exception, spider=None):
         self._failure(host_of(request.url), type(exception).__name__)
         return None
+
+    def _crawl_delay(self, body: bytes) -> float | None:
+        """The robots.txt ``Crawl-delay`` for our user agent, read by Scrapy's own
+        robots.txt parser (``ROBOTSTXT_PARSER``, the one that decides what is allowed)."""
+        try:
+            parser = self.robots_parser.from_crawler(self.crawler, body)
+            return parser.crawl_delay(self.user_agent)
+        except Exception as exc:  # noqa: BLE001 - a robots.txt nobody can parse: no delay
+            logger.warning("could not read Crawl-delay (%s: %s)", type(exc).__name__, exc)
+            return None
 
     def request_reached_downloader(self, request, spider=None):
         """A slot just made gets its host's raised delay or Crawl-delay, if any."""
