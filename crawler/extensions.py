@@ -23,25 +23,25 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler import meta
+from crawler.addon import CrawlContext, crawl_context
 from storage import queries
-from storage.schema import abandon_dead_runs, open_db, storage_failure
+from storage.schema import abandon_dead_runs, storage_failure
 
 __all__ = ["CrawlRuns", "CrawlGuard"]
 
 logger = logging.getLogger(__name__)
 
-# Set by monitor.cycle.run_crawl: the pid of the dxmon process waiting for this crawl.
-PARENT_PID_ENV = "DXMON_PARENT_PID"
-# ... and the pipe to tell it why the crawl stopped early (not a file: the disk may be full)
-STATUS_FD_ENV = "DXMON_STATUS_FD"
 # How often the crawl checks that its parent is alive: a crawl orphaned by a SIGKILL of
 # its parent stops within this, which is short beside Scrapy's own shutdown (~1 s).
 PARENT_POLL_S = 0.5
 
 
 class CrawlRuns:
-    def __init__(self, crawler):
+    def __init__(self, crawler, context: CrawlContext):
         self.crawler = crawler
+        self.context = context
+        self.config = context.config
         self.runs: dict[str, int] = {}
         self.responses: dict[str, int] = {}
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
@@ -50,20 +50,16 @@ class CrawlRuns:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        return cls(crawler, crawl_context(crawler))
 
     def spider_opened(self, spider):
-        self.config = spider.dxmon_config
-        db = open_db(self.config.storage_path)
-        try:
-            abandon_dead_runs(db)
-            for source in spider.sources:
-                self.runs[source.name] = queries.start_crawl_run(db, source.name, pid=os.getpid())
-        finally:
-            db.close()
+        db = self.context.db
+        abandon_dead_runs(db)
+        for source in self.context.sources:
+            self.runs[source.name] = queries.start_crawl_run(db, source.name, pid=os.getpid())
 
     def response_received(self, response, request, spider):
-        name = request.meta.get("source")
+        name = request.meta.get(meta.SOURCE)
         if name and response.status < 400:
             self.responses[name] = self.responses.get(name, 0) + 1
 
@@ -78,24 +74,21 @@ class CrawlRuns:
             logger.error("dxmon: the crawl's runs could not be closed: %s", message)
 
     def _finish(self, stats: dict, reason: str) -> None:
-        db = open_db(self.config.storage_path)
-        try:
-            for name, run_id in self.runs.items():
-                ok_pages = self.responses.get(name, 0)
-                if reason != "finished":
-                    status = "interrupted"
-                elif ok_pages == 0:
-                    status = "failed"
-                else:
-                    status = "ok"
-                prefix = f"dxmon/source/{name}/"
-                mine = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
-                summary = {"reason": reason, "pages_ok": ok_pages, **mine,
-                           **{k: v for k, v in stats.items() if not k.startswith("dxmon/source/")
-                              and isinstance(v, int | float | str)}}
-                queries.finish_crawl_run(db, run_id, status, summary)
-        finally:
-            db.close()
+        db = self.context.db
+        for name, run_id in self.runs.items():
+            ok_pages = self.responses.get(name, 0)
+            if reason != "finished":
+                status = "interrupted"
+            elif ok_pages == 0:
+                status = "failed"
+            else:
+                status = "ok"
+            prefix = f"dxmon/source/{name}/"
+            mine = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
+            summary = {"reason": reason, "pages_ok": ok_pages, **mine,
+                       **{k: v for k, v in stats.items() if not k.startswith("dxmon/source/")
+                          and isinstance(v, int | float | str)}}
+            queries.finish_crawl_run(db, run_id, status, summary)
 
 
 class CrawlGuard:
@@ -107,17 +100,20 @@ class CrawlGuard:
     saying what to do; what was committed before stays. Without this, every later
     page was fetched, read and failed in turn until ``crawl_timeout``.
 
-    The message also goes to the ``dxmon`` parent on its status pipe
-    (``DXMON_STATUS_FD``), which does not depend on the full disk.
+    The message also goes to the ``dxmon`` parent on its status pipe (the
+    ``DXMON_STATUS_FD`` setting), which does not depend on the full disk.
 
-    Parent: when started by ``dxmon`` (``DXMON_PARENT_PID``), a thread checks every
+    Parent: when started by ``dxmon`` (the ``DXMON_PARENT_PID`` setting), a thread checks every
     ``PARENT_POLL_S`` that the parent is still this process's parent; once it is not
     (the parent was killed, even by SIGKILL), the crawl sends itself SIGTERM: Scrapy's
     graceful stop, which closes the run rows as ``interrupted`` and the worker pool.
     """
 
-    def __init__(self, crawler, parent: int | None):
+    def __init__(self, crawler, context: CrawlContext, parent: int | None,
+                 status_fd: int | None):
         self.crawler = crawler
+        self.storage_path = context.config.storage_path
+        self.status_fd = status_fd
         self.stopping = False
         crawler.signals.connect(self.item_error, signal=signals.item_error)
         if parent:
@@ -125,14 +121,15 @@ class CrawlGuard:
 
     @classmethod
     def from_crawler(cls, crawler):
-        if not crawler.settings.getbool("DXMON_CRAWL_GUARD", True):
+        if not crawler.settings.getbool("DXMON_CRAWL_GUARD"):
             raise NotConfigured
-        parent = os.environ.get(PARENT_PID_ENV, "")
-        return cls(crawler, int(parent) if parent.isdigit() else None)
+        settings = crawler.settings  # both set by monitor.cycle.run_crawl, else unset
+        status_fd = settings.getint("DXMON_STATUS_FD")
+        return cls(crawler, crawl_context(crawler), settings.getint("DXMON_PARENT_PID") or None,
+                   status_fd if status_fd >= 0 else None)
 
     def item_error(self, item, response, spider, failure):
-        config = getattr(spider, "dxmon_config", None)
-        message = storage_failure(failure.value, config.storage_path if config else None)
+        message = storage_failure(failure.value, self.storage_path)
         if message is None or self.stopping:
             return
         self.stopping = True
@@ -141,13 +138,11 @@ class CrawlGuard:
         self._report(message)
         deferred_from_coro(self.crawler.engine.close_spider_async(reason="storage_error"))
 
-    @staticmethod
-    def _report(message: str) -> None:
+    def _report(self, message: str) -> None:
         """Tell the ``dxmon`` parent, if any, on its status pipe."""
-        fd = os.environ.get(STATUS_FD_ENV, "")
-        if fd.isdigit():
+        if self.status_fd is not None:
             try:
-                os.write(int(fd), message.encode("utf-8") + b"\n")
+                os.write(self.status_fd, message.encode("utf-8") + b"\n")
             except OSError:
                 pass  # the parent is gone, or this is not its pipe: the log says it
 

@@ -20,9 +20,10 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from crawler.middlewares import record_validators
+from crawler.addon import CrawlContext, crawl_context
+from storage.crawl_state import record_validators
 from storage import queries
-from storage.schema import open_db, transaction, utcnow_iso
+from storage.schema import transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
 
@@ -30,32 +31,28 @@ __all__ = ["StorePipeline"]
 
 
 class StorePipeline:
-    def __init__(self, crawler):
+    def __init__(self, crawler, context: CrawlContext, *, size: int, wait: float):
         self.crawler = crawler
-        self.db = None
+        self.context = context
+        self.db = context.db  # the crawl's handle: the add-on closes it
         self.batch: list[tuple[dict, asyncio.Future]] = []
         self.timer: asyncio.TimerHandle | None = None
-        self.size = crawler.settings.getint("DXMON_STORE_BATCH", 50)
-        self.wait = crawler.settings.getfloat("DXMON_STORE_WAIT", 0.2)
+        self.size = size
+        self.wait = wait
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    def open_spider(self, spider=None):
-        spider = spider or self.crawler.spider
-        self.db = open_db(spider.dxmon_config.storage_path)
+        return cls(crawler, crawl_context(crawler), size=crawler.settings.getint(
+            "DXMON_STORE_BATCH"), wait=crawler.settings.getfloat("DXMON_STORE_WAIT"))
 
     def close_spider(self, spider=None):
         self._flush()
-        if self.db is not None:
-            self._record_variants(spider or self.crawler.spider)
-            self.db.close()
+        self._record_variants()
 
-    def _record_variants(self, spider) -> None:
+    def _record_variants(self) -> None:
         """Every spelling linked for a known article (an AMP or mobile copy of one
         stored before, a variant met after it was stored) becomes one of its URLs."""
-        variants = getattr(spider, "variants", None)
+        variants = self.context.variants
         if not variants:
             return
         try:

@@ -3,7 +3,7 @@
 The same code path serves ``dxmon crawl`` (one cycle, then exit) and ``dxmon serve``
 (a cycle per source on its schedule): the child crawls and stores, the parent then
 runs :func:`after_crawl`. A manual ``scrapy crawl news`` runs :func:`after_crawl` in
-the crawl process itself, through the post-crawl hook (:mod:`monitor.hooks`).
+the crawl process itself, through the post-crawl hook (:mod:`monitor.after_crawl`).
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ MAX_LOG_BYTES = 5 * 1024 * 1024
 # After SIGTERM, Scrapy closes the spider cleanly (spider_closed, the crawl-run row);
 # give it this long before SIGKILL.
 STOP_GRACE_S = 15
-# The child is told its parent's pid (it exits when that parent is gone: see
-# crawler.extensions.CrawlGuard); the variable is internal to the two processes.
-PARENT_PID_ENV = "DXMON_PARENT_PID"
-# ... and the pipe on which it reports why it stopped early (a storage failure): a pipe,
-# as the disk holding the database and the log may be the one that is full.
-STATUS_FD_ENV = "DXMON_STATUS_FD"
+# The child is told its parent's pid (-s DXMON_PARENT_PID: it exits when that parent is
+# gone, see crawler.extensions.CrawlGuard), and the pipe on which it reports why it
+# stopped early (-s DXMON_STATUS_FD: a storage failure): a pipe, as the disk holding
+# the database and the log may be the one that is full.
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
               on_closed: Callable[[], None] | None = None) -> CrawlOutcome:
     """Run ``scrapy crawl news [-a source=NAME]`` as a child process and wait for it.
 
-    The child reads the same config (``DXMON_CONFIG``) and writes its own
+    The child reads the same config (``-s DXMON_CONFIG``) and writes its own
     ``crawl_runs`` row. ``timeout`` (default: ``[monitor] crawl_timeout``) and ``stop``
     end it with SIGTERM, then SIGKILL after a grace period; a run row the child could
     not close is marked ``interrupted``.
@@ -108,15 +106,18 @@ def run_crawl(config: Config, source: str | None = None, *, timeout: float | Non
         cmd += ["-s", f"{key}={value}"]
     _abandon_dead_runs(config)
     env = dict(os.environ)
-    env[PARENT_PID_ENV] = str(os.getpid())
-    env["DXMON_CONFIG"] = str(Path(config.path).resolve()) if config.path else ""
+    cmd += ["-s", f"DXMON_PARENT_PID={os.getpid()}"]
+    if config.path:  # the crawl's one config path (crawler.addon)
+        cmd += ["-s", f"DXMON_CONFIG={Path(config.path).resolve()}"]
+    else:  # an in-memory config: the child's is ./dxmon.toml, as the parent's would be
+        env.pop("DXMON_CONFIG", None)
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     started = time.monotonic()
     timed_out = False
     # one connection watches for the child's runs to close, polled 20 times a second
     watch = open_db(config.storage_path) if on_closed is not None else None
     status_r, status_w = os.pipe()
-    env[STATUS_FD_ENV] = str(status_w)
+    cmd += ["-s", f"DXMON_STATUS_FD={status_w}"]
     with open(log_path, "ab") as log:
         try:
             child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -48,7 +48,7 @@ import httpcore
 import httpx
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
-from core.http import parse_retry_after
+from core.retry_after import parse_retry_after
 from core.schema import WebhookConfig
 from notifier.base import RetryPolicy
 from notifier.deadline import Interrupted, run_async, until_stopped

@@ -189,6 +189,7 @@ def test_a_batch_with_one_bad_article_stores_the_others(tmp_path):
     from scrapy.utils.test import get_crawler
 
     from core.models import Extracted
+    from crawler.addon import CrawlContext
     from crawler.pipelines import StorePipeline
     from storage import queries
     from storage.schema import open_db
@@ -201,10 +202,10 @@ def test_a_batch_with_one_bad_article_stores_the_others(tmp_path):
         return {"source": "thanhhoa-tv", "url": url, "prepared": replace(prepared, **broken),
                 "etag": f'"e{i}"', "last_modified": None}
 
-    crawler = get_crawler(settings_dict={"DXMON_STORE_BATCH": 10, "DXMON_STORE_WAIT": 0.05})
-    pipeline = StorePipeline(crawler)
-    pipeline.open_spider(SimpleNamespace(dxmon_config=SimpleNamespace(
-        storage_path=tmp_path / "dxmon.db")))
+    crawler = get_crawler()
+    context = CrawlContext(config=SimpleNamespace(storage_path=tmp_path / "dxmon.db"),
+                           sources=[], db=open_db(tmp_path / "dxmon.db"))
+    pipeline = StorePipeline(crawler, context, size=10, wait=0.05)
 
     async def run():
         items = [item(1), item(2), item(3, signature=b"not a signature"), item(4)]
@@ -213,6 +214,7 @@ def test_a_batch_with_one_bad_article_stores_the_others(tmp_path):
 
     results = asyncio.run(run())
     pipeline.close_spider()
+    context.db.close()
     assert [r["outcome"] if isinstance(r, dict) else "error" for r in results] == \
         ["new", "new", "error", "new"]
     db = open_db(tmp_path / "dxmon.db")

@@ -156,3 +156,35 @@ def test_a_host_asking_for_an_hour_is_left_and_shown_in_status(crawl, web):
     assert since(web, 0, "thanhhoa-tv")[-1].status == 503  # and nothing after it
     status = crawl.dxmon("status").stdout
     assert "Hosts backed off" in status and "Retry-After 3600s" in status
+
+
+@pytest.mark.parametrize(("robots", "delay"), [
+    (b"User-agent: *\nCrawl-delay: 2\n", 2.0),
+    (b"User-agent: *\nDisallow: /admin/\nCrawl-delay: 0.5\n", 0.5),
+    # another robot's delay is not ours (a pattern over the whole file took it)
+    (b"User-agent: otherbot\nCrawl-delay: 30\n\nUser-agent: *\nDisallow: /admin/\n", None),
+    (b"User-agent: dxmon\nCrawl-delay: 3\n\nUser-agent: *\nCrawl-delay: 1\n", 3.0),
+    (b"", None),
+    (b"\xff\xfe not a robots.txt \x00", None),
+])
+def test_the_crawl_delay_is_the_one_robots_txt_gives_our_user_agent(tmp_path, robots, delay):
+    """Read by Scrapy's own robots.txt parser, the one that decides what is allowed."""
+    from types import SimpleNamespace
+
+    from scrapy.utils.test import get_crawler
+
+    from crawler import settings
+    from crawler.addon import CrawlContext
+    from crawler.middlewares import PolitenessMiddleware
+    from storage.schema import open_db
+
+    crawler = get_crawler(settings_dict={"USER_AGENT": settings.USER_AGENT})
+    db = open_db(tmp_path / "dxmon.db")
+    context = CrawlContext(config=SimpleNamespace(storage_path=tmp_path / "dxmon.db"),
+                           sources=[], db=db)
+    politeness = PolitenessMiddleware(crawler, context, limit=8, max_delay=60.0,
+                                      default_delay=1.0, own_delays={})
+    try:
+        assert politeness._crawl_delay(robots) == delay
+    finally:
+        db.close()

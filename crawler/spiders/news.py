@@ -41,8 +41,10 @@ from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.utils.sitemap import Sitemap
 
-from core.config import Config, load_config
+from core.config import Config
 from core.models import Source
+from crawler import meta as meta_keys
+from crawler.addon import CrawlContext, crawl_context
 from crawler.reader import Page, PageReader
 from crawler.urls import (
     canonical_url,
@@ -51,11 +53,9 @@ from crawler.urls import (
     is_article_url,
     is_skippable,
     owned_by,
-    site_host,
     url_shape,
 )
 from storage.crawl_state import known_article_urls, last_full_sweep
-from storage.schema import open_db
 
 __all__ = ["NewsSpider", "revisit_interval"]
 
@@ -79,73 +79,48 @@ class NewsSpider(scrapy.Spider):
 
     def __init__(self, source: str | None = None, config: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.dxmon_config: Config = load_config(config)
-        if source:
-            self.sources = [self.dxmon_config.source(source)]
-        else:
-            self.sources = [s for s in self.dxmon_config.sources if s.enabled]
-        self.named = {s.name: s for s in self.sources}
-        self.by_host: dict[str, Source] = {}
-        for s in self.sources:
-            for url in s.all_urls:
-                self.by_host.setdefault(host_of(url), s)
-            for host in s.allowed_domains:
-                self.by_host.setdefault(host.lower(), s)
-        self.patterns = {s.name: re.compile(s.article_pattern) if s.article_pattern else None
-                         for s in self.sources}
+        # read by the dxmon add-on (crawler.addon), which loads the config once
+        self.source_name = source
+        self.config_path = config
         self.pages: Counter = Counter()  # requests scheduled per source
-        # canonical URL -> every spelling an article link had (written with the article,
-        # and by the store pipeline when the crawl ends: also those never fetched)
-        self.variants: dict[str, set[str]] = {}
         self.discovered: set[str] = set()  # feeds and sitemaps requested, each once
         self.sitemaps: Counter = Counter()  # sitemaps requested per source
         self.shapes: Counter = Counter()
         self.seen: set[str] = set()
         self.now = datetime.now(UTC)
-        self.due: dict[str, set[str]] = {}  # source -> known article URLs not yet due
+        self.not_yet_due: dict[str, set[str]] = {}  # source -> known article URLs not due
         self.revisits: dict[str, list[str]] = {}  # source -> young article URLs due now
         self.sweep: dict[str, bool] = {}  # source -> follow every listing to the end
-        # listings that led to an article we failed to fetch: their validators are not
-        # saved (crawler.middlewares), so the next crawl reads them again
-        self.dirty_listings: set[str] = set()
-        # each source's hosts, with and without "www." (a start URL that redirects to
-        # its www. host stays on its source: crawler.urls.owned_by)
-        self.hosts = {s.name: frozenset(v for h, owner in self.by_host.items() if owner is s
-                                        for v in (h, h.removeprefix("www."), "www." + h))
-                      for s in self.sources}
-        self.by_site_host = {site_host(h): s for h, s in reversed(self.by_host.items())}
         self.reader: PageReader | None = None  # made by start(), closed with the spider
 
     @classmethod
-    def update_settings(cls, settings):
-        """Per-host delays from each source's ``delay`` (Scrapy download slots)."""
-        super().update_settings(settings)
-        try:
-            config = load_config(settings.get("DXMON_CONFIG") or None)
-        except Exception:  # reported properly when the spider is built
-            return
-        slots = dict(settings.getdict("DOWNLOAD_SLOTS"))
-        for source in config.sources:
-            for host in {host_of(u) for u in source.all_urls} | set(source.allowed_domains):
-                slots[host] = {"delay": source.delay, "concurrency": 2 if source.delay == 0 else 1,
-                               "jitter": 0.5 if source.delay > 0 else 0}
-            # robots.txt requests go by bare hostname: give that slot the gentlest delay
-            for host in {host_of(u).split(":")[0] for u in source.all_urls}:
-                old = slots.get(host, {}).get("delay", source.delay)
-                slots[host] = {"delay": min(old, source.delay), "concurrency": 1}
-        settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings  # each read once (crawler/settings.py says what)
+        spider.extract_workers = settings.getint("DXMON_EXTRACT_WORKERS")
+        spider.shape_limit = settings.getint("DXMON_SHAPE_LIMIT")
+        spider.sitemap_depth = settings.getint("DXMON_SITEMAP_DEPTH")
+        spider.sitemap_limit = settings.getint("DXMON_SITEMAP_LIMIT")
+        return spider
 
-    # --- start --------------------------------------------------------------------
+    def _use(self, context: CrawlContext) -> None:
+        """Take the crawl's config, sources and shared state from the dxmon add-on."""
+        self.context = context
+        self.dxmon_config: Config = context.config
+        self.sources = context.sources
+        self.named = {s.name: s for s in self.sources}
+        self.hosts = context.hosts
+        self.patterns = {s.name: re.compile(s.article_pattern) if s.article_pattern else None
+                         for s in self.sources}
+        self.variants = context.variants
 
     async def start(self):
-        self.reader = PageReader(self.settings.getint("DXMON_EXTRACT_WORKERS", 0))
-        db = open_db(self.dxmon_config.storage_path)
-        try:
-            self._known(db)
-            for source in self.sources:
-                self.sweep[source.name] = self._sweep_due(db, source.name)
-        finally:
-            db.close()
+        self._use(crawl_context(self.crawler))
+        self.reader = PageReader(self.extract_workers)
+        db = self.context.db
+        self._sort_known_articles(db)
+        for source in self.sources:
+            self.sweep[source.name] = self._sweep_due(db, source.name)
         for name, sweep in self.sweep.items():
             if sweep:  # recorded in this source's crawl_runs stats as "full_sweep"
                 self.crawler.stats.set_value(f"dxmon/source/{name}/full_sweep", 1)
@@ -166,16 +141,11 @@ class NewsSpider(scrapy.Spider):
 
     def owns(self, source: str, url: str) -> bool:
         """Whether ``url`` is http(s) on one of the hosts of the source named ``source``."""
-        return owned_by(url, self.hosts[source])
+        return self.context.owns(source, url)
 
-    def _owner(self, url: str) -> Source | None:
-        """The source whose hosts ``url`` is on, if any."""
-        return self.by_host.get(host_of(url)) or self.by_site_host.get(
-            site_host(host_of(url)))
-
-    def _known(self, db) -> None:
+    def _sort_known_articles(self, db) -> None:
         """Sort known article URLs by the source whose hosts they are on: not due yet
-        (``self.due``), or young and due now (``self.revisits``).
+        (``self.not_yet_due``), or young and due now (``self.revisits``).
 
         A URL counts wherever its article was first stored: a syndicated copy on this
         site is an alias of another site's article, and is not fetched again either.
@@ -183,7 +153,7 @@ class NewsSpider(scrapy.Spider):
         canonical form may be a spelling the server does not answer).
         """
         for source in self.sources:
-            self.due[source.name], self.revisits[source.name] = set(), []
+            self.not_yet_due[source.name], self.revisits[source.name] = set(), []
         window = timedelta(days=self.dxmon_config.revisit_days)
         articles: dict[int, list] = {}
         for article_id, url, published, first_seen, checked, fetched in known_article_urls(db):
@@ -196,11 +166,11 @@ class NewsSpider(scrapy.Spider):
             due = self.now - last < revisit_interval(self.now - born)
             chosen: set[str] = set()
             for url, fetched in urls:
-                source = self._owner(url)
+                source = self.context.owner(url)
                 if source is None:
                     continue
                 if due:
-                    self.due[source.name].add(canonical_url(url))
+                    self.not_yet_due[source.name].add(canonical_url(url))
                 elif fetched and self.now - born < window and source.name not in chosen:
                     chosen.add(source.name)
                     self.revisits[source.name].append(url)
@@ -210,14 +180,19 @@ class NewsSpider(scrapy.Spider):
         last = _when(last_full_sweep(db, source))
         return last is None or self.now - last >= self.dxmon_config.full_sweep
 
-    def _request(self, url: str, source: Source, kind: str, callback, **meta
-                 ) -> scrapy.Request:
+    def _request(self, url: str, source: Source, kind: str, callback, *,
+                 via: str | None = None, canonical: str | None = None, start: bool = False,
+                 sweep: bool = False, sitemap_depth: int | None = None) -> scrapy.Request:
         priority = {"article": 20, "feed": 30, "sitemap": 25}.get(kind, 0)
+        meta = {meta_keys.SOURCE: source.name, meta_keys.KIND: kind,
+                "handle_httpstatus_list": [304], "download_slot": host_of(url)}
+        for key, value in ((meta_keys.VIA, via), (meta_keys.CANONICAL, canonical),
+                           (meta_keys.START, start), (meta_keys.SWEEP, sweep),
+                           (meta_keys.SITEMAP_DEPTH, sitemap_depth)):
+            if value:
+                meta[key] = value
         return scrapy.Request(url, callback=callback, errback=self.failed, priority=priority,
-                              dont_filter=kind in ("feed", "sitemap"),
-                              meta={"source": source.name, "kind": kind,
-                                    "handle_httpstatus_list": [304],
-                                    "download_slot": host_of(url), **meta})
+                              dont_filter=kind in ("feed", "sitemap"), meta=meta)
 
     def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None = None,
                 *, canonical: str | None = None):
@@ -235,7 +210,7 @@ class NewsSpider(scrapy.Spider):
             self.variants.setdefault(canonical, set()).add(url)
         if canonical in self.seen:
             return None
-        if kind == "article" and canonical in self.due.get(source.name, ()):
+        if kind == "article" and canonical in self.not_yet_due.get(source.name, ()):
             self.crawler.stats.inc_value("dxmon/known_skipped")
             return None
         if kind != "article":
@@ -243,7 +218,7 @@ class NewsSpider(scrapy.Spider):
                 return None
             shape = url_shape(url)
             self.shapes[shape] += 1
-            if self.shapes[shape] > self.settings.getint("DXMON_SHAPE_LIMIT", 12):
+            if self.shapes[shape] > self.shape_limit:
                 self.crawler.stats.inc_value("dxmon/trap_links_dropped")
                 return None
         if self.pages[source.name] >= source.max_pages:
@@ -273,8 +248,7 @@ class NewsSpider(scrapy.Spider):
         url = fetch_url(url)
         if url in self.discovered or not owned_by(url, self.hosts[source.name]):
             return None
-        if depth > self.settings.getint("DXMON_SITEMAP_DEPTH", 2) or \
-                self.sitemaps[source.name] >= self.settings.getint("DXMON_SITEMAP_LIMIT", 50):
+        if depth > self.sitemap_depth or self.sitemaps[source.name] >= self.sitemap_limit:
             self.crawler.stats.inc_value("dxmon/sitemaps_dropped")
             return None
         self.discovered.add(url)
@@ -295,12 +269,12 @@ class NewsSpider(scrapy.Spider):
     # --- parsing ------------------------------------------------------------------
 
     def _source(self, response) -> Source:
-        return self.named[response.meta["source"]]
+        return self.named[response.meta[meta_keys.SOURCE]]
 
     @staticmethod
     def _unchanged(response) -> bool:
         """A 304, or a 200 whose bytes match the last full fetch (crawler.middlewares)."""
-        return response.status == 304 or bool(response.meta.get("unchanged"))
+        return response.status == 304 or bool(response.meta.get(meta_keys.UNCHANGED))
 
     async def parse(self, response):
         """A listing page (or any non-article page): follow its links."""
@@ -310,7 +284,7 @@ class NewsSpider(scrapy.Spider):
         if self._offsite(response, source):
             return
         article = is_article_url(response.url, self.patterns[source.name]) and \
-            response.meta["kind"] != "listing"
+            response.meta[meta_keys.KIND] != "listing"
         async for out in self._read(response, source, article=article):
             yield out
 
@@ -359,7 +333,7 @@ class NewsSpider(scrapy.Spider):
             self.logger.info("canonical of %s is off %s's hosts, kept as a hint: %.200s",
                              response.url, source.name, page.canonical_hint)
         variants = {requested, response.url}
-        for canonical in {response.meta.get("canonical"), page.prepared.article.canonical_url}:
+        for canonical in {response.meta.get(meta_keys.CANONICAL), page.prepared.article.canonical_url}:
             variants |= self.variants.get(canonical, set())
         return {"source": source.name, "url": response.url, "requested_url": requested,
                 "prepared": page.prepared, "etag": _header(response, b"ETag"),
@@ -382,7 +356,7 @@ class NewsSpider(scrapy.Spider):
         yield from new
         if not page.listings:
             return
-        if not (new or response.meta.get("start") or self.sweep[source.name]):
+        if not (new or response.meta.get(meta_keys.START) or self.sweep[source.name]):
             self.crawler.stats.inc_value("dxmon/listings_not_followed")
             return
         yield from self._follow_all(page.listings, source, "listing", depth)
@@ -415,7 +389,7 @@ class NewsSpider(scrapy.Spider):
         if sitemap.type != "sitemapindex":
             yield from self._follow_all(locs, source, "article", 0, response.url)
             return
-        depth = response.meta.get("sitemap_depth", 0) + 1
+        depth = response.meta.get(meta_keys.SITEMAP_DEPTH, 0) + 1
         for loc in locs:
             if (request := self._sitemap(loc, source, depth)) is not None:
                 yield request
@@ -428,9 +402,10 @@ class NewsSpider(scrapy.Spider):
             transient = status >= 500 or status in (408, 429)
         else:  # a network error; not a robots.txt refusal, a redirect loop or a size cap
             transient = not failure.check(IgnoreRequest, DownloadCancelledError)
-        via = request.meta.get("via")
-        if transient and via and via not in self.dirty_listings:  # a 404 stays; a 503 may not
-            self.dirty_listings.add(via)
+        via = request.meta.get(meta_keys.VIA)
+        dirty = self.context.dirty_listings
+        if transient and via and via not in dirty:  # a 404 stays; a 503 may not
+            dirty.add(via)
             self.crawler.stats.inc_value("dxmon/validators_withheld")
         if status:
             self.crawler.stats.inc_value(f"dxmon/http_{status}")

@@ -317,8 +317,10 @@ def test_page_readers_die_with_a_killed_crawl_process(slow_portal, tmp_path, mar
     parent = start_crawl(config, tmp_path, mark)
     try:
         wait_until(lambda: readers_up(mark), 60, "the page readers never started")
+        # `python -m scrapy` (the fork server's command line carries sys.path, which
+        # names the checkout: "scrapy" alone matched it in a folder called wt-scrapy)
         (crawl,) = [pid for pid in marked(mark)
-                    if b"scrapy" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+                    if b"-m\0scrapy\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         os.kill(crawl, signal.SIGKILL)
         out, err = parent.communicate(timeout=60)
         wait_until(lambda: not marked(mark), 30,

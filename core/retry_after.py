@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the crawler and the notifiers."""
+"""Reading a `Retry-After` header, for the crawler (PolitenessMiddleware) and the webhook."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""dxmon's Scrapy commands (``COMMANDS_MODULE`` in crawler/settings.py)."""
