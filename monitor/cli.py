@@ -395,7 +395,7 @@ def cmd_history(args) -> int:
 
 def cmd_demo(args) -> int:
     """Serve the bundled demo portals, crawl them, publish a new session, show the alert."""
-    from monitor.demo.story import run_demo
+    from demo.story import run_demo
 
     return run_demo(Path(args.dir))
 

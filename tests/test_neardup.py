@@ -8,7 +8,7 @@ from core.models import Extracted
 from storage import queries
 from storage.neardup import NUM_PERM, THRESHOLD, cluster_members, signature, similarity
 from storage.schema import open_db
-from tests.neardup_cases import load_stories, pairs, syndicated_copies
+from testsupport.neardup_cases import load_stories, pairs, syndicated_copies
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from datetime import datetime
 import pytest
 
 from core.models import VN_TZ
-from monitor.demo.content import next_session_number, recently, session_report
 from notifier.webhook import verify
-from tests.fixtures.receivers import HostileReceiver, SmtpServer, WebhookReceiver, free_port
+from testsupport.content import next_session_number, recently, session_report
+from testsupport.receivers import HostileReceiver, SmtpServer, WebhookReceiver, free_port
 
 SECRET = "serve-signing-key"
 BODY = "bcd-khcn-cds-da06"

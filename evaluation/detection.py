@@ -1,7 +1,7 @@
 """Scoring detection on a labelled corpus: the one module the test gate and the benchmark share.
 
 A corpus is JSON files of articles (``tests/corpus/*.json``; the demo portals'
-``monitor/demo/articles.json`` is labelled the same way). Each article is rendered
+``testsupport/articles.json`` is labelled the same way). Each article is rendered
 through its outlet's portal template — headline, lead, byline, related lists that
 mention other sessions, comment prompts — extracted as a crawl would extract it, and
 given to :func:`monitor.detect.detect`. A predicted report counts as correct only when
@@ -33,10 +33,10 @@ from pathlib import Path
 
 from core.models import Mention
 from crawler.extract import extract_article
-from monitor.demo.content import _article
-from monitor.demo.templates import TEMPLATES, render_article
 from monitor.detect import detect
 from monitor.events import group_sessions
+from testsupport.content import article_from_json
+from testsupport.templates import TEMPLATES, render_article
 
 __all__ = ["CorpusItem", "load_corpus", "DetectionScores", "score", "label_sessions",
            "CORPUS_DIR"]
@@ -77,7 +77,7 @@ def load_corpus(paths: list[Path] | None = None) -> list[CorpusItem]:
     items = []
     for path in paths or sorted(CORPUS_DIR.glob("*.json")):
         for raw in json.loads(path.read_text(encoding="utf-8"))["articles"]:
-            article = _article(raw)
+            article = article_from_json(raw)
             if article.site not in TEMPLATES:
                 article = article.edited(site="chinhphu-news")
             html = render_article(article, _Ctx(article.site))

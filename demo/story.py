@@ -19,10 +19,10 @@ from pathlib import Path
 from core.config import load_config
 from core.models import VN_TZ
 from monitor.cycle import crawl_cycle
-from monitor.demo.portals import PortalWeb
 from monitor.events import list_sessions, watched_name
 from storage import queries
 from storage.schema import open_db
+from testsupport.portals import PortalWeb
 
 __all__ = ["run_demo", "MailSink"]
 
