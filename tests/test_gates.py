@@ -52,7 +52,7 @@ def _run_gates(shared: Path, ci: str | None) -> tuple[int, dict[str, int], str]:
     if ci is not None:
         env["CI"] = ci
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-p", "no:randomly", "-rfs", *GATES], cwd=ROOT, env=env,
+                          "-o", "addopts=", "-rfs", *GATES], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=240)
     report = out.stdout + out.stderr
     summary = report.strip().splitlines()[-1]
