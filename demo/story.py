@@ -1,6 +1,6 @@
 """``dxmon demo``: the whole story, offline, in under a minute.
 
-1. Start the bundled demo portals on free 127.0.0.1 ports and a local SMTP server.
+1. Start the test portals (testsupport.portals) on free 127.0.0.1 ports and a local SMTP server.
 2. Write a config for them (console and email channels) and run a first cycle: the
    baseline crawl archives the sites' history and finds past sessions, silently.
 3. Publish a new article reporting a new session on one portal.

@@ -1,6 +1,6 @@
 """Scoring detection on a labelled corpus: the one module the test gate and the benchmark share.
 
-A corpus is JSON files of articles (``tests/corpus/*.json``; the demo portals'
+A corpus is JSON files of articles (``tests/corpus/*.json``; the test portals'
 ``testsupport/articles.json`` is labelled the same way). Each article is rendered
 through its outlet's portal template — headline, lead, byline, related lists that
 mention other sessions, comment prompts — extracted as a crawl would extract it, and

@@ -8,7 +8,7 @@ the database or its disk): one line on stderr naming the argument, key or file a
 what to do, never a traceback (``DXMON_DEBUG=1`` prints one). Commands that only
 read (status, sessions, articles, search, history) open the database read-only.
 
-    dxmon demo                 serve the bundled demo portals, crawl them, show an alert
+    dxmon demo                 serve the test portals, crawl them, show an alert (checkout)
     dxmon init [PATH]          write a commented starter config
     dxmon crawl [--source S]   one full cycle: crawl, detect, group, deliver due alerts
     dxmon serve                the same cycle on each source's schedule, until stopped
