@@ -9,9 +9,10 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[demo,test]'
 	touch $@
 
+# demo/ and testsupport/ are not in the wheel: `dxmon demo` finds them in this checkout
 demo: $(BIN)/.installed
 	$(BIN)/dxmon demo
 

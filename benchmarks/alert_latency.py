@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.models import VN_TZ  # noqa: E402
-from monitor.demo.content import next_session_number, recently, session_report  # noqa: E402
-from monitor.demo.portals import PortalWeb  # noqa: E402
 from storage.schema import open_db  # noqa: E402
-from tests.fixtures.receivers import WebhookReceiver  # noqa: E402
+from testsupport.content import next_session_number, recently, session_report  # noqa: E402
+from testsupport.portals import PortalWeb  # noqa: E402
+from testsupport.receivers import WebhookReceiver  # noqa: E402
 
 BODY = "bcd-khcn-cds-da06"
 SITE = "thanhhoa-tv"

@@ -3,7 +3,7 @@ extraction alone on the same pages in one process.
 
 The five local test portals serve N synthetic articles between them (page weight
 "real" by default: each page in a portal's chrome, about 65 KB and 230 links, see
-monitor/demo/chrome.py; "light" serves the bare test templates, 4-8 KB). Each source's
+testsupport/chrome.py; "light" serves the bare test templates, 4-8 KB). Each source's
 delay is 0 and robots.txt asks for no Crawl-delay; per-host concurrency is dxmon's
 default (2 requests at a time per host, 5 hosts). Post-crawl processing (detection,
 alerts) is off. The portals run in this process, on the same two cores; each page is
@@ -54,8 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 from crawler.reader import read_page  # noqa: E402
 from crawler.urls import host_of  # noqa: E402
-from monitor.demo.portals import SITES, PortalWeb  # noqa: E402
 from storage.schema import open_db  # noqa: E402
+from testsupport.portals import SITES, PortalWeb  # noqa: E402
 
 
 def cpu_times() -> tuple[float, float] | None:

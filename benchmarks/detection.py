@@ -2,7 +2,7 @@
 
 Printed for each: report precision and recall, number and date accuracy, and grouping
 accuracy (pairs of articles correctly in the same or in different sessions, grouped by
-the rules of monitor.events); see monitor/scoring.py. The corpus is every
+the rules of monitor.grouping); see evaluation/detection.py. The corpus is every
 tests/corpus/*.json (reports, negatives, mixed, and phrasing: the press's variants of
 issue 11 §3), scored together, then each file on its own for dxmon.
 
@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import DEFAULT_WATCH  # noqa: E402
 from core.models import Mention  # noqa: E402
-from monitor.demo.content import ARTICLES_JSON  # noqa: E402
+from evaluation.detection import CORPUS_DIR, load_corpus, score  # noqa: E402
 from monitor.detect import parse_number  # noqa: E402
-from monitor.scoring import CORPUS_DIR, load_corpus, score  # noqa: E402
+from testsupport.content import ARTICLES_JSON  # noqa: E402
 
 
 def naive(text: str, published) -> list[Mention]:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import trafilatura  # noqa: E402
 
 from crawler.extract import classify_page, extract_article  # noqa: E402
-from crawler.scoring import (  # noqa: E402
+from evaluation.extraction import (  # noqa: E402
     SCRAPINGHUB,
     TRAFILATURA_EVAL,
     benchmarks_root,

@@ -8,7 +8,7 @@ never tuned on. A miss printed below is fixed by a general rule and a new case i
 main corpus, not by editing the held-out file.
 
 Printed: report precision and recall, number, date and grouping accuracy (see
-monitor/scoring.py), the same for detection.py's keyword baseline, then every error of
+evaluation/detection.py), the same for detection.py's keyword baseline, then every error of
 dxmon's for review.
 
     python benchmarks/heldout.py [PATH.json ...]
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.detection import naive  # noqa: E402
-from monitor.scoring import CORPUS_DIR, load_corpus, score  # noqa: E402
+from evaluation.detection import CORPUS_DIR, load_corpus, score  # noqa: E402
 
 HELDOUT = CORPUS_DIR / "heldout" / "heldout.json"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage.neardup import THRESHOLD, estimate, signature  # noqa: E402
-from tests.neardup_cases import load_stories, pairs  # noqa: E402
+from testsupport.neardup_cases import load_stories, pairs  # noqa: E402
 
 
 def main() -> None:

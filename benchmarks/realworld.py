@@ -11,7 +11,7 @@ Printed:
 
 1. **Pages** (``FOLDER/pages/*_article*.html``, ``*_list*.html``: real pages of
    Vietnamese outlets). For each article page: extraction F1 over 4-token shingles
-   (crawler.scoring's measure) against the site's own article-body container plus its
+   (evaluation.extraction's measure) against the site's own article-body container plus its
    lead (the container and lead XPaths per site are in ``SITES`` below: this is the
    gold, read from each site's markup); title equal, NFC, to the page's ``h1`` or its
    ``og:title`` (so a rewritten "Hoá" counts as wrong);
@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.models import VN_TZ  # noqa: E402
 from core.text import fold  # noqa: E402
 from crawler import extract as ex  # noqa: E402
-from crawler.scoring import shingles, tokenize  # noqa: E402
+from evaluation.extraction import shingles, tokenize  # noqa: E402
 from monitor.detect import detect  # noqa: E402
 
 

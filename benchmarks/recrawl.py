@@ -47,9 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.models import VN_TZ  # noqa: E402
-from monitor.demo.content import PortalArticle  # noqa: E402
-from monitor.demo.portals import PortalWeb, Request  # noqa: E402
 from storage.schema import open_db  # noqa: E402
+from testsupport.content import PortalArticle  # noqa: E402
+from testsupport.portals import PortalWeb, Request  # noqa: E402
 
 SITE = "thanhhoa-tv"
 SECTION = "dia-phuong"  # the section of PortalWeb.add_synthetic

@@ -23,7 +23,7 @@ VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 #   preview   - the session is announced ("sẽ chủ trì", "dự kiến")
 #   reference - an earlier session is mentioned in passing, or in a conclusion notice
 # "meeting": the watched body's meeting told without "phiên họp" (a conference it holds);
-# it only joins a session already known for that day (monitor.events), never makes one
+# it only joins a session already known for that day (monitor.sessions), never makes one
 ROLES = ("report", "preview", "reference", "meeting")
 
 

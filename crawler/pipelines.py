@@ -21,8 +21,8 @@ import logging
 from datetime import UTC, datetime
 
 from crawler.addon import CrawlContext, crawl_context
-from storage.crawl_state import record_validators
 from storage import queries
+from storage.crawl_state import record_validators
 from storage.schema import transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ the database or its disk): one line on stderr naming the argument, key or file a
 what to do, never a traceback (``DXMON_DEBUG=1`` prints one). Commands that only
 read (status, sessions, articles, search, history) open the database read-only.
 
-    dxmon demo                 serve the bundled demo portals, crawl them, show an alert
+    dxmon demo                 serve the test portals, crawl them, show an alert (checkout)
     dxmon init [PATH]          write a commented starter config
     dxmon crawl [--source S]   one full cycle: crawl, detect, group, deliver due alerts
     dxmon serve                the same cycle on each source's schedule, until stopped
@@ -399,10 +399,36 @@ def cmd_history(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    """Serve the bundled demo portals, crawl them, publish a new session, show the alert."""
-    from monitor.demo.story import run_demo
+DEMO_MISSING = ("dxmon demo: the demo is not part of the installed dxmon; it runs from a source "
+                "checkout: `make demo` there (installs '.[demo]' and runs it)")
+DEMO_EXTRA_MISSING = ("dxmon demo needs the demo extra (aiosmtpd): pip install -e '.[demo]' "
+                      "in the checkout, or `make demo`")
 
+
+def _checkout_root() -> Path | None:
+    """The source checkout this monitor package runs from (an editable install), if any:
+    demo/ and testsupport/ live there, beside the product, and are never installed."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "demo" / "story.py").is_file() else None
+
+
+def cmd_demo(args) -> int:
+    """Serve the demo portals, crawl them, publish a new session, show the alert."""
+    root = _checkout_root()
+    if root is not None and str(root) not in sys.path:
+        sys.path.append(str(root))
+    try:
+        from demo.story import run_demo
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in ("demo", "testsupport"):
+            raise
+        print(DEMO_MISSING, file=sys.stderr)
+        return 2
+    import importlib.util
+
+    if importlib.util.find_spec("aiosmtpd") is None:
+        print(DEMO_EXTRA_MISSING, file=sys.stderr)
+        return 2
     return run_demo(Path(args.dir))
 
 

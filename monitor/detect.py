@@ -28,7 +28,7 @@ DESIGN.md, "What new session means":
    an unnumbered session like a bare "phiên họp"; one the body holds or organises, or
    that its chair chairs as chair ("…, Chủ tịch Ủy ban …, chủ trì Hội nghị trực tuyến
    toàn quốc …"), is a ``meeting`` mention: it joins the known session of its day and
-   never creates one (monitor/events.py). Another host's conference (the Government's,
+   never creates one (monitor/sessions.py). Another host's conference (the Government's,
    a province's) is nothing.
 5. **Role**: ``preview`` when the sentence announces it ("sẽ", "dự kiến", "ngày mai"),
    ``reference`` when it looks back ("từ sau", "theo kết luận", "thông báo kết luận",

@@ -1,7 +1,7 @@
-"""Shared fixtures live in tests/fixtures/, one module per kind of real server."""
+"""Shared fixtures live in the testsupport package (beside tests/, shared with benchmarks/):
+one module per kind of real server."""
 
 pytest_plugins = [
-    "tests.fixtures.portals",
-    "tests.fixtures.receivers",
-    "tests.fixtures.crawl",
+    "testsupport.receivers",
+    "testsupport.crawl",
 ]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.models import VN_TZ
-from monitor.demo.content import next_session_number, recently, session_report
 from notifier.webhook import verify
+from testsupport.content import next_session_number, recently, session_report
 
 SECRET = "e2e-signing-key"
 BODY = "bcd-khcn-cds-da06"

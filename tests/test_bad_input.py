@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from core.text import normalize
-from monitor.demo.portals import PortalWeb
-from tests.fixtures.crawl import Crawl
+from testsupport.crawl import Crawl
+from testsupport.portals import PortalWeb
 
 
 class CrawlResult:

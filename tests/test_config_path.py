@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.demo.portals import PortalWeb
+from testsupport.portals import PortalWeb
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW, FAST = "thanhhoa-tv", "hagiang-tv"

@@ -35,12 +35,12 @@ from core.schema import (
     reference,
 )
 from monitor.cli import main
-from monitor.demo.portals import PortalWeb
 from notifier.base import Notifier
 from notifier.outbox import LEASE, Dispatcher, lease_for
 from notifier.registry import KINDS, build_channels, build_notifier
 from tests.hostile.test_fuzz_config import toml_value
 from tests.test_notifier import Clock, a_session, webhook_config
+from testsupport.portals import PortalWeb
 
 # One of each table, each header followed by the keys it needs; a test inserts a line
 # right after a header, so the line of that key is the header's line + 1.

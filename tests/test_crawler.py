@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from core.models import VN_TZ
 from core.text import normalize
-from monitor.demo.portals import PortalWeb
-from tests.fixtures.crawl import Crawl
+from testsupport.crawl import Crawl
+from testsupport.portals import PortalWeb
 
 
 def test_first_crawl_archives_every_article_once_and_survives_the_traps(crawl, portals):
@@ -130,7 +130,7 @@ def test_publish_edit_and_furniture_changes_between_crawls(crawl, portals):
 
 
 def test_pages_of_real_weight_give_the_same_clean_archive(tmp_path):
-    """Every page in a real portal's chrome (monitor/demo/chrome.py: inline styles and
+    """Every page in a real portal's chrome (testsupport/chrome.py: inline styles and
     scripts, a mega-menu, a "Tin mới" column linking the site's newest articles,
     banners, a footer linking 55 provincial portals): still one row per article, with
     its own title, date, author and paragraphs and none of the chrome, and no request
@@ -231,7 +231,7 @@ def test_a_reader_process_that_dies_costs_only_its_page():
     import asyncio
 
     from crawler.reader import PageReader
-    from tests.fixtures.readers import dies_on_marked_pages
+    from testsupport.readers import dies_on_marked_pages
 
     article = ("<html><head><title>Tin</title></head><body><article><h1>Hội nghị chuyển "
                "đổi số tỉnh</h1>" + "".join(f"<p>Đoạn {i}: sở ngành báo cáo tiến độ chuyển đổi số "

@@ -1,4 +1,4 @@
-"""The extraction gate: scrapinghub's article benchmark, scored by crawler/scoring.py.
+"""The extraction gate: scrapinghub's article benchmark, scored by evaluation/extraction.py.
 
 The pages stay in ../shared/benchmarks (third-party content, never copied here).
 trafilatura 2.0.0 published F1 0.958 on this set; the floor is 0.95.
@@ -6,14 +6,13 @@ trafilatura 2.0.0 published F1 0.958 on this set; the floor is 0.95.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.extract import extract_article, parse_vn_datetime
-from crawler.scoring import SCRAPINGHUB, benchmarks_root, score_scrapinghub
+from evaluation.extraction import SCRAPINGHUB, benchmarks_root, score_scrapinghub
+from testsupport.shared import require_shared
 
 
 def predict(html: str, url: str) -> str | None:
@@ -23,10 +22,7 @@ def predict(html: str, url: str) -> str | None:
 
 def test_scrapinghub_f1_at_least_095():
     root = benchmarks_root() / SCRAPINGHUB
-    if not (root / "ground-truth.json").exists():
-        if os.environ.get("CI") == "true":  # a gate whose data is missing fails in CI
-            pytest.fail(f"the benchmark is not at {root}")
-        pytest.skip(f"the benchmark is not at {root} (it is in CI)")
+    require_shared(root / "ground-truth.json", "the scrapinghub benchmark")
     scores = score_scrapinghub(predict, root, workers=2)
     assert scores.documents == 181
     assert scores.f1 >= 0.95, scores.line("dxmon")
@@ -88,7 +84,7 @@ CLIPPED = [
 
 
 def _article_cases():
-    from tests.fixtures import pages as P
+    from testsupport import pages as P
 
     title = "Tỉnh sơ kết công tác chuyển đổi số quý I năm 2026"
     return {
@@ -116,7 +112,7 @@ def _article_cases():
 
 
 def _listing_cases():
-    from tests.fixtures import pages as P
+    from testsupport import pages as P
 
     return {
         "teaser grid with summaries": P.teaser_grid("Thời sự"),
@@ -211,7 +207,7 @@ STUB = ("Nhiều ý kiến đề nghị công khai tiến độ từng dự án"
 
 
 def _chrome_listing_cases():
-    from tests.fixtures import pages as P
+    from testsupport import pages as P
 
     return {
         "rows of ad slots between the teasers": P.portal_section("Kinh tế", bottom=None),
@@ -237,7 +233,7 @@ def _chrome_listing_cases():
 
 
 def _chrome_article_cases():
-    from tests.fixtures import pages as P
+    from testsupport import pages as P
 
     title = "Tỉnh sơ kết công tác chuyển đổi số quý I năm 2026"
     return {
@@ -282,7 +278,7 @@ def test_a_section_page_is_a_listing_whatever_its_chrome(name):
 @pytest.mark.parametrize("name", list(_chrome_article_cases()))
 def test_an_article_is_an_article_whatever_its_chrome(name):
     from crawler.extract import classify_page
-    from tests.fixtures import pages as P
+    from testsupport import pages as P
 
     html = _chrome_article_cases()[name]
     url = "http://127.0.0.1/thoi-su/a-b-c-d-31000.htm"
@@ -305,7 +301,7 @@ def test_the_chrome_never_decides_the_kind(bottom, menu, hidden, with_popup, ads
     listing, the article with the same chrome (a brief or a long one, above a grid as
     big as the section's) an article."""
     from crawler.extract import classify_page
-    from tests.fixtures import pages as P
+    from testsupport import pages as P
 
     chrome = {"bottom": bottom, "menu_imprint": menu, "hidden": hidden,
               "with_popup": with_popup, "ads": ads}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.scoring import CORPUS_DIR, load_corpus
+from evaluation.detection import CORPUS_DIR, load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = CORPUS_DIR / "heldout" / "heldout.json"
@@ -24,7 +24,7 @@ SUCCESSOR_FROM = date(2025, 3, 1)
 def test_the_gates_never_load_the_heldout_corpus():
     keys = [item.key for item in load_corpus()]
     assert keys and not any(k.startswith("heldout:") for k in keys)
-    from tests.neardup_cases import SOURCES
+    from testsupport.neardup_cases import SOURCES
 
     assert HELDOUT not in SOURCES
 

@@ -1,7 +1,7 @@
 """A real `scrapy crawl news` of a portal on 127.0.0.1: what is stored is what was
 published, and a section page linked like an article is followed, never archived.
 
-The portal (tests/fixtures/pages.py): a home page of teasers; an article typed with
+The portal (testsupport/pages.py): a home page of teasers; an article typed with
 "hoặc", the new tone placement ("hoá", "thuỷ", "Uỷ ban") and one paragraph in NFD; a
 brief under a long related list; and a section page whose URL looks like an article's,
 the only page that links two further articles.
@@ -14,8 +14,8 @@ import unicodedata
 import pytest
 
 from storage.queries import article_by_url, search_articles
-from tests.fixtures import pages as P
-from tests.fixtures.crawl import Crawl
+from testsupport import pages as P
+from testsupport.crawl import Crawl
 
 TITLE = "Uỷ ban nhân dân tỉnh bàn giải pháp thuỷ lợi, số hoá và hoá đơn điện tử"
 PARAGRAPHS = [

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from core.models import VN_TZ
-from monitor.demo.portals import PortalWeb
-from tests.fixtures.crawl import Crawl
+from testsupport.crawl import Crawl
+from testsupport.portals import PortalWeb
 
 SITES = ["thanhhoa-tv", "hagiang-tv", "mst-portal"]
 

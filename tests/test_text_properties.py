@@ -10,7 +10,6 @@ case. The seeds' own syllables are checked the same way (they stay in ../shared)
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 
@@ -19,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.text import fold, normalize, published
-from crawler.scoring import shared_root
+from testsupport.shared import require_shared, shared_root
 
 ONSETS = ["", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m", "n", "ng",
           "ngh", "nh", "p", "ph", "qu", "r", "s", "t", "th", "tr", "v", "x"]
@@ -194,12 +193,9 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 
 def _seed_syllables() -> list[str]:
-    seeds = shared_root() / "seeds"
-    files = sorted(seeds.glob("*.txt")) if seeds.is_dir() else []
-    if not files:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the seeds are not at {seeds}: the syllable regression cannot run")
-        pytest.skip(f"the seeds are not at {seeds} (they are in CI)")
+    seeds = require_shared(shared_root() / "seeds", "the seed documents")
+    files = sorted(seeds.glob("*.txt"))
+    assert files, f"no seed documents (*.txt) in {seeds}"
     words = set()
     for path in files:
         words.update(_WORD.findall(path.read_text(encoding="utf-8")))

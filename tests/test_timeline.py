@@ -15,10 +15,10 @@ import json
 import unicodedata
 from collections import defaultdict
 
-from monitor.demo.content import PortalArticle, _article
-from monitor.demo.portals import PortalWeb
-from monitor.scoring import CORPUS_DIR
-from tests.fixtures.crawl import Crawl
+from evaluation.detection import CORPUS_DIR
+from testsupport.content import PortalArticle, article_from_json
+from testsupport.crawl import Crawl
+from testsupport.portals import PortalWeb
 
 U, B = "ubqg-cds", "bcd-khcn-cds-da06"
 
@@ -55,7 +55,7 @@ def nfd(text: str) -> str:
 def corpus_articles() -> list[PortalArticle]:
     out = []
     for raw in corpus():
-        article = _article(raw)
+        article = article_from_json(raw)
         if raw.get("unicode") == "nfd":
             article = article.edited(title=nfd(article.title), sapo=nfd(article.sapo),
                                      paragraphs=tuple(map(nfd, article.paragraphs)),

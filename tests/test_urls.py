@@ -254,8 +254,8 @@ def test_every_shape_is_fetched_as_linked_stored_once_with_every_spelling(tmp_pa
     from datetime import datetime, timedelta
 
     from core.models import VN_TZ
-    from tests.fixtures.crawl import Crawl
-    from tests.fixtures.strict import StrictWeb, article_html, listing_html, paragraphs
+    from testsupport.crawl import Crawl
+    from testsupport.strict import StrictWeb, article_html, listing_html, paragraphs
 
     never = [u for u in SKIPPED if u.startswith("/")]
     published = (datetime.now(VN_TZ) - timedelta(minutes=40)).isoformat(timespec="seconds")

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from core.models import Extracted
-from monitor.demo.portals import PortalWeb
 from storage import queries
 from storage.schema import open_db
+from testsupport.portals import PortalWeb
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DXMON = Path(sys.executable).with_name("dxmon")

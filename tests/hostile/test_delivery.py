@@ -2,7 +2,7 @@
 
 Findings 2 and 7 of issue 12 and the webhook 301 of 13. Each test runs the real
 dispatcher (and, for shutdown, the real service) against a real receiver on
-127.0.0.1 that trickles, floods, never answers or redirects (tests/fixtures/receivers.py).
+127.0.0.1 that trickles, floods, never answers or redirects (testsupport/receivers.py).
 Waits are on the receiver's own log and on threads finishing; where a duration is
 asserted, the bound is ten times what is measured.
 """
@@ -29,8 +29,8 @@ from notifier.outbox import LEASE_MARGIN, Dispatcher, enqueue_alerts, lease_for
 from notifier.registry import build_channels
 from notifier.webhook import BODY_CAP, WebhookNotifier
 from storage.schema import open_db
-from tests.fixtures.receivers import HostileReceiver, TarpitSmtp, WebhookReceiver
 from tests.test_notifier import Clock, a_session, make_config, webhook_config
+from testsupport.receivers import HostileReceiver, TarpitSmtp, WebhookReceiver
 
 # the deadline of the webhook channel in these tests: its lease is 2 × 2 + 5 = 9 s
 DEADLINE_S = 2

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.reader import read_page
-from tests.fixtures import pages as P
+from testsupport import pages as P
 
 URL = "http://127.0.0.1/thoi-su/tap-huan-an-toan-thong-tin-cho-can-bo-33001.htm"
 HOSTS = frozenset({"127.0.0.1"})

@@ -14,8 +14,8 @@ import pytest
 
 from core.text import TITLE_MAX
 from storage.queries import article_by_url
-from tests.fixtures import pages as P
-from tests.fixtures.crawl import Crawl
+from testsupport import pages as P
+from testsupport.crawl import Crawl
 
 BODY = [
     "Sáng 12/3, Sở Thông tin và Truyền thông tổ chức tập huấn an toàn thông tin cho cán bộ "

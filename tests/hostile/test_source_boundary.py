@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from tests.fixtures.crawl import Crawl
-from tests.fixtures.strict import StrictWeb, article_html, listing_html, paragraphs
+from testsupport.crawl import Crawl
+from testsupport.strict import StrictWeb, article_html, listing_html, paragraphs
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ class PortalArticle:
         return replace(self, **changes)
 
 
-def _article(item: dict, site: str | None = None) -> PortalArticle:
+def article_from_json(item: dict, site: str | None = None) -> PortalArticle:
     published = datetime.fromisoformat(item["published"])
     if published.tzinfo is None:
         published = published.replace(tzinfo=VN_TZ)
@@ -67,7 +67,7 @@ def _article(item: dict, site: str | None = None) -> PortalArticle:
 
 def load_articles(path: Path = ARTICLES_JSON) -> list[PortalArticle]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    return [_article(item) for item in data["articles"]]
+    return [article_from_json(item) for item in data["articles"]]
 
 
 # How each outlet words a report of a session (its own lead and follow-up).

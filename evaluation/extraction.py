@@ -31,10 +31,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from evaluation import benchmarks_root, shared_root
+
 __all__ = [
     "Scores",
     "SnippetScores",
     "benchmarks_root",
+    "shared_root",
     "tokenize",
     "shingles",
     "document_counts",
@@ -56,21 +59,6 @@ BOOTSTRAP_SEED = 0
 
 _WORD = re.compile(r"\w+")
 _WS = re.compile(r"\s+")
-
-
-def benchmarks_root(repo_root: Path | None = None) -> Path:
-    """``$DXMON_SHARED/benchmarks`` or ``<repo root>/../shared/benchmarks`` (may be absent)."""
-    return shared_root(repo_root) / "benchmarks"
-
-
-def shared_root(repo_root: Path | None = None) -> Path:
-    """The shared folder beside the repository (seeds, benchmarks), or ``$DXMON_SHARED``."""
-    import os
-
-    if os.environ.get("DXMON_SHARED"):
-        return Path(os.environ["DXMON_SHARED"])
-    root = repo_root or Path(__file__).resolve().parent.parent
-    return root.parent / "shared"
 
 
 # ---------------------------------------------------------------- scrapinghub

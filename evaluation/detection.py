@@ -1,7 +1,7 @@
 """Scoring detection on a labelled corpus: the one module the test gate and the benchmark share.
 
-A corpus is JSON files of articles (``tests/corpus/*.json``; the demo portals'
-``monitor/demo/articles.json`` is labelled the same way). Each article is rendered
+A corpus is JSON files of articles (``tests/corpus/*.json``; the test portals'
+``testsupport/articles.json`` is labelled the same way). Each article is rendered
 through its outlet's portal template — headline, lead, byline, related lists that
 mention other sessions, comment prompts — extracted as a crawl would extract it, and
 given to :func:`monitor.detect.detect`. A predicted report counts as correct only when
@@ -15,7 +15,7 @@ Besides report precision and recall, three accuracies:
 - **grouping**: the detected reports (and ``meeting`` mentions, which join a known
   session of their day and never create one; such a join counts as a report of that
   session) are grouped into sessions by the real rules of
-  :func:`monitor.events.group_reports`, in publication order, and compared with the
+  :func:`monitor.grouping.group_reports`, in publication order, and compared with the
   sessions the labels imply (one per body, number and period, or per body and date when
   unnumbered; an unnumbered report belongs to the numbered session of its body and date).
   Over every pair of articles that report a session (labelled or detected), the share of
@@ -33,10 +33,10 @@ from pathlib import Path
 
 from core.models import Mention
 from crawler.extract import extract_article
-from monitor.demo.content import _article
-from monitor.demo.templates import TEMPLATES, render_article
 from monitor.detect import detect
-from monitor.events import group_sessions
+from monitor.grouping import group_sessions
+from testsupport.content import article_from_json
+from testsupport.templates import TEMPLATES, render_article
 
 __all__ = ["CorpusItem", "load_corpus", "DetectionScores", "score", "label_sessions",
            "CORPUS_DIR"]
@@ -77,7 +77,7 @@ def load_corpus(paths: list[Path] | None = None) -> list[CorpusItem]:
     items = []
     for path in paths or sorted(CORPUS_DIR.glob("*.json")):
         for raw in json.loads(path.read_text(encoding="utf-8"))["articles"]:
-            article = _article(raw)
+            article = article_from_json(raw)
             if article.site not in TEMPLATES:
                 article = article.edited(site="chinhphu-news")
             html = render_article(article, _Ctx(article.site))

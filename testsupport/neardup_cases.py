@@ -18,7 +18,7 @@ from pathlib import Path
 from core.text import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "monitor" / "demo" / "articles.json", *sorted((ROOT / "tests" / "corpus").glob("*.json"))]
+SOURCES = [ROOT / "testsupport" / "articles.json", *sorted((ROOT / "tests" / "corpus").glob("*.json"))]
 
 # Lead rewording the way a second desk rewrites it: synonyms and a shorter sentence.
 _REWORDS = [

@@ -1,6 +1,6 @@
 """``dxmon demo``: the whole story, offline, in under a minute.
 
-1. Start the bundled demo portals on free 127.0.0.1 ports and a local SMTP server.
+1. Start the test portals (testsupport.portals) on free 127.0.0.1 ports and a local SMTP server.
 2. Write a config for them (console and email channels) and run a first cycle: the
    baseline crawl archives the sites' history and finds past sessions, silently.
 3. Publish a new article reporting a new session on one portal.
@@ -19,10 +19,11 @@ from pathlib import Path
 from core.config import load_config
 from core.models import VN_TZ
 from monitor.cycle import crawl_cycle
-from monitor.demo.portals import PortalWeb
-from monitor.events import list_sessions, watched_name
+from monitor.sessions import watched_name
 from storage import queries
 from storage.schema import open_db
+from storage.sessions import list_sessions
+from testsupport.portals import PortalWeb
 
 __all__ = ["run_demo", "MailSink"]
 

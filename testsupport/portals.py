@@ -1,7 +1,7 @@
 """The demo and test portals: five sites on 127.0.0.1, each on its own port (its own host).
 
 ``PortalWeb`` serves the articles of ``articles.json`` through the five templates of
-:mod:`monitor.demo.templates`, with what real portals do to crawlers:
+:mod:`testsupport.templates`, with what real portals do to crawlers:
 
 * paginated section listings (each site its own pagination style), relative and
   absolute links, a home page; an RSS feed (mst-portal) and a sitemap index
@@ -36,15 +36,15 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from core.models import VN_TZ
-from monitor.demo.chrome import add_chrome
-from monitor.demo.content import (
+from testsupport.chrome import add_chrome
+from testsupport.content import (
     PortalArticle,
     load_articles,
     next_session_number,
     recently,
     session_report,
 )
-from monitor.demo.templates import render_article, render_listing
+from testsupport.templates import render_article, render_listing
 
 __all__ = ["PortalWeb", "SITES", "Request"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from html import escape as e
 
-from monitor.demo.content import PortalArticle
+from testsupport.content import PortalArticle
 
 __all__ = ["render_article", "render_listing", "TEMPLATES"]
 

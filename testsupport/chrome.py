@@ -1,6 +1,6 @@
 """Real page weight for the test portals: what a portal wraps around every page.
 
-The templates in :mod:`monitor.demo.templates` carry the furniture the extractor must
+The templates in :mod:`testsupport.templates` carry the furniture the extractor must
 recognise, in a few kilobytes. A real portal page is 50–300 KB (the scrapinghub
 benchmark's pages: median 114 KB): inline styles and scripts (ad slots, analytics),
 a mega-menu, "Tin mới" and video side columns, banners, a footer of addresses and
