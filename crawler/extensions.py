@@ -25,7 +25,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler import meta
 from crawler.addon import CrawlContext, crawl_context
-from storage import queries
+from storage.crawl_state import finish_crawl_run, start_crawl_run
 from storage.schema import abandon_dead_runs, storage_failure
 
 __all__ = ["CrawlRuns", "CrawlGuard"]
@@ -56,7 +56,7 @@ class CrawlRuns:
         db = self.context.db
         abandon_dead_runs(db)
         for source in self.context.sources:
-            self.runs[source.name] = queries.start_crawl_run(db, source.name, pid=os.getpid())
+            self.runs[source.name] = start_crawl_run(db, source.name, pid=os.getpid())
 
     def response_received(self, response, request, spider):
         name = request.meta.get(meta.SOURCE)
@@ -88,7 +88,7 @@ class CrawlRuns:
             summary = {"reason": reason, "pages_ok": ok_pages, **mine,
                        **{k: v for k, v in stats.items() if not k.startswith("dxmon/source/")
                           and isinstance(v, int | float | str)}}
-            queries.finish_crawl_run(db, run_id, status, summary)
+            finish_crawl_run(db, run_id, status, summary)
 
 
 class CrawlGuard:

@@ -46,8 +46,7 @@ from core.retry_after import parse_retry_after
 from crawler import meta
 from crawler.addon import CrawlContext, crawl_context
 from crawler.urls import host_of
-from storage import queries
-from storage.crawl_state import mark_unchanged, record_validators, validators_for
+from storage.crawl_state import mark_unchanged, record_host, record_validators, validators_for
 from storage.schema import transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
@@ -188,7 +187,7 @@ class PolitenessMiddleware:
                 logger.info("robots.txt of %s asks for Crawl-delay %.2fs", host, delay)
                 self.crawl_delays[host] = delay
                 self._slow_down(host, delay)
-                queries.record_host(self.db, host, ok=True, crawl_delay=delay)
+                record_host(self.db, host, ok=True, crawl_delay=delay)
         if response.status in (429, 503):
             wait = parse_retry_after(response.headers.get(b"Retry-After"))
             if wait is not None and wait > self.max_delay:
@@ -254,7 +253,7 @@ class PolitenessMiddleware:
         if slot is not None and slot.delay > own:
             slot.delay = max(own, slot.delay / 2)
         if self.failures.pop(host, 0):
-            queries.record_host(self.db, host, ok=True)
+            record_host(self.db, host, ok=True)
 
     def _failure(self, host: str, reason: str, wait: float | None = None) -> None:
         self.failures[host] = n = self.failures.get(host, 0) + 1
@@ -272,8 +271,8 @@ class PolitenessMiddleware:
             return
         self.given_up.add(host)
         logger.warning("leaving %s for this crawl: %s", host, reason)
-        queries.record_host(self.db, host, ok=False, reason=reason, now=datetime.now(UTC),
-                            backoff=backoff)
+        record_host(self.db, host, ok=False, reason=reason, now=datetime.now(UTC),
+                    backoff=backoff)
 
 
 class SourceBoundaryMiddleware:

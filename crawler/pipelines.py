@@ -2,7 +2,7 @@
 
 The CPU work of a page (extraction, normalising, hashing, folding for search, the
 MinHash signature) was done in a worker process (:mod:`crawler.reader`); items carry
-the :class:`storage.queries.Prepared` article, so the crawl process, SQLite's one
+the :class:`storage.articles.Prepared` article, so the crawl process, SQLite's one
 writer, only writes.
 
 A commit costs more than the article's own statements (WAL frames for every index
@@ -21,7 +21,7 @@ import logging
 from datetime import UTC, datetime
 
 from crawler.addon import CrawlContext, crawl_context
-from storage import queries
+from storage.articles import Prepared, record_url_variants, store_article
 from storage.crawl_state import record_validators
 from storage.schema import transaction, utcnow_iso
 
@@ -56,7 +56,7 @@ class StorePipeline:
         if not variants:
             return
         try:
-            added = queries.record_url_variants(self.db, variants)
+            added = record_url_variants(self.db, variants)
         except Exception as exc:  # noqa: BLE001 - the articles are stored; only aliases lost
             logger.warning("could not record URL variants (%s: %s)", type(exc).__name__, exc)
             return
@@ -101,10 +101,10 @@ class StorePipeline:
 
     def _store(self, item: dict, now: datetime) -> dict:
         """One article and its validators; the caller's transaction makes them one."""
-        prepared: queries.Prepared = item["prepared"]
-        stored = queries.store_article(self.db, item["source"], prepared, now=now,
-                                       urls=item.get("variants", ()),
-                                       hint=item.get("canonical_hint"))
+        prepared: Prepared = item["prepared"]
+        stored = store_article(self.db, item["source"], prepared, now=now,
+                               urls=item.get("variants", ()),
+                               hint=item.get("canonical_hint"))
         if stored.conflict:
             self.crawler.stats.inc_value("dxmon/source_conflicts")
         seen = utcnow_iso(now)

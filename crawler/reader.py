@@ -2,7 +2,7 @@
 
 Everything CPU-bound a page costs happens here, off the crawl's event loop: decoding,
 parsing, extraction (lxml + trafilatura), preparing the article for storage
-(normalising, hashing, folding, the MinHash signature: :func:`storage.queries.prepare`)
+(normalising, hashing, folding, the MinHash signature: :func:`storage.articles.prepare`)
 and mining the page's links (a real portal page carries 200 or more: menus, side
 columns, footers), which are sorted into articles and other pages of the source's own
 hosts and come back as linked (fragment dropped), each with its canonical form. The crawl process is left with what only it can do:
@@ -33,7 +33,7 @@ from crawler.urls import (
     is_skippable,
     owned_by,
 )
-from storage.queries import Prepared, prepare
+from storage.articles import Prepared, prepare
 
 __all__ = ["Page", "PageReader", "read_page"]
 

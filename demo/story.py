@@ -20,7 +20,7 @@ from core.config import load_config
 from core.models import VN_TZ
 from monitor.cycle import crawl_cycle
 from monitor.sessions import watched_name
-from storage import queries
+from storage.articles import count_articles
 from storage.schema import open_db
 from storage.sessions import list_sessions
 from testsupport.portals import PortalWeb
@@ -94,7 +94,7 @@ to = ["team@localhost"]
         db = open_db(db_path)
         try:
             for source in config.sources:
-                _say(f"   {source.name:14} {queries.count_articles(db, source.name):3} articles")
+                _say(f"   {source.name:14} {count_articles(db, source.name):3} articles")
             sessions = list_sessions(db)
         finally:
             db.close()

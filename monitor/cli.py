@@ -37,7 +37,7 @@ from pathlib import Path
 from core.config import Config, load_config
 from core.errors import DxmonError
 from core.models import VN_TZ
-from storage import queries
+from storage import articles, crawl_state
 from storage.schema import open_db, storage_failure
 
 __all__ = ["main", "build_parser"]
@@ -114,7 +114,7 @@ def cmd_crawl(args) -> int:
         return 2
     db = _db(config)
     try:  # this crawl's own runs: another crawl may be running beside it
-        runs = queries.crawl_runs_of(db, outcome.pid) if outcome.pid else {}
+        runs = crawl_state.crawl_runs_of(db, outcome.pid) if outcome.pid else {}
     finally:
         db.close()
     result = {"ok": outcome.ok, "returncode": outcome.returncode,
@@ -193,7 +193,7 @@ def cmd_articles(args) -> int:
     config = _config(args)
     db = _db(config, readonly=True)
     try:
-        rows = queries.recent_articles(db, source=args.source, limit=args.limit)
+        rows = articles.recent_articles(db, source=args.source, limit=args.limit)
     finally:
         db.close()
     if args.json:
@@ -215,7 +215,7 @@ def cmd_search(args) -> int:
     config = _config(args)
     db = _db(config, readonly=True)
     try:
-        rows = queries.search_articles(db, query, limit=args.limit)
+        rows = articles.search_articles(db, query, limit=args.limit)
     finally:
         db.close()
     if args.json:
@@ -237,16 +237,16 @@ def cmd_status(args) -> int:
     config = _config(args)
     db = _db(config, readonly=True)
     try:
-        runs = queries.last_crawl_runs(db)
+        runs = crawl_state.last_crawl_runs(db)
         sources = []
         for s in config.sources:
             run = runs.get(s.name) or {}
             sources.append({"source": s.name, "last_crawl": run.get("finished_at")
                             or run.get("started_at"), "status": run.get("status", "never"),
-                            "articles": queries.count_articles(db, s.name),
-                            "baseline": queries.source_baseline(db, s.name)})
-        hosts = queries.host_problems(db)
-        conflicts = queries.count_source_conflicts(db)
+                            "articles": articles.count_articles(db, s.name),
+                            "baseline": crawl_state.source_baseline(db, s.name)})
+        hosts = crawl_state.host_problems(db)
+        conflicts = articles.count_source_conflicts(db)
         sessions = list_sessions(db)
         alerts = outbox_summary(db)
     finally:
@@ -368,12 +368,12 @@ def cmd_history(args) -> int:
     config = _config(args)
     db = _db(config, readonly=True)
     try:
-        article = queries.article_by_url(db, args.url)
+        article = articles.article_by_url(db, args.url)
         if article is None:
             print(f"no stored article for {args.url}", file=sys.stderr)
             return 1
-        versions = queries.article_versions(db, article["id"])
-        aliases = queries.article_aliases(db, article["id"])
+        versions = articles.article_versions(db, article["id"])
+        aliases = articles.article_aliases(db, article["id"])
     finally:
         db.close()
     diffs = []

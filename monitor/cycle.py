@@ -24,8 +24,7 @@ import sqlite_utils
 from core.config import Config
 from core.models import VN_TZ
 from monitor.process import ProcessReport, process_articles
-from storage import queries
-from storage.crawl_state import crawl_runs_closed
+from storage.crawl_state import close_abandoned_runs, crawl_runs_closed
 from storage.schema import abandon_dead_runs, open_db
 
 __all__ = ["CrawlOutcome", "CycleReport", "run_crawl", "crawl_cycle", "after_crawl",
@@ -218,7 +217,7 @@ def _abandon_dead_runs(config: Config) -> None:
 def _close_abandoned_run(config: Config, pid: int, timed_out: bool) -> None:
     db = open_db(config.storage_path)
     try:
-        queries.close_abandoned_runs(db, pid, "timeout" if timed_out else "interrupted")
+        close_abandoned_runs(db, pid, "timeout" if timed_out else "interrupted")
     finally:
         db.close()
 

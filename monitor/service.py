@@ -48,7 +48,7 @@ from core.config import Config
 from core.errors import DxmonError
 from core.models import VN_TZ
 from monitor.cycle import crawl_cycle, deliver_due
-from storage import queries
+from storage.crawl_state import last_finished_crawl
 from storage.schema import open_db
 
 __all__ = ["Service", "ServiceLockedError", "first_run_times"]
@@ -83,7 +83,7 @@ def first_run_times(config: Config, db, now: datetime) -> dict[str, datetime]:
     for source in config.sources:
         if not source.enabled:
             continue
-        last = queries.last_finished_crawl(db, source.name)
+        last = last_finished_crawl(db, source.name)
         due = datetime.fromisoformat(last) + source.interval if last else None
         if due is None or due <= now:
             times[source.name] = now + timedelta(seconds=STARTUP_STAGGER_S * overdue)

@@ -5,8 +5,7 @@
 - :mod:`storage.crawl_state` — sources, crawl runs, fetch validators, host health;
 - :mod:`storage.sessions` — sessions, mentions, which articles report which session;
 - :mod:`storage.outbox` — alert rows (the delivery rules are :mod:`notifier.outbox`);
-- :mod:`storage.neardup` — MinHash near-duplicate clusters;
-- :mod:`storage.queries` — the names of before the split, re-exported for now.
+- :mod:`storage.neardup` — MinHash near-duplicate clusters.
 
 Other packages call these functions and never write SQL (tests/test_storage.py checks).
 """

@@ -9,7 +9,7 @@ from core.config import load_config
 from core.models import VN_TZ, Extracted, Mention
 from monitor.cli import build_parser, main
 from monitor.process import process_articles
-from storage import queries
+from storage.articles import store_article
 from storage.schema import open_db
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=VN_TZ)
@@ -31,7 +31,7 @@ def archive(tmp_path):
     db = open_db(config.storage_path)
 
     def put(url, title, text, when=NOW):
-        return queries.store_article(db, "tv", Extracted(
+        return store_article(db, "tv", Extracted(
             url=url, canonical_url=url.split("?")[0], title=title, text=text,
             published_at=when), now=when)
 

@@ -177,7 +177,7 @@ def _extracted(text=PAGE_TEXT, title="Uỷ ban tỉnh bàn kế hoạch số ho�
 def test_prepare_stores_the_published_text_and_matches_on_the_normalised_one():
     import hashlib
 
-    from storage.queries import prepare
+    from storage.articles import prepare
 
     prepared = prepare(_extracted(unicodedata.normalize("NFD", PAGE_TEXT) + "\n\n\u200b"))
     assert prepared.text == PAGE_TEXT and prepared.title.startswith("Uỷ ban")
@@ -192,7 +192,7 @@ def test_an_archive_written_before_is_repaired_and_takes_the_pages_spelling(tmp_
     next crawl that finds the same content restores the page's own tone placement."""
     import hashlib
 
-    from storage.queries import article_versions, prepare, store_article
+    from storage.articles import article_versions, prepare, store_article
     from storage.schema import migrate, open_db
 
     db = open_db(tmp_path / "old.db")
@@ -221,7 +221,7 @@ def test_a_search_snippet_quotes_the_stored_text_even_where_folding_changes_its_
         tmp_path):
     """A kept ZWJ (emoji) and a run of non-breaking spaces fold to fewer characters: the
     snippet must still be cut at the match, from the text as stored."""
-    from storage.queries import search_articles, store_article
+    from storage.articles import search_articles, store_article
     from storage.schema import open_db
 
     text = ("Khai mạc 👨\u200d👩\u200d👧 ngày hội gia đình số.\u00a0\u00a0\u00a0" * 30

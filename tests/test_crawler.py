@@ -191,14 +191,14 @@ def test_a_batch_with_one_bad_article_stores_the_others(tmp_path):
     from core.models import Extracted
     from crawler.addon import CrawlContext
     from crawler.pipelines import StorePipeline
-    from storage import queries
+    from storage.articles import prepare
     from storage.schema import open_db
 
     def item(i: int, **broken) -> dict:
         url = f"http://127.0.0.1:8000/tin-tuc/ban-tin-so-{i}-ve-chuyen-doi-so.htm"
         text = f"Bản tin số {i}. " + "Tỉnh triển khai nền tảng dữ liệu dùng chung. " * 8
-        prepared = queries.prepare(Extracted(url=url, canonical_url=url, title=f"Bản tin {i}",
-                                             text=text))
+        prepared = prepare(Extracted(url=url, canonical_url=url, title=f"Bản tin {i}",
+                                     text=text))
         return {"source": "thanhhoa-tv", "url": url, "prepared": replace(prepared, **broken),
                 "etag": f'"e{i}"', "last_modified": None}
 

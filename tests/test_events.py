@@ -15,7 +15,8 @@ from core.config import DEFAULT_WATCH, parse_config
 from core.models import VN_TZ, Extracted, Mention
 from monitor.grouping import group_reports, group_sessions, session_key
 from monitor.process import process_articles
-from storage import queries
+from storage.articles import store_article
+from storage.crawl_state import finish_crawl_run, start_crawl_run
 from storage.schema import open_db
 from storage.sessions import list_sessions
 
@@ -66,12 +67,12 @@ def report(number=None, day=None, period=None, body="ubqg-cds", role="report"):
 def store(db, source, slug, title, text="body", now=NOW):
     article = Extracted(url=f"http://{source}/{slug}", canonical_url=f"http://{source}/{slug}",
                         title=title, text=text or title, published_at=now)
-    return queries.store_article(db, source, article, now=now).article_id
+    return store_article(db, source, article, now=now).article_id
 
 
 def baseline(db, source, now=NOW):
-    run = queries.start_crawl_run(db, source, now=now - timedelta(minutes=2))
-    queries.finish_crawl_run(db, run, "ok", {}, now=now - timedelta(minutes=1))
+    run = start_crawl_run(db, source, now=now - timedelta(minutes=2))
+    finish_crawl_run(db, run, "ok", {}, now=now - timedelta(minutes=1))
 
 
 def alerts(db):

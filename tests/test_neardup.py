@@ -5,7 +5,7 @@ import unicodedata
 import pytest
 
 from core.models import Extracted
-from storage import queries
+from storage.articles import store_article
 from storage.neardup import (
     NUM_PERM,
     THRESHOLD,
@@ -84,8 +84,8 @@ def test_copies_cluster_in_the_archive_and_distinct_stories_do_not(tmp_path, sto
     db = open_db(tmp_path / "a.db")
 
     def put(url, text):
-        return queries.store_article(db, "s", Extracted(url=url, canonical_url=url, title=url,
-                                                        text=text)).article_id
+        return store_article(db, "s", Extracted(url=url, canonical_url=url, title=url,
+                                                text=text)).article_id
 
     first = put("http://127.0.0.1/1", stories[0].text)
     copies = [put(f"http://127.0.0.1/1-copy-{i}", text)
@@ -95,8 +95,8 @@ def test_copies_cluster_in_the_archive_and_distinct_stories_do_not(tmp_path, sto
     assert set(copies) <= members and other not in members
     # NFC and decomposed copies of one text are the same article (exact duplicate)
     nfd = unicodedata.normalize("NFD", stories[2].text).replace("Ủy", "Uỷ")
-    a = queries.store_article(db, "s", Extracted(url="http://127.0.0.1/3", canonical_url=
-                              "http://127.0.0.1/3", title="t", text=stories[2].text))
-    b = queries.store_article(db, "s", Extracted(url="http://127.0.0.1/4", canonical_url=
-                              "http://127.0.0.1/4", title="t", text=nfd))
+    a = store_article(db, "s", Extracted(url="http://127.0.0.1/3", canonical_url=
+                      "http://127.0.0.1/3", title="t", text=stories[2].text))
+    b = store_article(db, "s", Extracted(url="http://127.0.0.1/4", canonical_url=
+                      "http://127.0.0.1/4", title="t", text=nfd))
     assert (b.article_id, b.outcome) == (a.article_id, "alias")

@@ -17,7 +17,7 @@ from core.models import VN_TZ, Extracted
 from notifier.outbox import Dispatcher, enqueue_alerts, outbox_summary, send_test
 from notifier.registry import RetryPolicy, build_channels, validate_channels
 from notifier.webhook import WebhookNotifier, verify
-from storage import queries
+from storage.articles import store_article
 from storage.schema import open_db
 
 T0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
@@ -65,7 +65,7 @@ def a_session(db, config, title="Phiên họp thứ 9 của Ủy ban Quốc gia 
                               canonical_url=f"http://127.0.0.1/{source}/phien-hop-9",
                               title=f"{source}: {title}", text=f"{EVIDENCE}\n{source}",
                               published_at=now)
-        ids.append(queries.store_article(db, source, extracted, now=now).article_id)
+        ids.append(store_article(db, source, extracted, now=now).article_id)
     session_id = db["sessions"].insert({"key": "ubqg-cds:n:9", "body": "ubqg-cds", "number": 9,
                                         "date": "2024-07-10", "title": title,
                                         "first_seen": now.isoformat(), "alertable": 1}).last_pk

@@ -13,7 +13,7 @@ import unicodedata
 
 import pytest
 
-from storage.queries import article_by_url, search_articles
+from storage.articles import article_by_url, search_articles
 from testsupport import pages as P
 from testsupport.crawl import Crawl
 

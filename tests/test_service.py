@@ -9,7 +9,7 @@ import pytest
 from core.config import parse_config
 from core.models import VN_TZ
 from monitor.service import Service, ServiceLockedError, first_run_times
-from storage import queries
+from storage.crawl_state import finish_crawl_run, start_crawl_run
 from storage.schema import open_db
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=VN_TZ)
@@ -43,8 +43,8 @@ def config(tmp_path):
 
 
 def crawled(db, source, ended):
-    run = queries.start_crawl_run(db, source, now=ended - timedelta(minutes=1))
-    queries.finish_crawl_run(db, run, "ok", {}, now=ended)
+    run = start_crawl_run(db, source, now=ended - timedelta(minutes=1))
+    finish_crawl_run(db, run, "ok", {}, now=ended)
 
 
 def test_overdue_sources_run_first_and_the_others_keep_their_rhythm(config):

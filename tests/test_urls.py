@@ -308,29 +308,29 @@ def test_one_source_never_overwrites_another_sources_row(tmp_path):
     different text is a recorded conflict, the first source's row stays as it was; the
     same text is only seen again."""
     from core.models import Extracted
-    from storage import queries
+    from storage.articles import article_versions, count_source_conflicts, prepare, store_article
     from storage.schema import open_db
 
     db = open_db(tmp_path / "dxmon.db")
     url = "https://cong.example.vn/tin-tuc/hoi-nghi-chuyen-doi-so-12345.html"
     text_a = "Hội nghị chuyển đổi số của tỉnh. " * 12
-    a = queries.store_article(db, "nguon-a", Extracted(url=url, canonical_url=url,
-                                                       title="Bản của A", text=text_a))
-    b = queries.store_article(db, "nguon-b", Extracted(url=url, canonical_url=url,
-                                                       title="Bản của B", text="Khác hẳn. " * 40))
-    same = queries.store_article(db, "nguon-b", Extracted(url=url + "?utm_source=x",
-                                                          canonical_url=url, title="Bản của A",
-                                                          text=text_a))
+    a = store_article(db, "nguon-a", Extracted(url=url, canonical_url=url,
+                                               title="Bản của A", text=text_a))
+    b = store_article(db, "nguon-b", Extracted(url=url, canonical_url=url,
+                                               title="Bản của B", text="Khác hẳn. " * 40))
+    same = store_article(db, "nguon-b", Extracted(url=url + "?utm_source=x",
+                                                  canonical_url=url, title="Bản của A",
+                                                  text=text_a))
     assert (a.outcome, b.outcome, same.outcome) == ("new", "conflict", "unchanged")
     assert b.article_id == a.article_id and b.conflict and not same.conflict
     row = db.execute("SELECT source, title, text FROM articles").fetchall()
-    assert row == [("nguon-a", "Bản của A", queries.prepare(Extracted(
+    assert row == [("nguon-a", "Bản của A", prepare(Extracted(
         url=url, canonical_url=url, title="", text=text_a)).text)]
-    assert len(queries.article_versions(db, a.article_id)) == 1
-    assert queries.count_source_conflicts(db) == 1
-    queries.store_article(db, "nguon-b", Extracted(url=url, canonical_url=url, title="Bản của B",
-                                                   text="Khác hẳn. " * 40))
-    assert queries.count_source_conflicts(db) == 1  # one claim, counted once
+    assert len(article_versions(db, a.article_id)) == 1
+    assert count_source_conflicts(db) == 1
+    store_article(db, "nguon-b", Extracted(url=url, canonical_url=url, title="Bản của B",
+                                           text="Khác hẳn. " * 40))
+    assert count_source_conflicts(db) == 1  # one claim, counted once
 
 
 @settings(max_examples=60, deadline=None)

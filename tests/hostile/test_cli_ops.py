@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from core.models import Extracted
-from storage import queries
+from storage.articles import store_article
+from storage.crawl_state import start_crawl_run
 from storage.schema import open_db
 from testsupport.portals import PortalWeb
 
@@ -352,7 +353,7 @@ def test_runs_left_running_by_a_killed_crawl_are_closed_as_abandoned_next_time(
     # a live crawl's row, as another process would have it: left alone
     db = open_db(tmp_path / "dxmon.db")
     try:
-        live = queries.start_crawl_run(db, SITE, pid=os.getpid())
+        live = start_crawl_run(db, SITE, pid=os.getpid())
     finally:
         db.close()
     write_config(tmp_path, slow_portal, tmp_path / "dxmon.db")  # no delay: a short crawl
@@ -395,7 +396,7 @@ def archive(tmp_path):
     config = write_config(folder, None)
     db = open_db(folder / "dxmon.db")
     try:
-        queries.store_article(db, SITE, Extracted(
+        store_article(db, SITE, Extracted(
             url="http://127.0.0.1:9/a.htm", canonical_url="http://127.0.0.1:9/a.htm",
             title="Hội nghị về chuyển đổi số", text="Tỉnh bàn về chuyển đổi số và dữ liệu.",
             published_at=datetime(2026, 11, 20, tzinfo=UTC)), now=datetime.now(UTC))
@@ -588,7 +589,7 @@ def fifteen(tmp_path):
             text = " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(300))
             if i == 3:
                 text += " Chỉ số -word xuất hiện ở đây."
-            queries.store_article(db, SITE, Extracted(
+            store_article(db, SITE, Extracted(
                 url=f"http://127.0.0.1:9/{i}.htm", canonical_url=f"http://127.0.0.1:9/{i}.htm",
                 title=f"Bản tin số {i}", text=text,
                 published_at=datetime(2026, 11, 1, tzinfo=UTC)), now=datetime.now(UTC))

@@ -13,7 +13,7 @@ import unicodedata
 import pytest
 
 from core.text import TITLE_MAX
-from storage.queries import article_by_url
+from storage.articles import article_by_url
 from testsupport import pages as P
 from testsupport.crawl import Crawl
 
