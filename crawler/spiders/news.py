@@ -197,15 +197,19 @@ class NewsSpider(scrapy.Spider):
     def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None = None,
                 *, canonical: str | None = None):
         """A request for ``url`` as linked (fragment dropped), unless its ``canonical``
-        form is a duplicate or not due, or it is off the source or over a limit.
+        form is a duplicate or not due, or it is off the source or over a limit. A URL
+        given with its ``canonical`` form comes from :func:`crawler.reader.read_page`,
+        which has dropped the fragment and every link off the source's hosts or never
+        fetched already (a portal page repeats 200 links: each checked once, there).
 
         ``via`` is the listing, feed or sitemap that linked it. Every spelling of an
         article link is noted in :attr:`variants`, followed or not.
         """
-        url = fetch_url(url)
-        if is_skippable(url) or not owned_by(url, self.hosts[source.name]):
-            return None
-        canonical = canonical or canonical_url(url)
+        if canonical is None:  # the page reader's pairs were vetted against these hosts
+            url = fetch_url(url)
+            if is_skippable(url) or not owned_by(url, self.hosts[source.name]):
+                return None
+            canonical = canonical_url(url)
         if kind == "article" and url != canonical:  # the canonical one is stored anyway
             self.variants.setdefault(canonical, set()).add(url)
         if canonical in self.seen:
