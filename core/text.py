@@ -74,6 +74,8 @@ _INVISIBLE = re.compile(
 _TITLE_INVISIBLE = _INVISIBLE
 _LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\u0085\u000b\u000c]")
 _ASCII_SPACES = re.compile(r"[ \t]+")
+# What published() rewrites besides spaces: line breaks and invisible characters
+_ODD_CHARACTERS = re.compile(f"{_LINE_BREAKS.pattern}|{_STORED_INVISIBLE.pattern}")
 
 
 # Precomposed letters whose decomposition starts with a, e or y carrying a tone mark: in
@@ -127,11 +129,14 @@ def published(text: str | None) -> str:
     """
     if not text:
         return ""
-    text = _STORED_INVISIBLE.sub("", _LINE_BREAKS.sub("\n", text))
-    # after the invisibles are gone: one between a letter and its mark blocks composing
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    lines = (_ASCII_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    if _ODD_CHARACTERS.search(text) or not unicodedata.is_normalized("NFC", text):
+        text = _STORED_INVISIBLE.sub("", _LINE_BREAKS.sub("\n", text))
+        # after the invisibles are gone: one between a letter and its mark blocks composing
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+    # (most text has neither: then only its spaces are looked at, a line at a time)
+    lines = (_ASCII_SPACES.sub(" ", line).strip() if "  " in line or "\t" in line
+             else line.strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
@@ -139,7 +144,11 @@ def published_title(text: str | None, limit: int = TITLE_MAX) -> str:
     """A headline as stored: :func:`published`, on one line, without zero-width joiners,
     whitespace runs as one space, and at most ``limit`` characters (cut at a word when
     one ends in the last tenth, marked with "…")."""
-    text = " ".join(_TITLE_INVISIBLE.sub("", published(text)).split())
+    if text and not _TITLE_INVISIBLE.search(text) and unicodedata.is_normalized("NFC", text):
+        # (every line break is a space to str.split: the one line is the same)
+        text = " ".join(text.split())
+    else:
+        text = " ".join(_TITLE_INVISIBLE.sub("", published(text)).split())
     if len(text) <= limit:
         return text
     cut = text[:limit - 1]

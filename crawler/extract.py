@@ -26,9 +26,11 @@ furniture, dates, bylines) uses the matching form (:func:`core.text.normalize_li
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 from urllib.parse import urljoin
@@ -276,7 +278,7 @@ def article_from_tree(tree, url: str, *, check_kind: bool = True) -> Extracted |
     blocks = _Blocks(tree)
     related = _related_titles(blocks)
     title = _title(tree, None)
-    page_lines = _page_lines(tree, title)
+    page_lines = _PageLines(tree, title)  # read only if the markup lacks a date or byline
     linked_data = _json_ld(tree)
     published_at = _published(tree, linked_data, page_lines)
     author = _author(tree, linked_data, page_lines)
@@ -675,7 +677,7 @@ def _json_ld(tree) -> list[dict]:
     return items
 
 
-def _published(tree, linked_data: list[dict], lines: list[str]) -> datetime | None:
+def _published(tree, linked_data: list[dict], lines: _PageLines) -> datetime | None:
     for name in _META_DATES:
         for value in tree.xpath(f"//meta[@property='{name}' or @name='{name}' or "
                                 f"@itemprop='{name}']/@content"):
@@ -692,7 +694,7 @@ def _published(tree, linked_data: list[dict], lines: list[str]) -> datetime | No
         if moment:
             return moment
     # visible text: the first date after the headline (the top bar's "today" comes before it)
-    short = [normalize_line(line) for line in lines[:65] if len(line) <= 80]
+    short = [normalize_line(line) for line in lines.get(65) if len(line) <= 80]
     for line in short:  # a date with its time first: a bare date may be anything
         for pattern in _DATETIME_PATTERNS:
             m = pattern.search(line)
@@ -705,9 +707,33 @@ def _published(tree, linked_data: list[dict], lines: list[str]) -> datetime | No
     return None
 
 
+class _PageLines:
+    """The visible lines around the headline (:func:`_page_lines`), read when first asked
+    for and made :func:`published_title` only as far as asked (most pages give their
+    date and byline in markup; a date in the text is in the first few lines)."""
+
+    def __init__(self, tree, title: str):
+        self.tree, self.title = tree, title
+        self.raw: list[str] | None = None
+        self.lines: list[str] = []
+
+    def get(self, count: int) -> list[str]:
+        """The first ``count`` lines (fewer if the page has fewer)."""
+        return list(itertools.islice(self, count))
+
+    def __iter__(self) -> Iterator[str]:
+        if self.raw is None:
+            self.raw = _page_lines(self.tree, self.title)
+        for n, raw in enumerate(self.raw):
+            if n == len(self.lines):
+                self.lines.append(published_title(raw))
+            yield self.lines[n]
+
+
 def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
     """Up to ``limit`` visible lines after the headline (from the top if it is not found),
-    preceded by the five lines above it (where some portals put the date)."""
+    preceded by the five lines above it (where some portals put the date), as in the
+    page (stripped)."""
     body = tree.find("body")
     raw = [ln.strip() for ln in (body if body is not None else tree).text_content().splitlines()]
     raw = [ln for ln in raw if ln]
@@ -719,10 +745,10 @@ def _page_lines(tree, title: str, limit: int = 200) -> list[str]:
                 start = i + 1
                 break
     above = raw[max(0, start - 6):max(0, start - 1)] if start else []
-    return [published_title(ln) for ln in above + raw[start:start + limit]]
+    return above + raw[start:start + limit]
 
 
-def _author(tree, linked_data: list[dict], html_lines: list[str]) -> str | None:
+def _author(tree, linked_data: list[dict], html_lines: _PageLines) -> str | None:
     for value in tree.xpath("//meta[@name='author' or @property='article:author']/@content | "
                             "//*[@itemprop='author']//text()[normalize-space()] | "
                             "//*[contains(@class, 'author')]//text()[normalize-space()]"):
@@ -735,7 +761,7 @@ def _author(tree, linked_data: list[dict], html_lines: list[str]) -> str | None:
             name = published_title(str((one.get("name") if isinstance(one, dict) else one) or ""))
             if any(ch.isalpha() for ch in name) and not name.startswith("http") and len(name) <= 80:
                 return name
-    for line in html_lines[:200]:
+    for line in html_lines:  # up to the first byline
         if 4 <= len(line) <= 70 and not any(ch.isdigit() for ch in line):
             key = normalize_line(line)  # dashes and spaces unified for the byline pattern
             if _BYLINE.match(key) and len(line.split()) >= 2 and not _FURNITURE_LINE.match(key):
