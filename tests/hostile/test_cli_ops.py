@@ -356,7 +356,9 @@ def test_runs_left_running_by_a_killed_crawl_are_closed_as_abandoned_next_time(
         live = start_crawl_run(db, SITE, pid=os.getpid())
     finally:
         db.close()
-    write_config(tmp_path, slow_portal, tmp_path / "dxmon.db")  # no delay: a short crawl
+    # no delay and 20 pages (a key of the portal's one [[sources]] table): a short crawl;
+    # closing the abandoned run happens when it starts, whatever it then fetches
+    write_config(tmp_path, slow_portal, tmp_path / "dxmon.db", extra="max_pages = 20\n")
     second = subprocess.run([str(DXMON), "crawl", "--config", str(config), "--json"],
                             cwd=tmp_path, env=environ(DXMON_TEST_MARK=mark),
                             capture_output=True, text=True, timeout=240)
