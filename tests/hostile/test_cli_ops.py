@@ -602,13 +602,19 @@ def fifteen(tmp_path):
 
 def test_a_very_long_query_is_refused_at_once(fifteen):
     """A 300-word query took 10 s (600 words 40 s): it is refused in one line, at once,
-    and a query at the cap still runs."""
-    words = ("chuyen doi so du lieu tinh huyen xa " * 50).split()
+    and a query at the cap still runs.
+
+    The 600-word query is the one timed: its refusal takes the CLI's start-up (~1 s, 2-3 s
+    on a loaded machine), and 20 s is both over 10 x that and half what running it cost."""
+    words = ("chuyen doi so du lieu tinh huyen xa " * 100).split()
     started = time.monotonic()
+    line = one_line_error(dxmon("search", *words[:600], "--config", str(fifteen),
+                                cwd=fifteen.parent))
+    assert "600 words" in line and "32" in line
+    assert time.monotonic() - started < 20
     line = one_line_error(dxmon("search", *words[:300], "--config", str(fifteen),
                                 cwd=fifteen.parent))
     assert "300 words" in line and "32" in line
-    assert time.monotonic() - started < 10  # a refusal takes the CLI's start-up, ~1 s
     ok = dxmon("search", *words[:32], "--config", str(fifteen), cwd=fifteen.parent)
     assert ok.returncode == 0, ok.stderr
 
