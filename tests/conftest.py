@@ -1,11 +1,10 @@
 """Shared fixtures live in the testsupport package (beside tests/, shared with benchmarks/):
 one module per kind of real server.
 
-This file also orders the suite for its four xdist workers (``--dist loadgroup`` in
-pyproject.toml): tests are handed out one at a time, the costliest first, so the quick
-ones fill the workers' tails instead of a 70 s test starting last. Modules whose
-module-scoped fixture is an expensive real crawl or build run on one worker, so it is
-built once."""
+This file also orders the suite for its four xdist workers: tests are handed out one
+at a time, the costliest first, so the quick ones fill the workers' tails instead of a
+70 s test starting last. A module whose module-scoped fixture is an expensive real crawl
+or build runs on one worker, so that fixture is built once."""
 
 import pytest
 
@@ -45,18 +44,32 @@ ONE_WORKER = {
 }
 
 
+def _module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Costliest modules first, and one xdist group per module of ONE_WORKER.
-
-    Runs before xdist reads the groups; every worker sorts the same collection the same
-    way, as xdist requires."""
+    """Costliest modules first; every worker sorts the same collection the same way,
+    as xdist requires."""
     rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(_module_of(item.nodeid), len(rank)))  # stable
 
-    def module_of(item) -> str:
-        return item.nodeid.split("::", 1)[0]
 
-    items.sort(key=lambda item: rank.get(module_of(item), len(rank)))  # stable: keeps order
-    for item in items:
-        if module_of(item) in ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(module_of(item)))
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's default ``load`` scheduling, one test at a time in collection order, except
+    that a module of ONE_WORKER goes to one worker whole (its fixture is built once).
+
+    (xdist's ``loadgroup`` would do this with marks, but it renames ``item._nodeid``,
+    which pytest 9 no longer reads: the groups silently fell apart and each worker built
+    its own crawl.) An explicit ``--dist`` other than ``load`` is left to xdist."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CostliestFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module_of(nodeid)
+            return module if module in ONE_WORKER else nodeid
+
+    return CostliestFirst(config, log)
