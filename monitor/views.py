@@ -16,6 +16,7 @@ import difflib
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
@@ -33,7 +34,8 @@ SPARK_DAYS = 30
 # The session phrase of an evidence sentence, in the folded text: "phiên họp thứ 8",
 # "Phiên họp lần thứ tám", "họp phiên thứ 2", "phiên họp ... năm 2026", "phiên thứ 26"
 _SESSION_PHRASE = re.compile(
-    r"\b(?:phien hop|hop phien|phien)(?:\s+(?:lan\s+)?thu\s+\w+)?(?:\s+nam\s+\d{4})?\b")
+    r"\b(?:phien hop|hop phien|phien)(?:\s+(?:lan\s+)?thu\s+\w+)?(?:\s+nam\s+\d{4})?\b"
+    r"|\bhop\s+tong\s+ket(?:\s+hoat\s+dong)?(?:\s+nam\s+\d{4})?\b")
 
 
 def _folded(text: str) -> str:
@@ -239,6 +241,17 @@ def _robots(stats: dict, crawl_delays: dict[str, float]) -> dict:
             "forbidden": stats.get("robotstxt/forbidden", 0), "crawl_delays": crawl_delays}
 
 
+def _host_owners(config: Config) -> dict[str, str]:
+    """Which source each host (``host[:port]``, as ``host_state`` names it) belongs to."""
+    owners = {}
+    for source in config.sources:
+        for url in (*source.start_urls, *source.feeds, *source.sitemaps):
+            owners.setdefault(urlsplit(url).netloc.lower(), source.name)
+        for host in source.allowed_domains:
+            owners.setdefault(host.lower(), source.name)
+    return owners
+
+
 def sources_json(db: sqlite_utils.Database, config: Config, *,
                  now: datetime | None = None) -> dict:
     """The Sources page: per source its last crawl (when, how long, pages, new articles,
@@ -250,6 +263,8 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
     runs = views.source_runs(db)
     hosts = crawl_state.host_problems(db)
     delays = {h["host"]: h["crawl_delay"] for h in views.host_delays(db)}
+    owners = _host_owners(config)
+    hosts = [h | {"source": owners.get(h["host"])} for h in hosts]
     out = []
     names = [s.name for s in config.sources] + sorted(set(runs) - {s.name for s in config.sources})
     for name in names:
@@ -266,7 +281,8 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
             "articles": articles.count_articles(db, name),
             "baseline": crawl_state.source_baseline(db, name),
             "per_day": [[d, per_day.get(name, {}).get(d, 0)] for d in days],
-            "robots": _robots(stats, delays)})
+            "robots": _robots(stats, {h: d for h, d in delays.items()
+                                      if owners.get(h) == name})})
     return {"sources": out, "hosts": hosts, "days": days}
 
 
