@@ -233,8 +233,9 @@ def _seconds(run: dict) -> float | None:
 
 
 def _robots(stats: dict, crawl_delays: dict[str, float]) -> dict:
-    """What robots.txt said in the last crawl: fetched (and its status), URLs it
-    forbade, the Crawl-delay hosts asked for."""
+    """What robots.txt said in the last crawl: fetched (answers by status) and URLs it
+    forbade, counted over that crawl run (every source crawled in it: Scrapy keeps
+    these per crawl), and the Crawl-delay the source's own hosts asked for."""
     statuses = {k.rsplit("/", 1)[1]: v for k, v in stats.items()
                 if k.startswith("robotstxt/response_status_count/")}
     return {"requests": stats.get("robotstxt/request_count", 0), "statuses": statuses,
