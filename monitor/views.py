@@ -99,10 +99,24 @@ def session_json(db: sqlite_utils.Database, config: Config, session_id: int) -> 
     out["alerts"] = [{k: a[k] for k in ("id", "channel", "kind", "status", "idempotency_key",
                                         "attempts", "last_error", "created_at", "sent_at")}
                      for a in alerts]
-    out["corrections"] = [{"id": a["id"], "channel": a["channel"], "at": a["created_at"],
-                           "status": a["status"], "changes": json.loads(a["detail"] or "{}")}
-                          for a in alerts if a["kind"] == "correction"]
+    out["corrections"] = _corrections(alerts)
     return out
+
+
+def _corrections(alerts: list[dict]) -> list[dict]:
+    """The session's corrections, once each (one correction is queued per channel): when,
+    what it was before and after, the article that corrected it, and its channels."""
+    out: dict[tuple, dict] = {}
+    for a in alerts:
+        if a["kind"] != "correction":
+            continue
+        detail = json.loads(a["detail"] or "{}")
+        key = (a["created_at"], a["detail"])
+        entry = out.setdefault(key, {"at": a["created_at"], "before": detail.get("before", {}),
+                                     "after": detail.get("after", {}),
+                                     "article": detail.get("article"), "channels": {}})
+        entry["channels"][a["channel"]] = a["status"]
+    return list(out.values())
 
 
 def sessions_json(db: sqlite_utils.Database, config: Config, *, body: str | None = None,
