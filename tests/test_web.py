@@ -522,3 +522,62 @@ def test_session_phrase_is_marked_in_evidence():
     assert views.session_phrase_marks("Hà Nội bàn về kinh tế số.") == []
     assert re.search("<mark>phiên họp thứ tám</mark>", str(marked(
         "chủ trì phiên họp thứ tám.", views.session_phrase_marks("chủ trì phiên họp thứ tám."))))
+
+
+# --- the commands that serve it -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, process, seconds: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode}: {process.stderr.read()[-2000:]}")
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+@pytest.mark.parametrize("command", [["web"], ["serve", "--web"]])
+def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_path, command):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from testsupport.crawl import ROOT
+
+    db = tmp_path / "copy.db"  # serve may write (its lock, deliveries): a copy of the archive
+    shutil.copy(archive.crawl.db_path, db)
+    port = _free_port()
+    config = tmp_path / "dxmon.toml"
+    config.write_text(f'[storage]\npath = "{db}"\n[web]\nport = {port}\nlang = "en"\n',
+                      encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "monitor.cli", *command, "--config",
+                                str(config)], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**archive.crawl.env(), "PYTHONPATH": str(ROOT)})
+    try:
+        response = _wait_for(f"http://127.0.0.1:{port}/", process)
+        assert response.status_code == 200
+        doc = lxml.html.fromstring(response.text)
+        assert doc.get("lang") == "en"  # [web] lang
+        assert doc.cssselect(f'li.session[data-session-id="{archive.session_id}"]')
+        assert response.headers["content-security-policy"] == CSP
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err[-2000:]
+    assert f"http://127.0.0.1:{port}/" in out
