@@ -297,20 +297,30 @@ def test_keyset_paging_over_http_gives_every_result_once(site, archive):
     assert query["q"] == ["va"] and query["after"]
 
 
-@settings(max_examples=25, deadline=None)
+DAYS = st.sampled_from([None, "2021-01-01", "2022-04-27", "2023-12-31", "2024-04-24",
+                        "2025-03-18", "2025-12-31", "2099-01-01"])
+
+
+@settings(max_examples=40, deadline=None)
 @given(limit=st.integers(1, 12), words=st.sampled_from(["va", "chuyen doi so", "phien hop",
                                                           "thu tuong", "so"]),
-       reports=st.booleans())
-def test_keyset_pages_partition_the_results(archive, limit, words, reports):
+       reports=st.booleans(), since=DAYS, until=DAYS)
+def test_keyset_pages_partition_the_results(archive, limit, words, reports, since, until):
     db = open_db(archive.crawl.db_path, readonly=True)
     try:
-        whole = views.search_json(db, words, limit=10_000, reports_session=reports)
+        whole = views.search_json(db, words, limit=10_000, reports_session=reports,
+                                  since=since, until=until)
         assert whole["next"] is None
         expected = [r["id"] for r in whole["results"]]
+        # the date filter (and its id-range shortcut) keeps exactly the articles published
+        # on those days, as a filter over the unfiltered results says
+        unfiltered = views.search_json(db, words, limit=10_000, reports_session=reports)
+        assert expected == [r["id"] for r in unfiltered["results"] if r["published_at"] and
+                            (since or "") <= r["published_at"][:10] <= (until or "9999")]
         got, after = [], None
         while True:
             page = views.search_json(db, words, after=after, limit=limit,
-                                     reports_session=reports)
+                                     reports_session=reports, since=since, until=until)
             assert len(page["results"]) <= limit
             got += [r["id"] for r in page["results"]]
             if page["next"] is None:
