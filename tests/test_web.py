@@ -591,3 +591,37 @@ def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_pa
             process.wait()
     assert process.returncode == 0, err[-2000:]
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_crawl_now_is_a_post_with_the_csrf_token(archive, tmp_path):
+    import shutil
+
+    crawl = Crawl(archive.crawl.web, tmp_path)  # on a copy: this test writes
+    shutil.copy(archive.crawl.db_path, crawl.db_path)
+    served = Served(crawl.config)
+    try:
+        def runs():
+            return len(crawl.query("SELECT id FROM crawl_runs WHERE source = 'hagiang-tv'"))
+
+        before = runs()
+        doc = served.page("/sources")
+        form = doc.cssselect('tr.source[data-source="hagiang-tv"] form.crawl-now')[0]
+        assert form.get("method") == "post" and form.get("action") == "/sources/hagiang-tv/crawl"
+        token = form.cssselect("input[name=csrf]")[0].get("value")
+        assert served.client.post("/sources/hagiang-tv/crawl").status_code == 403
+        with httpx.Client(base_url=served.url) as stranger:  # no CSRF cookie
+            assert stranger.post("/sources/hagiang-tv/crawl",
+                                 data={"csrf": token}).status_code == 403
+        assert served.client.post("/sources/nowhere/crawl", data={"csrf": token}).status_code \
+            == 404
+        assert runs() == before
+        done = served.client.post("/sources/hagiang-tv/crawl", data={"csrf": token})
+        assert done.status_code == 303 and "crawling=hagiang-tv" in done.headers["location"]
+        deadline = time.monotonic() + 120
+        while not crawl.query("SELECT id FROM crawl_runs WHERE source = 'hagiang-tv' AND "
+                              "status = 'ok' ORDER BY id DESC LIMIT 1 OFFSET ?", [before]):
+            assert time.monotonic() < deadline, "the crawl asked for never finished"
+            time.sleep(0.2)
+        assert runs() == before + 1  # that source only
+    finally:
+        served.stop()
