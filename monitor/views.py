@@ -29,6 +29,11 @@ __all__ = ["session_json", "sessions_json", "search_json", "search_hit_json", "a
            "sources_json", "alerts_json", "session_phrase_marks", "term_marks", "word_diff",
            "SPARK_DAYS"]
 
+# Above this product of token counts a diff is made line by line: SequenceMatcher can
+# approach quadratic time, and 4e6 is two 2,000-word texts (a long article), diffed in
+# well under 100 ms here; longer texts still get a readable diff, by paragraph
+MAX_WORD_DIFF = 4_000_000
+
 # The Sources page's chart covers this many days (issue 14: "articles per day over 30 days")
 SPARK_DAYS = 30
 
@@ -193,6 +198,8 @@ def word_diff(before: str, after: str) -> list[list[str]]:
     """A readable diff of two texts word by word: ``[op, text]`` pieces, op one of
     ``"="`` (kept), ``"-"`` (removed), ``"+"`` (added); line breaks kept in the text."""
     a, b = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    if len(a) * len(b) > MAX_WORD_DIFF:  # a very long text: diffed line by line instead
+        a, b = re.split(r"(\n)", before), re.split(r"(\n)", after)
     out: list[list[str]] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if op == "equal":

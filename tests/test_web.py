@@ -625,3 +625,13 @@ def test_crawl_now_is_a_post_with_the_csrf_token(archive, tmp_path):
         assert runs() == before + 1  # that source only
     finally:
         served.stop()
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=st.text(alphabet=st.sampled_from(list("ab đ\n.")), max_size=60),
+       after=st.text(alphabet=st.sampled_from(list("ab đ\n.")), max_size=60))
+def test_word_diff_gives_back_both_versions(before, after):
+    pieces = views.word_diff(before, after)
+    assert "".join(p for op, p in pieces if op != "+") == before
+    assert "".join(p for op, p in pieces if op != "-") == after
+    assert all(op in "=-+" for op, _ in pieces)
