@@ -449,6 +449,12 @@ def test_a_token_guards_every_request(archive, monkeypatch):
                       and v.startswith("dxmon_token="))
         assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
         assert served.client.get("/api/sources").status_code == 200  # the cookie now
+        with httpx.Client(base_url=served.url, headers={"Accept": "text/html"}) as browser:
+            moved = browser.get("/search?q=phien+hop&token=s3cret-token-of-the-test")
+            assert moved.status_code == 303 and moved.headers["location"] == "/search?q=phien+hop"
+            assert browser.get(moved.headers["location"]).status_code == 200  # by the cookie
+        with httpx.Client(base_url=served.url, headers={"Accept": "text/html"}) as browser:
+            assert browser.get("/search?q=x&token=nope").status_code == 403
         assert served.get("/api/sources", headers={
             "Authorization": "Bearer s3cret-token-of-the-test"}).status_code == 200
     finally:
