@@ -425,6 +425,11 @@ def test_language_switch(site, archive):
     assert "Upcoming" in doc.cssselect("section.upcoming")[0].text_content()
     doc = site.page("/")
     assert doc.get("lang") == "vi" and "Phiên họp" in doc.cssselect("nav#nav")[0].text_content()
+    # the switch link stays on this server, whatever path was asked for
+    response = httpx.get(f"{site.url}//evil.example/x")
+    assert response.status_code == 404 and response.url.path == "//evil.example/x"
+    doc = lxml.html.fromstring(response.text)
+    assert doc.cssselect("nav#nav a.lang")[0].get("href") == "/evil.example/x?lang=en"
     english = Served(_config(archive, lang="en"))
     try:
         assert english.page("/sources").get("lang") == "en"
