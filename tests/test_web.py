@@ -247,6 +247,13 @@ def test_search_without_diacritics_finds_the_article_with_highlights(site, archi
     assert results[0].cssselect("a.title")[0].get("href") == f"/articles/{archive.report_id}"
     marks = [m.text_content() for m in results[0].cssselect(".snippet mark")]
     assert "kết" in marks and "mười" in marks
+    # whole words only: "so" marks "số" and "sở", never "soát" or "Sơn"
+    for hit in site.get("/api/search", params={"q": "so", "limit": 100}).json()["results"]:
+        for start, end in hit["marks"]:
+            assert views._folded(hit["snippet"][start:end]) == "so", hit["snippet"][start:end]
+    prefix = site.get("/api/search", params={"q": "ket noi them* muoi"}).json()["results"]
+    hit = next(h for h in prefix if h["id"] == archive.report_id)
+    assert "thêm" in [hit["snippet"][a:b] for a, b in hit["marks"]]
     form = doc.cssselect("form#search-form")[0]
     assert form.get("method") == "get" and form.get("action") == "/search"
     assert form.cssselect("input[name=q]")[0].get("value") == "ket noi them muoi co so du lieu"
