@@ -561,6 +561,16 @@ def test_session_phrase_is_marked_in_evidence():
 # --- the commands that serve it -------------------------------------------------------------
 
 
+def _copy_archive(source, target) -> None:
+    """A consistent copy of a live archive, its WAL included (SQLite's backup API)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
 def _free_port() -> int:
     import socket
 
@@ -583,7 +593,6 @@ def _wait_for(url: str, process, seconds: float = 60) -> httpx.Response:
 
 @pytest.mark.parametrize("command", [["web"], ["serve", "--web"]])
 def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_path, command):
-    import shutil
     import signal
     import subprocess
     import sys
@@ -591,7 +600,7 @@ def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_pa
     from testsupport.crawl import ROOT
 
     db = tmp_path / "copy.db"  # serve may write (its lock, deliveries): a copy of the archive
-    shutil.copy(archive.crawl.db_path, db)
+    _copy_archive(archive.crawl.db_path, db)
     port = _free_port()
     config = tmp_path / "dxmon.toml"
     config.write_text(f'[storage]\npath = "{db}"\n[web]\nport = {port}\nlang = "en"\n',
@@ -618,10 +627,8 @@ def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_pa
 
 
 def test_crawl_now_is_a_post_with_the_csrf_token(archive, tmp_path):
-    import shutil
-
     crawl = Crawl(archive.crawl.web, tmp_path)  # on a copy: this test writes
-    shutil.copy(archive.crawl.db_path, crawl.db_path)
+    _copy_archive(archive.crawl.db_path, crawl.db_path)
     served = Served(crawl.config)
     try:
         def runs():
