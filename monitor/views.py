@@ -217,6 +217,38 @@ def word_diff(before: str, after: str) -> list[list[str]]:
             out.append(["-", "".join(a[i1:i2])])
         if j2 > j1:
             out.append(["+", "".join(b[j1:j2])])
+    return _coalesce(out)
+
+
+def _coalesce(pieces: list[list[str]]) -> list[list[str]]:
+    """Changes separated only by a space become one removal and one addition ("tập
+    trung hoàn" → "kết nối thêm" rather than three one-word swaps), as a person reads an
+    edit; a line break still separates them."""
+    out: list[list[str]] = []
+    removed: list[str] = []
+    added: list[str] = []
+
+    def flush() -> None:
+        if removed:
+            out.append(["-", "".join(removed)])
+        if added:
+            out.append(["+", "".join(added)])
+        removed.clear()
+        added.clear()
+
+    for i, (op, text) in enumerate(pieces):
+        if op == "-":
+            removed.append(text)
+        elif op == "+":
+            added.append(text)
+        elif ((removed or added) and not text.strip() and "\n" not in text
+              and i + 1 < len(pieces) and pieces[i + 1][0] != "="):
+            removed.append(text)
+            added.append(text)
+        else:
+            flush()
+            out.append([op, text])
+    flush()
     return out
 
 
