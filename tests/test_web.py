@@ -234,7 +234,8 @@ def test_a_session_shows_its_reports_alerts_and_evidence(site, archive):
     (fix,) = api["corrections"]
     assert fix["before"]["number"] == archive.number + 2 and fix["after"]["number"] == \
         archive.number and fix["channels"] == {"console": "sent", "dead": "failed"}
-    assert site.get("/sessions/999999").status_code == 404
+    missing = site.page("/sessions/999999", status=404)
+    assert "Không tìm thấy" in missing.cssselect("main#content h1")[0].text_content()
     assert site.get("/api/sessions/999999").status_code == 404
 
 
@@ -666,3 +667,10 @@ def test_word_diff_gives_back_both_versions(before, after):
     assert "".join(p for op, p in pieces if op != "+") == before
     assert "".join(p for op, p in pieces if op != "-") == after
     assert all(op in "=-+" for op, _ in pieces)
+
+
+def test_both_languages_label_everything():
+    from web.i18n import LABELS
+
+    assert set(LABELS["vi"]) == set(LABELS["en"])
+    assert all(v.strip() for labels in LABELS.values() for v in labels.values())
