@@ -495,6 +495,17 @@ def test_binding_beyond_localhost_needs_a_token_or_a_proxy(archive, monkeypatch)
     assert access_token(config, "0.0.0.0") == "abc"
     assert access_token(_config(archive, trusted_proxy="10.0.0.1"), "0.0.0.0") is None
     assert access_token(_config(archive), "::1") is None
+    import socket
+
+    with socket.socket() as busy:  # a port another program holds
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        for command in (["web"], ["serve", "--web"]):
+            result = crawl.dxmon(*command, "--port", str(taken), check=False)
+            assert result.returncode == 2, (command, result.stderr[-1000:])
+            assert f"cannot listen on 127.0.0.1:{taken}" in result.stderr
+            assert "Traceback" not in result.stderr
     missing = crawl.folder / "none" / "dxmon.toml"
     missing.parent.mkdir()
     missing.write_text('[storage]\npath = "nothing-here.db"\n', encoding="utf-8")
