@@ -278,6 +278,12 @@ def test_search_filters_source_dates_and_reports(site, archive):
     assert old and archive.report_id not in old
     assert ids(limit=100, **{"from": "2099-01-01"}) == set()
     assert site.get("/search?q=x&from=2024-13-45").status_code == 400
+    for bad in ("after=abc", "limit=0", "limit=101", "q=" + "+".join(["chu"] * 33)):
+        response = site.get(f"/api/search?q=x&{bad}")
+        assert response.status_code == 400 and response.json()["error"], bad
+    # FTS5 syntax in a query is only ever text
+    for query in ('"', "chuyen OR", "NEAR(a b)", "a AND NOT b", "*", "title:x", "'--"):
+        assert site.get("/api/search", params={"q": query}).status_code == 200, query
 
 
 def _walk(site, query: str, limit: int) -> list[int]:

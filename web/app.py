@@ -249,7 +249,8 @@ class _Pages:
         since, until = _day(params.get("from"), "from"), _day(params.get("to"), "to")
         source = params.get("source") or None
         reports = params.get("reports") in ("1", "on", "true")
-        limit = _int(params.get("limit"), "limit") or PAGE_SIZE
+        limit = _int(params.get("limit"), "limit")
+        limit = PAGE_SIZE if limit is None else limit
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise HTTPException(400, f"limit must be from 1 to {MAX_PAGE_SIZE}")
         data = views.search_json(self.archive.read(), query,
