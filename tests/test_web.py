@@ -173,6 +173,11 @@ def test_every_page_has_the_nav_the_content_and_the_security_headers(site, archi
     # and on what is not a page: the API, the stylesheet, a 404, a refused form
     for path in ["/api/sessions", "/static/dxmon.css", "/articles/999999", "/nowhere"]:
         assert site.get(path).headers["content-security-policy"] == CSP, path
+    huge = "9" * 30  # beyond SQLite's 64-bit integers: no row, never a server error
+    for path, status in [(f"/articles/{huge}", 404), (f"/sessions/{huge}", 404),
+                         (f"/api/articles/{huge}", 404), (f"/search?q=a&after={huge}", 400),
+                         (f"/?year={huge}", 400), (f"/alerts?resent={huge}", 400)]:
+        assert site.get(path).status_code == status, path
     refused = site.client.post("/alerts/1/resend")
     assert refused.headers["content-security-policy"] == CSP
 
