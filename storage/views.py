@@ -71,12 +71,19 @@ def session_years(db: sqlite_utils.Database) -> list[int]:
         "ORDER BY 1 DESC")]
 
 
+# A preview that names no date announces a meeting within days ("tuần tới", "sắp tới"):
+# after this many days without a report it is no longer shown as upcoming
+UNDATED_PREVIEW_DAYS = 14
+
+
 def upcoming_previews(db: sqlite_utils.Database, today: str, *,
                       body: str | None = None) -> list[dict]:
     """Sessions announced by a preview ("sẽ chủ trì") and not (yet) reported: one row per
     (body, number, period, date) with its expected date, the first preview's article
-    and evidence. Only those expected ``today`` or later, or with no date."""
-    params: list = [today]
+    and evidence. Only those expected ``today`` or later, or undated ones published in
+    the last :data:`UNDATED_PREVIEW_DAYS` days."""
+    recent = (date.fromisoformat(today) - timedelta(days=UNDATED_PREVIEW_DAYS)).isoformat()
+    params: list = [today, recent]
     extra = ""
     if body:
         extra = "AND m.body = ?"
@@ -87,8 +94,9 @@ def upcoming_previews(db: sqlite_utils.Database, today: str, *,
                  AND m2.body = g.body AND m2.role = 'preview' LIMIT 1) AS evidence
             FROM (SELECT m.body, m.number, m.period, m.date, MIN(m.article_id) AS article_id,
                          COUNT(DISTINCT m.article_id) AS previews
-                  FROM mentions m
-                  WHERE m.role = 'preview' AND (m.date IS NULL OR m.date >= ?) {extra}
+                  FROM mentions m JOIN articles a ON a.id = m.article_id
+                  WHERE m.role = 'preview' AND (m.date >= ? OR (m.date IS NULL
+                    AND COALESCE(a.published_at, a.first_seen) >= ?)) {extra}
                     AND NOT EXISTS (
                       SELECT 1 FROM sessions s WHERE s.body = m.body AND (
                         (m.number IS NOT NULL AND s.number = m.number

@@ -713,3 +713,35 @@ def test_the_feeds_are_served_with_their_types(site, archive):
     ics = site.get("/feeds/sessions.ics")
     assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
     assert ics.text.startswith("BEGIN:VCALENDAR")
+
+
+def test_upcoming_shows_previews_not_yet_held_and_only_those(tmp_path):
+    from datetime import date
+
+    from core.models import Extracted, Mention
+    from storage.articles import store_article
+    from storage.sessions import add_mention, create_session
+    from storage.views import upcoming_previews
+
+    today = date(2026, 12, 6)
+    db = open_db(tmp_path / "a.db")
+    cases = {  # slug: (number, expected date, published, shown)
+        "future": (5, date(2026, 12, 9), datetime(2026, 12, 5, 9, tzinfo=VN_TZ), True),
+        "today": (6, today, datetime(2026, 12, 4, 9, tzinfo=VN_TZ), True),
+        "past": (4, date(2026, 11, 30), datetime(2026, 11, 28, 9, tzinfo=VN_TZ), False),
+        "undated-recent": (7, None, datetime(2026, 12, 1, 9, tzinfo=VN_TZ), True),
+        "undated-old": (3, None, datetime(2026, 10, 1, 9, tzinfo=VN_TZ), False),
+        "held": (8, date(2026, 12, 20), datetime(2026, 12, 5, 9, tzinfo=VN_TZ), False),
+    }
+    for slug, (number, day, published, _) in cases.items():
+        stored = store_article(db, "tv", Extracted(
+            url=f"http://127.0.0.1:9/{slug}.htm", canonical_url=f"http://127.0.0.1:9/{slug}.htm",
+            title=slug, text=f"Thủ tướng sẽ chủ trì phiên họp thứ {number} ({slug}).",
+            published_at=published), now=published)
+        add_mention(db, stored.article_id, Mention(body=BODY, role="preview", number=number,
+                                                   date=day, evidence=f"sẽ chủ trì {slug}"))
+    create_session(db, key=f"{BODY}:n:8", body=BODY, number=8, period=None, day=None,
+                   title=None, first_seen="2026-12-05T00:00:00+00:00")  # already reported
+    shown = {row["number"] for row in upcoming_previews(db, today.isoformat())}
+    db.close()
+    assert shown == {number for number, _, _, show in cases.values() if show}
