@@ -245,8 +245,9 @@ def articles_per_day(db: sqlite_utils.Database, sources: list[str],
 
 
 # The Alerts page lists this many of the newest rows: an outbox only grows (two rows a
-# session and channel at most), and 500 rows render in ~20 ms; the counts cover them all
-OUTBOX_PAGE = 500
+# session and channel at most), rendering is most of a page's cost (400 rows: ~15 ms of
+# CPU, which 20 concurrent clients queue behind), and the counts above cover every row
+OUTBOX_PAGE = 200
 
 
 def outbox_rows(db: sqlite_utils.Database, *, limit: int = OUTBOX_PAGE) -> list[dict]:

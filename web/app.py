@@ -122,6 +122,7 @@ def spark(per_day: list[list]) -> Markup:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             auto_reload=False,  # templates ship with the package
                              undefined=jinja2.StrictUndefined)
     env.filters.update(marked=marked, safe_href=safe_href, when=when, spark=spark)
     return env
