@@ -91,6 +91,11 @@ def _clean(text: str | None) -> str:
     return _UNWRITABLE.sub("", text or "")
 
 
+def _lines(text: str) -> str:
+    """iCalendar TEXT has one line break, written ``\\n``: CR LF and a lone CR become it."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _moment(value: str | None) -> datetime | None:
     """A stored time (ISO, with offset or ``Z``) as an aware datetime; naive is UTC."""
     if not value:
@@ -235,8 +240,8 @@ def ics_feed(db: sqlite_utils.Database, base_url: str, *, lang: str = "vi",
         event.add("dtstart", item.day)
         event.add("dtend", item.day + timedelta(days=1))
         event.add("transp", "TRANSPARENT")
-        event.add("summary", _title(item, names, labels))
-        event.add("description", f"{_summary(item, labels)}\n\n{base}{item.link_path}")
+        event.add("summary", _lines(_title(item, names, labels)))
+        event.add("description", _lines(f"{_summary(item, labels)}\n\n{base}{item.link_path}"))
         event.add("url", base + item.link_path)
         event.add("status", "CONFIRMED" if item.held else "TENTATIVE")
         event.add("sequence", item.sequence)
