@@ -11,7 +11,8 @@ read (status, sessions, articles, search, history) open the database read-only.
     dxmon demo                 serve the test portals, crawl them, show an alert (checkout)
     dxmon init [PATH]          write a commented starter config
     dxmon crawl [--source S]   one full cycle: crawl, detect, group, deliver due alerts
-    dxmon serve                the same cycle on each source's schedule, until stopped
+    dxmon serve [--web]        the same cycle on each source's schedule, until stopped
+    dxmon web                  the web view of the archive (http://127.0.0.1:8765/)
     dxmon sessions             sessions found, with their outlets and first report
     dxmon articles             the newest archived articles
     dxmon search QUERY         full-text search, diacritics optional
@@ -24,7 +25,6 @@ read (status, sessions, articles, search, history) open the database read-only.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -37,6 +37,7 @@ from pathlib import Path
 from core.config import Config, load_config
 from core.errors import DxmonError
 from core.models import VN_TZ
+from monitor import views
 from storage import articles, crawl_state
 from storage.schema import open_db, storage_failure
 
@@ -152,7 +153,28 @@ def cmd_serve(args) -> int:
     config = _config(args)
     _validate_channels(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    Service(config).run_forever()
+    web = None
+    if args.web:  # beside the scheduler, in a thread: see web.server's docstring
+        from web.server import start_in_thread, web_url
+
+        host, port = args.host or config.web.host, args.port or config.web.port
+        web = start_in_thread(config, host, port)
+        print(f"dxmon web: {web_url(host, port)}", flush=True)
+    try:
+        Service(config).run_forever()
+    finally:
+        if web:
+            web[0].should_exit = True
+            web[1].join(10)
+    return 0
+
+
+def cmd_web(args) -> int:
+    """The web view of the archive: sessions, search, articles, sources, alerts, feeds."""
+    from web.server import run
+
+    config = _config(args)
+    run(config, args.host or config.web.host, args.port or config.web.port)
     return 0
 
 
@@ -166,15 +188,14 @@ def _validate_channels(config: Config) -> None:
 def cmd_sessions(args) -> int:
     """Sessions of watched bodies: number, date, body, outlets, first report."""
     from monitor.sessions import watched_name
-    from storage.sessions import list_sessions, session_detail
+    from storage.sessions import list_sessions
 
     config = _config(args)
     db = _db(config, readonly=True)
     try:
         rows = list_sessions(db, body=args.body)
-        if args.json:
-            print(_dumps([session_detail(db, r["id"]) | {"outlets": r["outlets"]}
-                          for r in rows]))
+        if args.json:  # the web view's /api/sessions/{id}, one per session
+            print(_dumps([views.session_json(db, config, r["id"]) for r in rows]))
             return 0
     finally:
         db.close()
@@ -218,8 +239,9 @@ def cmd_search(args) -> int:
         rows = articles.search_articles(db, query, limit=args.limit)
     finally:
         db.close()
-    if args.json:
-        print(_dumps(rows))
+    if args.json:  # each hit as the web view's /api/search gives it
+        terms = articles.search_match(query)[1]
+        print(_dumps([views.search_hit_json(r, terms) for r in rows]))
         return 0
     for r in rows:
         print(f"[{r['id']}] {r['title']}\n    {r['url']} ({r['source']}, {r['published_at']})"
@@ -237,15 +259,8 @@ def cmd_status(args) -> int:
     config = _config(args)
     db = _db(config, readonly=True)
     try:
-        runs = crawl_state.last_crawl_runs(db)
-        sources = []
-        for s in config.sources:
-            run = runs.get(s.name) or {}
-            sources.append({"source": s.name, "last_crawl": run.get("finished_at")
-                            or run.get("started_at"), "status": run.get("status", "never"),
-                            "articles": articles.count_articles(db, s.name),
-                            "baseline": crawl_state.source_baseline(db, s.name)})
-        hosts = crawl_state.host_problems(db)
+        health = views.sources_json(db, config)  # the web view's /api/sources
+        sources, hosts = health["sources"], health["hosts"]
         conflicts = articles.count_source_conflicts(db)
         sessions = list_sessions(db)
         alerts = outbox_summary(db)
@@ -339,6 +354,17 @@ def _positive(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    """``--port``: a port number 1-65535 (argparse's ``type``)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number from 1 to 65535")
+    return number
+
+
 def cmd_notify_test(args) -> int:
     """Send a sample alert through every configured channel; report each result."""
     from notifier.outbox import send_test
@@ -372,23 +398,13 @@ def cmd_history(args) -> int:
         if article is None:
             print(f"no stored article for {args.url}", file=sys.stderr)
             return 1
-        versions = articles.article_versions(db, article["id"])
-        aliases = articles.article_aliases(db, article["id"])
+        data = views.article_json(db, article["id"])  # the web view's /api/articles/{id}
     finally:
         db.close()
-    diffs = []
-    for before, after in zip(versions, versions[1:], strict=False):
-        diffs.append("\n".join(difflib.unified_diff(
-            before["text"].split("\n"), after["text"].split("\n"),
-            fromfile=f"v{versions.index(before) + 1} {before['seen_at']}",
-            tofile=f"v{versions.index(after) + 1} {after['seen_at']}", lineterm="")))
     if args.json:
-        print(_dumps({"article": {k: article[k] for k in ("id", "url", "title", "source")},
-                      "urls": aliases,
-                      "versions": [{"seen_at": v["seen_at"], "content_hash": v["content_hash"],
-                                    "title": v["title"]} for v in versions],
-                      "diffs": diffs}))
+        print(_dumps(data))
         return 0
+    versions, aliases, diffs = data["versions"], data["urls"], data["diffs"]
     print(f"{article['title']}\n{article['url']} ({len(versions)} versions, "
           f"{len(aliases)} URLs)")
     for i, v in enumerate(versions, 1):
@@ -492,7 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("crawl", cmd_crawl)
     p.add_argument("--source", help="crawl only this source")
     p.add_argument("--json", action="store_true")
-    add("serve", cmd_serve)
+    p = add("serve", cmd_serve)
+    p.add_argument("--web", action="store_true", help="serve the web view beside the scheduler")
+    p.add_argument("--host", help="the web view's address (default [web] host, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="the web view's port (default [web] port, 8765)")
+    p = add("web", cmd_web)
+    p.add_argument("--host", help="address to listen on (default [web] host, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="port to listen on (default [web] port, 8765)")
     p = add("sessions", cmd_sessions)
     p.add_argument("--body", help="only this watched body id")
     p.add_argument("--json", action="store_true")
