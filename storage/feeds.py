@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-__all__ = ["feed_sessions", "feed_reports", "feed_previews"]
+__all__ = ["feed_sessions", "feed_reports", "feed_previews", "feed_fingerprint"]
 
 
 def feed_sessions(db: sqlite_utils.Database) -> list[dict]:
@@ -39,3 +39,23 @@ def feed_previews(db: sqlite_utils.Database) -> list[dict]:
         "a.source, a.title, a.published_at, a.first_seen FROM mentions m "
         "JOIN articles a ON a.id = m.article_id WHERE m.role = 'preview' "
         "ORDER BY a.first_seen, a.id, m.id"))
+
+
+def feed_fingerprint(db: sqlite_utils.Database) -> tuple:
+    """A value that changes whenever what the feeds show may have changed, read in well
+    under a millisecond: the database file, and the count, largest id and revisions of
+    sessions, their articles and the mentions.
+
+    Why these are enough: a session created, folded or corrected changes the sessions'
+    count, largest id or total revision (the trigger of ``0005_session_revisions``);
+    an article attached changes session_articles; and every (re)processing of an
+    article that mentions a session replaces its mentions with new ids, which is how an
+    edited article's evidence or date reaches the feeds.
+    """
+    (path,) = db.execute("SELECT file FROM pragma_database_list WHERE name = 'main'").fetchone()
+    counts = db.execute(
+        "SELECT (SELECT COUNT(*) FROM sessions), (SELECT MAX(id) FROM sessions), "
+        "(SELECT TOTAL(revision) FROM sessions), (SELECT COUNT(*) FROM session_articles), "
+        "(SELECT MAX(rowid) FROM session_articles), (SELECT COUNT(*) FROM mentions), "
+        "(SELECT MAX(id) FROM mentions)").fetchone()
+    return (path, *counts)

@@ -286,3 +286,47 @@ def test_any_vietnamese_text_in_evidence_gives_feeds_that_parse(tmp_path, eviden
     assert feed.entries[0].summary == f"{kept}\n\n{who}"
     assert str(event["description"]) == f"{lf(kept)}\n\n{who}\n\n{BASE}{feed.entries[0].link[len(BASE):]}"
     db.close()
+
+
+# --- the rendered-feed cache, and the benchmark's archive ------------------------------
+
+
+def test_a_cached_feed_is_rendered_again_once_the_archive_changes(tmp_path):
+    from storage.schema import transaction
+    from storage.sessions import update_session
+
+    db = archive_with(tmp_path, "Sáng 21/11, phiên họp thứ 1.", "t")
+    reader = open_db(tmp_path / "feeds-1.db", readonly=True)
+    before = atom_feed(reader, BASE, "vi")
+    assert atom_feed(reader, BASE, "vi") is before  # the same archive: the same bytes
+    ics_before = read_ics(reader)
+    with transaction(db):  # a correction, written by another connection
+        update_session(db, 1, {"number": 2, "key": "ubqg-cds:n:2"})
+    after = feedparser.parse(atom_feed(reader, BASE, "vi"))
+    assert "phiên họp thứ 2" in after.entries[0].title
+    (event,) = read_ics(reader)
+    assert int(event["sequence"]) == int(ics_before[0]["sequence"]) + 1
+    assert str(event["uid"]) == str(ics_before[0]["uid"])
+    reader.close()
+    db.close()
+
+
+def test_the_benchmark_archive_is_consistent_and_its_feeds_parse(tmp_path):
+    from core.text import fold, normalize
+    from storage.articles import content_hash, search_articles
+    from testsupport.archive import build_archive
+
+    facts = build_archive(tmp_path / "archive.db", articles=3000, sessions=20, seed=3)
+    assert facts.articles == 3000 and facts.sessions >= 15 and facts.upcoming == 3
+    db = open_db(tmp_path / "archive.db", readonly=True)
+    rows = list(db.query("SELECT a.id, a.text, a.content_hash, s.text AS folded FROM articles a "
+                         "JOIN articles_search s ON s.rowid = a.id"))
+    assert len(rows) == 3000
+    # what the builder computed word by word is what storage computes for the text
+    assert all(content_hash(r["text"]) == r["content_hash"] for r in rows)
+    assert all(fold(normalize(r["text"])) == r["folded"] for r in rows)
+    assert search_articles(db, "phien hop thu")  # found without diacritics
+    feed, events = read_atom(db), read_ics(db)
+    assert len(feed.entries) == len(events) == facts.sessions + facts.upcoming
+    assert sum(str(e["status"]) == "TENTATIVE" for e in events) == facts.upcoming
+    db.close()
