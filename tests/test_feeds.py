@@ -136,6 +136,7 @@ def test_a_preview_becomes_the_held_session_then_a_correction_updates_it(crawl, 
     (entry,) = [e for e in feed.entries if e.id == f"urn:uuid:{uid}"]
     assert entry.link == f"{BASE}/sessions/{held['id']}" and "Sắp diễn ra" not in entry.title
     assert "thanhhoa-tv" in entry.summary
+    assert entry.title.startswith("Ban Chỉ đạo của Chính phủ về phát triển khoa học")
     assert len(feed.entries) == len(events)
 
     # another outlet prints a session with the wrong number, then corrects it

@@ -38,6 +38,7 @@ import sqlite_utils
 from feedgen.feed import FeedGenerator
 from icalendar import Calendar, Event
 
+from core.config import DEFAULT_WATCH
 from core.models import VN_TZ, Mention
 from monitor.grouping import match_session, session_key
 from storage.feeds import feed_fingerprint, feed_previews, feed_reports, feed_sessions
@@ -185,6 +186,11 @@ def _summary(item: FeedItem, labels: dict) -> str:
     return _clean(f"{item.evidence}\n\n{who}" if item.outlets else item.evidence)
 
 
+def _names(bodies: Mapping[str, str] | None) -> dict[str, str]:
+    """Display names of watched bodies: the default watch's, overridden by ``bodies``."""
+    return {**{w.id: w.name for w in DEFAULT_WATCH}, **(bodies or {})}
+
+
 def _labels(lang: str) -> dict:
     return _LABELS.get(lang, _LABELS["vi"])
 
@@ -224,10 +230,11 @@ def atom_feed(db: sqlite_utils.Database, base_url: str, lang: str, *,
 
     ``base_url`` is the web view's address (links and the feed's own id); ``lang``
     ``vi`` or ``en`` for the labels; ``bodies`` maps watched body ids to their names
-    (``{w.id: w.name for w in config.watch}``; the id is shown without it).
+    (``{w.id: w.name for w in config.watch}``; without it, the default watch's names,
+    else the id, are shown).
     """
     key = ("atom", base_url, lang, tuple(sorted((bodies or {}).items())))
-    return _cached(db, key, lambda: _atom(db, base_url, lang, bodies or {}))
+    return _cached(db, key, lambda: _atom(db, base_url, lang, _names(bodies)))
 
 
 def _atom(db: sqlite_utils.Database, base_url: str, lang: str,
@@ -264,7 +271,7 @@ def ics_feed(db: sqlite_utils.Database, base_url: str, *, lang: str = "vi",
     UID and SEQUENCE: see the module docstring. ``bodies`` as for :func:`atom_feed`.
     """
     key = ("ics", base_url, lang, tuple(sorted((bodies or {}).items())))
-    return _cached(db, key, lambda: _ics(db, base_url, lang, bodies or {}))
+    return _cached(db, key, lambda: _ics(db, base_url, lang, _names(bodies)))
 
 
 def _ics(db: sqlite_utils.Database, base_url: str, lang: str,
