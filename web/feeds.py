@@ -54,8 +54,9 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "dxmon:session")
 
 # XML 1.0 and iCalendar TEXT cannot hold these (tab and newline excepted), nor a
 # non-character; lxml refuses a string holding one, so one hostile title would cost
-# the whole feed
-_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+# the whole feed. U+FEFF (a byte-order mark inside text) is invisible, and iCalendar
+# parsers drop it where a value begins: kept, the two feeds would disagree.
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\ufffe\uffff\ud800-\udfff]")
 
 _LABELS = {
     "vi": {"feed": "dxmon — các phiên họp", "session": "phiên họp thứ {n}",
@@ -182,8 +183,11 @@ def _title(item: FeedItem, names: Mapping[str, str], labels: dict) -> str:
 
 
 def _summary(item: FeedItem, labels: dict) -> str:
+    """The evidence sentence, then who reported (or announced) it. Surrounding spaces
+    are dropped: feed readers strip them, and a sentence has none that mean anything."""
     who = labels["reported" if item.held else "announced"] + ", ".join(item.outlets)
-    return _clean(f"{item.evidence}\n\n{who}" if item.outlets else item.evidence)
+    parts = (_clean(item.evidence).strip(), who if item.outlets else "")
+    return "\n\n".join(p for p in parts if p)
 
 
 def _names(bodies: Mapping[str, str] | None) -> dict[str, str]:
