@@ -2,7 +2,7 @@
 previews of sessions not held yet.
 
 Reads only. The ``uid``, ``revision`` and ``updated_at`` of a session are kept by the
-triggers of migration ``0005_session_revisions`` (:mod:`storage.schema`).
+triggers of migration ``0006_session_revisions`` (:mod:`storage.schema`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def feed_fingerprint(db: sqlite_utils.Database) -> tuple:
     sessions, their articles and the mentions.
 
     Why these are enough: a session created, folded or corrected changes the sessions'
-    count, largest id or total revision (the trigger of ``0005_session_revisions``);
+    count, largest id or total revision (the trigger of ``0006_session_revisions``);
     an article attached changes session_articles; and every (re)processing of an
     article that mentions a session replaces its mentions with new ids, which is how an
     edited article's evidence or date reaches the feeds.

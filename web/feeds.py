@@ -5,7 +5,7 @@ session of every watched body, newest first.
   of a meeting no stored session matches yet (:func:`monitor.grouping.match_session`),
   shown as the preview announced it: tentative, at its expected date.
 - Identity: both feeds name a session by ``urn:uuid`` / UID made from its ``uid``
-  (:mod:`storage.schema`, migration ``0005_session_revisions``). The uid is fixed when
+  (:mod:`storage.schema`, migration ``0006_session_revisions``). The uid is fixed when
   the session is first stored and taken from the preview that announced it, if any, so
   a feed reader or calendar updates one item through preview → held → corrected
   instead of showing a duplicate.
