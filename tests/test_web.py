@@ -425,6 +425,11 @@ def test_language_switch(site, archive):
     assert "Upcoming" in doc.cssselect("section.upcoming")[0].text_content()
     doc = site.page("/")
     assert doc.get("lang") == "vi" and "Phiên họp" in doc.cssselect("nav#nav")[0].text_content()
+    # the switch link stays on this server, whatever path was asked for
+    response = httpx.get(f"{site.url}//evil.example/x")
+    assert response.status_code == 404 and response.url.path == "//evil.example/x"
+    doc = lxml.html.fromstring(response.text)
+    assert doc.cssselect("nav#nav a.lang")[0].get("href") == "/evil.example/x?lang=en"
     english = Served(_config(archive, lang="en"))
     try:
         assert english.page("/sources").get("lang") == "en"
@@ -482,6 +487,12 @@ def test_binding_beyond_localhost_needs_a_token_or_a_proxy(archive, monkeypatch)
     assert access_token(config, "0.0.0.0") == "abc"
     assert access_token(_config(archive, trusted_proxy="10.0.0.1"), "0.0.0.0") is None
     assert access_token(_config(archive), "::1") is None
+    missing = crawl.folder / "none" / "dxmon.toml"
+    missing.parent.mkdir()
+    missing.write_text('[storage]\npath = "nothing-here.db"\n', encoding="utf-8")
+    result = crawl.dxmon("web", "--config", str(missing), "--port", "1", check=False)
+    assert result.returncode == 2 and "no archive at" in result.stderr
+    assert not (missing.parent / "nothing-here.db").exists()
     for host in ("192.168.1.5", "::", "example.org"):
         with pytest.raises(Exception, match="refusing"):
             access_token(_config(archive), host)

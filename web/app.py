@@ -208,9 +208,10 @@ class _Pages:
 
         other = "en" if lang == "vi" else "vi"
         switch = request.url.include_query_params(lang=other)
+        here = "/" + switch.path.lstrip("/")  # never "//host/...": a link off this server
         csrf, new_csrf = security.csrf_token(request)
         html = self.env.get_template(template).render(
-            L=labels(lang), lang=lang, link=link, lang_switch=f"{switch.path}?{switch.query}",
+            L=labels(lang), lang=lang, link=link, lang_switch=f"{here}?{switch.query}",
             csrf=csrf, path=request.url.path, **context)
         response = HTMLResponse(html, status_code=status)
         if new_csrf:
