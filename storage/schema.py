@@ -456,6 +456,59 @@ def _published_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_articles_published ON articles(published_at)")
 
 
+def _session_revisions(db: sqlite_utils.Database) -> None:
+    """Issue 14's feeds: a stable ``uid`` per session, and a ``revision`` and
+    ``updated_at`` that move whenever its number, period or date change.
+
+    Triggers keep them, so every writer (grouping giving an unnumbered session its
+    number, a correction, a fold) is covered without each remembering to. ``uid`` is
+    what calendar clients and feed readers know the session by: it is set once, at
+    insert, to the key of the earliest stored preview of the same meeting (so the event
+    announced as tentative becomes the held one instead of a second event), else to the
+    session's own key; it never follows a correction. Should another session already
+    hold that uid (the key was freed by a correction), the new one gets its key plus
+    ``#id``. ``updated_at`` is SQLite's clock in UTC, to the millisecond: a correction is
+    a write, and the write's own time is when the session changed.
+    """
+    db.executescript(
+        """
+        ALTER TABLE sessions ADD COLUMN uid TEXT;
+        ALTER TABLE sessions ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN updated_at TEXT;
+        UPDATE sessions SET uid = key;
+        CREATE UNIQUE INDEX idx_sessions_uid ON sessions(uid);
+        CREATE INDEX idx_mentions_role ON mentions(role, body);
+        CREATE TRIGGER sessions_uid AFTER INSERT ON sessions WHEN NEW.uid IS NULL
+        BEGIN
+            UPDATE sessions SET uid = (
+                SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM sessions o WHERE o.uid = c.uid)
+                            THEN c.uid ELSE NEW.key || '#' || NEW.id END
+                FROM (SELECT COALESCE((
+                    SELECT CASE WHEN m.number IS NOT NULL
+                                THEN m.body || ':n:' || m.number || COALESCE(':' || m.period, '')
+                                ELSE m.body || ':d:' || m.date END
+                    FROM mentions m
+                    WHERE m.role = 'preview' AND m.body = NEW.body AND (
+                        (NEW.number IS NOT NULL AND m.number = NEW.number AND (
+                            m.period IS NEW.period
+                            OR ((m.period IS NULL OR NEW.period IS NULL) AND m.date = NEW.date)))
+                        OR (m.number IS NULL AND m.date = NEW.date)
+                        OR (NEW.number IS NULL AND m.date = NEW.date))
+                    ORDER BY m.id LIMIT 1), NEW.key) AS uid) c)
+            WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER sessions_revision AFTER UPDATE OF number, period, date ON sessions
+        WHEN OLD.number IS NOT NEW.number OR OLD.period IS NOT NEW.period
+             OR OLD.date IS NOT NEW.date
+        BEGIN
+            UPDATE sessions SET revision = OLD.revision + 1,
+                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+            WHERE id = NEW.id;
+        END;
+        """
+    )
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -464,6 +517,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_source_boundary", _source_boundary),
     ("0004_repair_oac", _repair_oac),
     ("0005_web_published_index", _published_index),
+    ("0006_session_revisions", _session_revisions),
 ]
 
 
