@@ -314,11 +314,13 @@ class _Pages:
         from web import feeds
 
         base = str(request.base_url).rstrip("/")
+        bodies = {w.id: w.name for w in self.config.watch}  # [[watch]] names, not ids
+        lang = self.lang_of(request)
         try:
             if request.url.path.endswith(".atom"):
-                body = feeds.atom_feed(self.archive.read(), base, self.lang_of(request))
+                body = feeds.atom_feed(self.archive.read(), base, lang, bodies=bodies)
                 return Response(body, media_type="application/atom+xml")
-            body = feeds.ics_feed(self.archive.read(), base)
+            body = feeds.ics_feed(self.archive.read(), base, lang=lang, bodies=bodies)
             return Response(body, media_type="text/calendar")
         except NotImplementedError:
             raise HTTPException(503, "feeds are not available in this build") from None
