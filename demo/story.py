@@ -121,11 +121,24 @@ to = ["team@localhost"]
             message = message_from_bytes(path.read_bytes(), policy=policy.default)
             _say(f"\n   Email written to {path}\n   Subject: {message['subject']}")
     ok = outcome.ok and bool(report.processed.alerted_sessions) and bool(mails)
-    _say(f"\nArchive: {db_path}  (try: dxmon sessions --config {config_path})")
-    _say(f"\nWeb view of this archive: run\n   dxmon web --config {config_path}\n"
+    dxmon = _command()
+    _say(f"\nArchive: {db_path}  (try: {dxmon} sessions --config {config_path})")
+    _say(f"\nWeb view of this archive: run\n   {dxmon} web --config {config_path}\n"
          f"then open {web_url(config.web.host, config.web.port)} (sessions, search, "
          "sources, alerts; feeds at /feeds/sessions.atom and .ics)")
     if not ok:
         print("demo: the new session did not produce an alert; see the crawl log in "
               f"{folder / 'logs'}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _command() -> str:
+    """How to run dxmon again as this demo was run: ``make demo`` runs the virtual
+    environment's ``.venv/bin/dxmon``, which is not on a newcomer's PATH."""
+    here = Path(sys.argv[0])
+    if here.name == "dxmon" and shutil.which("dxmon") != str(here.resolve()):
+        try:
+            return str(here.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(here.resolve())
+    return "dxmon"
