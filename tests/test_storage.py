@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 import sqlite3
+import tomllib
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,10 @@ from storage.schema import open_db, transaction
 
 ROOT = Path(__file__).resolve().parent.parent
 # the installed product; storage/ is the one package allowed to hold SQL
-PRODUCT = ("core", "crawler", "monitor", "notifier", "storage")
+# the wheel's packages, as pyproject.toml lists them (a new package is scanned too)
+PRODUCT = tuple(name for name in tomllib.loads(
+    (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+)["tool"]["setuptools"]["packages"]["find"]["include"] if "." not in name)
 SQL = re.compile(
     r"\b(SELECT\b[\s\S]*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
     r"CREATE\s+(TABLE|INDEX|VIRTUAL|TRIGGER|VIEW)|DROP\s+(TABLE|INDEX)|ALTER\s+TABLE|"
