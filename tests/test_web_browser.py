@@ -299,3 +299,32 @@ def injected_script_runs(driver) -> bool:
         "s.textContent = 'window.__dxmon_ran = true';"
         "document.body.appendChild(s);"
         "return window.__dxmon_ran;")
+
+
+# --- the set-up's own promises ------------------------------------------------------------
+
+
+def test_missing_chromium_fails_in_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    import testsupport.browser as support
+
+    monkeypatch.setattr(support, "CHROMIUM", tmp_path / "absent-chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="in CI the browser tests must run"):
+        support.require_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="absent-chromium"):
+        support.require_chromium()
+
+
+def test_selenium_manager_is_never_asked_for_a_driver():
+    """A Service without a driver path would make Selenium download one: under the guard
+    that start_chromium uses, that is an error before anything is fetched."""
+    from selenium import webdriver
+    from selenium.common.exceptions import NoSuchDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    from testsupport.browser import _no_selenium_manager
+
+    with _no_selenium_manager(), pytest.raises(NoSuchDriverException) as caught:
+        webdriver.Chrome(options=webdriver.ChromeOptions(), service=Service())
+    assert "Selenium Manager was asked" in str(caught.value.__cause__)
