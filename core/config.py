@@ -45,6 +45,7 @@ from core.schema import (
     FileSchema,
     SourceEntry,
     WatchEntry,
+    WebTable,
     fields_of,
 )
 from core.text import normalize
@@ -159,6 +160,7 @@ class Config:
     sources: tuple[Source, ...] = ()
     watch: tuple[Watch, ...] = DEFAULT_WATCH
     notify: tuple[ChannelConfig, ...] = ()
+    web: WebTable = WebTable()  # [web]: the web view's host, port, token_env, lang, proxy
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, name: str) -> Source:
@@ -320,6 +322,7 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
     c = _Checks(fail)
     storage = c.table(schema.storage, "storage")
     monitor = c.table(schema.monitor, "monitor")
+    c.table(schema.web, "web", controls=True)
     storage_path = Path(storage["path"])
     if not storage_path.is_absolute():
         storage_path = base / storage_path
@@ -332,7 +335,8 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
     return Config(path=path, storage_path=storage_path, fresh_days=monitor["fresh_days"],
                   crawl_timeout=monitor["crawl_timeout"],
                   revisit_days=monitor["revisit_days"], full_sweep=monitor["full_sweep"],
-                  sources=sources, watch=watch or DEFAULT_WATCH, notify=notify, lines=lines)
+                  sources=sources, watch=watch or DEFAULT_WATCH, notify=notify,
+                  web=schema.web, lines=lines)
 
 
 class _Checks:

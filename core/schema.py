@@ -22,8 +22,8 @@ import msgspec
 import msgspec.inspect
 from msgspec import Meta, Struct
 
-__all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "SourceEntry", "WatchEntry",
-           "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
+__all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "SourceEntry",
+           "WatchEntry", "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
            "CHANNEL_CONFIGS", "fields_of", "reference"]
 
 # Every table: fields by keyword only (defaults may precede required keys), values
@@ -60,6 +60,25 @@ class MonitorTable(Struct, **_TABLE):
     full_sweep: Annotated[str | int | float, key(
         "how often a crawl follows every listing to its end", "a duration such as \"30m\"",
         ("duration",))] = "24h"
+
+
+class WebTable(Struct, **_TABLE):
+    """``[web]``: the web view (``dxmon web``, ``dxmon serve --web``)."""
+
+    host: Annotated[str, key(
+        "address to listen on; anything but 127.0.0.1, localhost or ::1 needs token_env "
+        "or trusted_proxy", "a string", ("required_text",))] = "127.0.0.1"
+    port: Annotated[int, key("port to listen on", "a port number from 1 to 65535",
+                             ("port",))] = 8765
+    token_env: Annotated[str | None, key(
+        "environment variable holding the access token (visit once with ?token=, then a "
+        "cookie); when set, every request needs it",
+        "the name of an environment variable (letters, digits, _)", ("env_name",))] = None
+    lang: Annotated[str, key("the pages' language: \"vi\" or \"en\" (?lang= overrides)",
+                             "a string", ("choice", ("vi", "en")))] = "vi"
+    trusted_proxy: Annotated[str | None, key(
+        "address of a reverse proxy in front that authenticates users (its "
+        "X-Forwarded-For/-Proto are trusted)", "a string")] = None
 
 
 class SourceEntry(Struct, **_TABLE):
@@ -187,6 +206,7 @@ class FileSchema(Struct, **_TABLE):
         StorageTable()
     monitor: Annotated[MonitorTable, key("detection and crawl settings", "a table")] = \
         MonitorTable()
+    web: Annotated[WebTable, key("the web view", "a table")] = WebTable()
     sources: Annotated[list[SourceEntry], key(
         "portals to crawl", "an array of tables ([[sources]])")] = []
     watch: Annotated[list[WatchEntry], key(
@@ -233,7 +253,7 @@ def _described(name: str, default: Any, meta: Meta | None) -> list[str]:
 
 def reference() -> str:
     """Every key with its default and doc, as TOML comments (``dxmon init`` appends it)."""
-    tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable),
+    tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable), ("[web]", WebTable),
               ("[[sources]]", SourceEntry), ("[[watch]]", WatchEntry)]
     tables += [(f'[[notify]] kind = "{kind}"', cls) for kind, cls in CHANNEL_CONFIGS.items()]
     out = ["# --- Every key: its default and what it does (from core/schema.py) " + "-" * 8]

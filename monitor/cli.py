@@ -11,7 +11,8 @@ read (status, sessions, articles, search, history) open the database read-only.
     dxmon demo                 serve the test portals, crawl them, show an alert (checkout)
     dxmon init [PATH]          write a commented starter config
     dxmon crawl [--source S]   one full cycle: crawl, detect, group, deliver due alerts
-    dxmon serve                the same cycle on each source's schedule, until stopped
+    dxmon serve [--web]        the same cycle on each source's schedule, until stopped
+    dxmon web                  the web view of the archive (http://127.0.0.1:8765/)
     dxmon sessions             sessions found, with their outlets and first report
     dxmon articles             the newest archived articles
     dxmon search QUERY         full-text search, diacritics optional
@@ -152,7 +153,28 @@ def cmd_serve(args) -> int:
     config = _config(args)
     _validate_channels(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    Service(config).run_forever()
+    web = None
+    if args.web:  # beside the scheduler, in a thread: see web.server's docstring
+        from web.server import start_in_thread, web_url
+
+        host, port = args.host or config.web.host, args.port or config.web.port
+        web = start_in_thread(config, host, port)
+        print(f"dxmon web: {web_url(host, port)}", flush=True)
+    try:
+        Service(config).run_forever()
+    finally:
+        if web:
+            web[0].should_exit = True
+            web[1].join(10)
+    return 0
+
+
+def cmd_web(args) -> int:
+    """The web view of the archive: sessions, search, articles, sources, alerts, feeds."""
+    from web.server import run
+
+    config = _config(args)
+    run(config, args.host or config.web.host, args.port or config.web.port)
     return 0
 
 
@@ -339,6 +361,17 @@ def _positive(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    """``--port``: a port number 1-65535 (argparse's ``type``)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number from 1 to 65535")
+    return number
+
+
 def cmd_notify_test(args) -> int:
     """Send a sample alert through every configured channel; report each result."""
     from notifier.outbox import send_test
@@ -492,7 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("crawl", cmd_crawl)
     p.add_argument("--source", help="crawl only this source")
     p.add_argument("--json", action="store_true")
-    add("serve", cmd_serve)
+    p = add("serve", cmd_serve)
+    p.add_argument("--web", action="store_true", help="serve the web view beside the scheduler")
+    p.add_argument("--host", help="the web view's address (default [web] host, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="the web view's port (default [web] port, 8765)")
+    p = add("web", cmd_web)
+    p.add_argument("--host", help="address to listen on (default [web] host, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="port to listen on (default [web] port, 8765)")
     p = add("sessions", cmd_sessions)
     p.add_argument("--body", help="only this watched body id")
     p.add_argument("--json", action="store_true")

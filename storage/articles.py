@@ -287,17 +287,33 @@ def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20) -
     (``chuyen*``). Results carry a snippet of the stored text, as published, around
     the match.
     """
-    terms = [t for t in fold(normalize(query)).replace('"', " ").split() if t]
+    match, terms = search_match(query)
     if not terms:
         return []
-    match = " ".join(f'"{t[:-1]}"*' if t.endswith("*") else f'"{t}"' for t in terms)
     rows = list(db.query(
         "SELECT a.id, a.url, a.source, a.title, a.published_at, a.text "
         "FROM articles_search JOIN articles a ON a.id = articles_search.rowid "
         "WHERE articles_search MATCH ? ORDER BY rank LIMIT ?", [match, limit]))
     for row in rows:
-        row["snippet"] = _snippet(row.pop("text"), [t.rstrip("*") for t in terms])
+        row["snippet"] = _snippet(row.pop("text"), terms)
     return rows
+
+
+def search_match(query: str) -> tuple[str, list[str]]:
+    """(the FTS5 expression for ``query``, its folded terms without a prefix ``*``).
+
+    Each word is folded (no diacritics, đ → d) and quoted, so FTS5 syntax in a query is
+    only ever text; a word ending in ``*`` is a prefix. An empty term list: no query.
+    """
+    terms = [t for t in fold(normalize(query)).replace('"', " ").split() if t]
+    terms = [t for t in terms if t.rstrip("*")]
+    match = " ".join(f'"{t[:-1]}"*' if t.endswith("*") else f'"{t}"' for t in terms)
+    return match, [t.rstrip("*") for t in terms]
+
+
+def snippet(text: str, terms: list[str], width: int = 160) -> str:
+    """The stored text around the first of the folded ``terms`` (see :func:`_snippet`)."""
+    return _snippet(text, terms, width)
 
 
 def _snippet(text: str, terms: list[str], width: int = 160) -> str:
