@@ -16,7 +16,9 @@ FAILS under ``CI=true`` (.ci/run installs it).
 
 from __future__ import annotations
 
+import json
 import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -97,8 +99,6 @@ def css(driver, selector: str) -> list:
 
 
 def nav_paths(driver) -> set[str]:
-    from urllib.parse import urlsplit
-
     return {urlsplit(a.get_attribute("href")).path for a in css(driver, "nav#nav a")}
 
 
@@ -203,10 +203,42 @@ def test_a_search_for_words_nowhere_in_the_archive_finds_nothing(browser, page):
     assert not css(browser, "ol#results li.result")
 
 
+def test_search_pages_forward_without_repeating_a_result(browser, page, web):
+    """"phien hop" matches more articles than a page holds: the next page link leads to
+    other results, and following it to the end shows each matching article once."""
+    page("/search?q=phien+hop")
+    seen: list[str] = []
+    pages = 0
+    while True:
+        pages += 1
+        seen += [a.get_attribute("href") for a in css(browser, "ol#results li.result a.title")]
+        following = css(browser, 'a[rel="next"]')
+        if not following or pages > 50:  # a next link on every page would be a loop
+            break
+        following[0].click()
+        wait_url(browser, "after=")
+        wait_for(browser, "main#content")
+    assert pages > 1 and not following, pages
+    assert len(seen) == len(set(seen))
+    # the same articles, in the same order, as the JSON twin's pages
+    twin, after = [], ""
+    for _ in range(pages):
+        with urllib.request.urlopen(f"{web.url}/api/search?q=phien+hop{after}",
+                                    timeout=WAIT_S) as answer:
+            api = json.load(answer)
+        twin += [f"/articles/{r['id']}" for r in api["results"]]
+        if api["next"] is None:
+            break
+        after = f"&after={api['next']}"
+    assert [urlsplit(h).path for h in seen] == twin
+
+
 def test_an_edited_article_shows_its_versions_as_a_diff(browser, page, archive):
     page(f"/articles/{archive.article_id(archive.bridge_url)}")
     wait_for(browser, "section#versions")
     screenshot(browser, "article")
+    browser.execute_script("document.querySelector('section#versions').scrollIntoView()")
+    screenshot(browser, "article-diff")
     assert "96 mét" in browser.find_element("css selector", "div.text").text
     assert "80 mét" not in browser.find_element("css selector", "div.text").text
     versions = browser.find_element("css selector", "section#versions")
@@ -259,6 +291,14 @@ def test_lang_en_shows_english_labels_and_vi_is_the_default(browser, page):
     assert browser.find_element("css selector", "html").get_attribute("lang") == "en"
     nav = browser.find_element("css selector", "nav#nav").text
     assert {"Sessions", "Search", "Sources", "Alerts"} <= set(nav.split())
+    # English follows the user through the nav, and a click on the switch goes back
+    browser.find_element("css selector", 'nav#nav a[href*="/search"]').click()
+    wait_url(browser, "/search")
+    assert wait_for(browser, "html[lang]").get_attribute("lang") == "en"
+    assert "Search" in browser.find_element("css selector", "main#content").text
+    browser.find_element("css selector", "nav#nav a.lang").click()
+    wait_for(browser, 'html[lang="vi"]')
+    assert "Tìm kiếm" in browser.find_element("css selector", "main#content").text
     page("/")
     nav = browser.find_element("css selector", "nav#nav").text
     assert "Search" not in nav and "Tìm kiếm" in nav and "Nguồn tin" in nav
