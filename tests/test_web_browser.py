@@ -17,6 +17,7 @@ FAILS under ``CI=true`` (.ci/run installs it).
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from urllib.parse import urlsplit
 
@@ -46,10 +47,24 @@ NAV = {"/", "/search", "/sources", "/alerts"}
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     require_chromium()  # before the crawls: a missing browser skips (or fails) at once
+    only_one_worker(tmp_path_factory)
     receiver = WebhookReceiver().start()
     with PortalWeb() as portals:
         yield build_archive(tmp_path_factory.mktemp("browser-archive"), portals, receiver)
     receiver.stop()
+
+
+def only_one_worker(tmp_path_factory) -> None:
+    """Fail if a second xdist worker builds the archive: the module's tests were split,
+    which quietly multiplies the crawls, servers and browsers by the workers."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return
+    marker = tmp_path_factory.getbasetemp().parent / "dxmon-browser-archive"
+    try:
+        marker.mkdir()  # atomic: one worker wins
+    except FileExistsError:
+        pytest.fail("the browser tests were split across xdist workers: --dist loadgroup "
+                    "(pyproject addopts) is not grouping them", pytrace=False)
 
 
 @pytest.fixture(scope="module")
