@@ -24,6 +24,7 @@ from storage.articles import count_articles
 from storage.schema import open_db
 from storage.sessions import list_sessions
 from testsupport.portals import PortalWeb
+from web.server import web_url
 
 __all__ = ["run_demo", "MailSink"]
 
@@ -121,6 +122,9 @@ to = ["team@localhost"]
             _say(f"\n   Email written to {path}\n   Subject: {message['subject']}")
     ok = outcome.ok and bool(report.processed.alerted_sessions) and bool(mails)
     _say(f"\nArchive: {db_path}  (try: dxmon sessions --config {config_path})")
+    _say(f"\nWeb view of this archive: run\n   dxmon web --config {config_path}\n"
+         f"then open {web_url(config.web.host, config.web.port)} (sessions, search, "
+         "sources, alerts; feeds at /feeds/sessions.atom and .ics)")
     if not ok:
         print("demo: the new session did not produce an alert; see the crawl log in "
               f"{folder / 'logs'}", file=sys.stderr)

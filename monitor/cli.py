@@ -25,7 +25,6 @@ read (status, sessions, articles, search, history) open the database read-only.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 from core.config import Config, load_config
 from core.errors import DxmonError
 from core.models import VN_TZ
+from monitor import views
 from storage import articles, crawl_state
 from storage.schema import open_db, storage_failure
 
@@ -188,15 +188,14 @@ def _validate_channels(config: Config) -> None:
 def cmd_sessions(args) -> int:
     """Sessions of watched bodies: number, date, body, outlets, first report."""
     from monitor.sessions import watched_name
-    from storage.sessions import list_sessions, session_detail
+    from storage.sessions import list_sessions
 
     config = _config(args)
     db = _db(config, readonly=True)
     try:
         rows = list_sessions(db, body=args.body)
-        if args.json:
-            print(_dumps([session_detail(db, r["id"]) | {"outlets": r["outlets"]}
-                          for r in rows]))
+        if args.json:  # the web view's /api/sessions/{id}, one per session
+            print(_dumps([views.session_json(db, config, r["id"]) for r in rows]))
             return 0
     finally:
         db.close()
@@ -240,8 +239,9 @@ def cmd_search(args) -> int:
         rows = articles.search_articles(db, query, limit=args.limit)
     finally:
         db.close()
-    if args.json:
-        print(_dumps(rows))
+    if args.json:  # each hit as the web view's /api/search gives it
+        terms = articles.search_match(query)[1]
+        print(_dumps([views.search_hit_json(r, terms) for r in rows]))
         return 0
     for r in rows:
         print(f"[{r['id']}] {r['title']}\n    {r['url']} ({r['source']}, {r['published_at']})"
@@ -259,15 +259,8 @@ def cmd_status(args) -> int:
     config = _config(args)
     db = _db(config, readonly=True)
     try:
-        runs = crawl_state.last_crawl_runs(db)
-        sources = []
-        for s in config.sources:
-            run = runs.get(s.name) or {}
-            sources.append({"source": s.name, "last_crawl": run.get("finished_at")
-                            or run.get("started_at"), "status": run.get("status", "never"),
-                            "articles": articles.count_articles(db, s.name),
-                            "baseline": crawl_state.source_baseline(db, s.name)})
-        hosts = crawl_state.host_problems(db)
+        health = views.sources_json(db, config)  # the web view's /api/sources
+        sources, hosts = health["sources"], health["hosts"]
         conflicts = articles.count_source_conflicts(db)
         sessions = list_sessions(db)
         alerts = outbox_summary(db)
@@ -405,23 +398,13 @@ def cmd_history(args) -> int:
         if article is None:
             print(f"no stored article for {args.url}", file=sys.stderr)
             return 1
-        versions = articles.article_versions(db, article["id"])
-        aliases = articles.article_aliases(db, article["id"])
+        data = views.article_json(db, article["id"])  # the web view's /api/articles/{id}
     finally:
         db.close()
-    diffs = []
-    for before, after in zip(versions, versions[1:], strict=False):
-        diffs.append("\n".join(difflib.unified_diff(
-            before["text"].split("\n"), after["text"].split("\n"),
-            fromfile=f"v{versions.index(before) + 1} {before['seen_at']}",
-            tofile=f"v{versions.index(after) + 1} {after['seen_at']}", lineterm="")))
     if args.json:
-        print(_dumps({"article": {k: article[k] for k in ("id", "url", "title", "source")},
-                      "urls": aliases,
-                      "versions": [{"seen_at": v["seen_at"], "content_hash": v["content_hash"],
-                                    "title": v["title"]} for v in versions],
-                      "diffs": diffs}))
+        print(_dumps(data))
         return 0
+    versions, aliases, diffs = data["versions"], data["urls"], data["diffs"]
     print(f"{article['title']}\n{article['url']} ({len(versions)} versions, "
           f"{len(aliases)} URLs)")
     for i, v in enumerate(versions, 1):

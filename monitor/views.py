@@ -16,6 +16,7 @@ import difflib
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
@@ -33,7 +34,8 @@ SPARK_DAYS = 30
 # The session phrase of an evidence sentence, in the folded text: "phiên họp thứ 8",
 # "Phiên họp lần thứ tám", "họp phiên thứ 2", "phiên họp ... năm 2026", "phiên thứ 26"
 _SESSION_PHRASE = re.compile(
-    r"\b(?:phien hop|hop phien|phien)(?:\s+(?:lan\s+)?thu\s+\w+)?(?:\s+nam\s+\d{4})?\b")
+    r"\b(?:phien hop|hop phien|phien)(?:\s+(?:lan\s+)?thu\s+\w+)?(?:\s+nam\s+\d{4})?\b"
+    r"|\bhop\s+tong\s+ket(?:\s+hoat\s+dong)?(?:\s+nam\s+\d{4})?\b")
 
 
 def _folded(text: str) -> str:
@@ -97,10 +99,24 @@ def session_json(db: sqlite_utils.Database, config: Config, session_id: int) -> 
     out["alerts"] = [{k: a[k] for k in ("id", "channel", "kind", "status", "idempotency_key",
                                         "attempts", "last_error", "created_at", "sent_at")}
                      for a in alerts]
-    out["corrections"] = [{"id": a["id"], "channel": a["channel"], "at": a["created_at"],
-                           "status": a["status"], "changes": json.loads(a["detail"] or "{}")}
-                          for a in alerts if a["kind"] == "correction"]
+    out["corrections"] = _corrections(alerts)
     return out
+
+
+def _corrections(alerts: list[dict]) -> list[dict]:
+    """The session's corrections, once each (one correction is queued per channel): when,
+    what it was before and after, the article that corrected it, and its channels."""
+    out: dict[tuple, dict] = {}
+    for a in alerts:
+        if a["kind"] != "correction":
+            continue
+        detail = json.loads(a["detail"] or "{}")
+        key = (a["created_at"], a["detail"])
+        entry = out.setdefault(key, {"at": a["created_at"], "before": detail.get("before", {}),
+                                     "after": detail.get("after", {}),
+                                     "article": detail.get("article"), "channels": {}})
+        entry["channels"][a["channel"]] = a["status"]
+    return list(out.values())
 
 
 def sessions_json(db: sqlite_utils.Database, config: Config, *, body: str | None = None,
@@ -231,12 +247,24 @@ def _seconds(run: dict) -> float | None:
 
 
 def _robots(stats: dict, crawl_delays: dict[str, float]) -> dict:
-    """What robots.txt said in the last crawl: fetched (and its status), URLs it
-    forbade, the Crawl-delay hosts asked for."""
+    """What robots.txt said in the last crawl: fetched (answers by status) and URLs it
+    forbade, counted over that crawl run (every source crawled in it: Scrapy keeps
+    these per crawl), and the Crawl-delay the source's own hosts asked for."""
     statuses = {k.rsplit("/", 1)[1]: v for k, v in stats.items()
                 if k.startswith("robotstxt/response_status_count/")}
     return {"requests": stats.get("robotstxt/request_count", 0), "statuses": statuses,
             "forbidden": stats.get("robotstxt/forbidden", 0), "crawl_delays": crawl_delays}
+
+
+def _host_owners(config: Config) -> dict[str, str]:
+    """Which source each host (``host[:port]``, as ``host_state`` names it) belongs to."""
+    owners = {}
+    for source in config.sources:
+        for url in (*source.start_urls, *source.feeds, *source.sitemaps):
+            owners.setdefault(urlsplit(url).netloc.lower(), source.name)
+        for host in source.allowed_domains:
+            owners.setdefault(host.lower(), source.name)
+    return owners
 
 
 def sources_json(db: sqlite_utils.Database, config: Config, *,
@@ -250,6 +278,8 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
     runs = views.source_runs(db)
     hosts = crawl_state.host_problems(db)
     delays = {h["host"]: h["crawl_delay"] for h in views.host_delays(db)}
+    owners = _host_owners(config)
+    hosts = [h | {"source": owners.get(h["host"])} for h in hosts]
     out = []
     names = [s.name for s in config.sources] + sorted(set(runs) - {s.name for s in config.sources})
     for name in names:
@@ -266,7 +296,8 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
             "articles": articles.count_articles(db, name),
             "baseline": crawl_state.source_baseline(db, name),
             "per_day": [[d, per_day.get(name, {}).get(d, 0)] for d in days],
-            "robots": _robots(stats, delays)})
+            "robots": _robots(stats, {h: d for h, d in delays.items()
+                                      if owners.get(h) == name})})
     return {"sources": out, "hosts": hosts, "days": days}
 
 

@@ -1,4 +1,4 @@
-"""The installed wheel holds the product only: core, crawler, monitor, storage, notifier.
+"""The installed wheel holds the product only: core, crawler, monitor, storage, notifier, web.
 
 The demo (demo/), the test portals and receivers (testsupport/) and the scoring
 (evaluation/) stay in the source checkout, and aiosmtpd is a dependency of the demo and
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = {"core", "crawler", "monitor", "storage", "notifier"}
+PRODUCT = {"core", "crawler", "monitor", "storage", "notifier", "web"}
 NOT_PRODUCT = {"demo", "testsupport", "evaluation", "tests", "benchmarks"}
 
 
@@ -46,6 +46,9 @@ def test_wheel_holds_only_the_product_packages(wheel):
     # the one data file the product needs: `dxmon init`'s starter config
     assert "monitor/starter.toml" in names
     assert "monitor/cli.py" in names and "crawler/spiders/news.py" in names
+    # the web view's templates and stylesheet (package data)
+    assert {"web/templates/base.html", "web/templates/search.html",
+            "web/static/dxmon.css"} <= set(names)
 
 
 def test_aiosmtpd_only_in_the_demo_and_test_extras(wheel):

@@ -52,6 +52,7 @@ HERE = Path(__file__).parent
 MAX_SEARCH_TERMS = 32
 # results per search page: a screenful; each page is one keyset query of PAGE_SIZE + 1 rows
 PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100  # ?limit= at most: a page stays one quick keyset query
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -205,11 +206,15 @@ class _Pages:
         since, until = _day(params.get("from"), "from"), _day(params.get("to"), "to")
         source = params.get("source") or None
         reports = params.get("reports") in ("1", "on", "true")
+        limit = _int(params.get("limit"), "limit") or PAGE_SIZE
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise HTTPException(400, f"limit must be from 1 to {MAX_PAGE_SIZE}")
         data = views.search_json(self.archive.read(), query,
-                                 after=_int(params.get("after"), "after"), limit=PAGE_SIZE,
+                                 after=_int(params.get("after"), "after"), limit=limit,
                                  source=source, since=since, until=until,
                                  reports_session=reports)
         data["sources"] = [s.name for s in self.config.sources]
+        data["limit"] = limit if limit != PAGE_SIZE else None
         return self.answer(request, "search.html", data)
 
     def article(self, request: Request) -> Response:

@@ -20,6 +20,7 @@ signal handlers outside the main thread and stops when told (``should_exit``).
 from __future__ import annotations
 
 import os
+import signal
 import threading
 
 import uvicorn
@@ -58,6 +59,20 @@ def web_url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending with exit code 0 on SIGTERM/SIGINT as ``dxmon serve`` does.
+
+    uvicorn re-raises the signal it caught once it has shut down gracefully, so the
+    process would die by that signal (exit -15) after a clean stop; a service manager
+    would then report a stop it asked for as a failure."""
+
+    def handle_exit(self, sig, frame) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open requests
+        else:
+            self.should_exit = True
+
+
 def build_server(config: Config, host: str, port: int) -> uvicorn.Server:
     """The uvicorn server of the web view, checked (see the module doc), not started."""
     token = access_token(config, host)
@@ -70,7 +85,7 @@ def build_server(config: Config, host: str, port: int) -> uvicorn.Server:
     settings = uvicorn.Config(app, host=host, port=port, log_level="info",
                               proxy_headers=bool(proxy), forwarded_allow_ips=proxy or None,
                               server_header=False, access_log=False)
-    return uvicorn.Server(settings)
+    return _Server(settings)
 
 
 def run(config: Config, host: str, port: int) -> None:
