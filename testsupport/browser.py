@@ -250,8 +250,9 @@ class WebServer:
         cmd = [sys.executable, "-m", "monitor.cli", "web", "--config", str(self.config_path),
                "--port", str(self.port), *self.extra_args]
         with open(self.log, "wb") as log:
+            # in the test run's process group: a Ctrl-C of pytest stops it too
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
