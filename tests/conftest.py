@@ -4,4 +4,5 @@ one module per kind of real server."""
 pytest_plugins = [
     "testsupport.receivers",
     "testsupport.crawl",
+    "testsupport.browser",
 ]

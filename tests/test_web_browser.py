@@ -17,25 +17,15 @@ FAILS under ``CI=true`` (.ci/run installs it).
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
 
-from testsupport.browser import (
-    BODY,
-    BRIDGE,
-    BRIDGE_QUERY,
-    HOSTILE_TITLE,
-    WebServer,
-    build_archive,
-    chromium_session,
-    require_chromium,
-    screenshot,
-)
-from testsupport.portals import SITES, PortalWeb
-from testsupport.receivers import WebhookReceiver
+# the fixtures browser_archive, web_view and chromium: testsupport.browser (a plugin
+# of tests/conftest.py)
+from testsupport.browser import BODY, BRIDGE, BRIDGE_QUERY, HOSTILE_TITLE, screenshot
+from testsupport.portals import SITES
 
 # one worker builds the archive once and runs all of them (pyproject: --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("browser")
@@ -44,49 +34,13 @@ WAIT_S = 20  # a page renders in well under a second; 20 s covers a loaded 2-cor
 NAV = {"/", "/search", "/sources", "/alerts"}
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    require_chromium()  # before the crawls: a missing browser skips (or fails) at once
-    only_one_worker(tmp_path_factory)
-    receiver = WebhookReceiver().start()
-    with PortalWeb() as portals:
-        yield build_archive(tmp_path_factory.mktemp("browser-archive"), portals, receiver)
-    receiver.stop()
-
-
-def only_one_worker(tmp_path_factory) -> None:
-    """Fail if a second xdist worker builds the archive: the module's tests were split,
-    which quietly multiplies the crawls, servers and browsers by the workers."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        return
-    marker = tmp_path_factory.getbasetemp().parent / "dxmon-browser-archive"
-    try:
-        marker.mkdir()  # atomic: one worker wins
-    except FileExistsError:
-        pytest.fail("the browser tests were split across xdist workers: --dist loadgroup "
-                    "(pyproject addopts) is not grouping them", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def web(archive):
-    with WebServer(archive.config_path) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    with chromium_session() as driver:
-        yield driver
-
-
 @pytest.fixture
-def page(browser, web):
+def page(chromium, web_view):
     """Open a path of the web view and wait until its main content is there."""
 
     def open_(path: str):
-        browser.get(web.url + path)
-        return wait_for(browser, "main#content")
+        chromium.get(web_view.url + path)
+        return wait_for(chromium, "main#content")
 
     return open_
 
@@ -127,99 +81,100 @@ def assert_no_dialog(driver) -> None:
 # --- the pages ---------------------------------------------------------------------------
 
 
-def test_sessions_home_shows_each_body_s_timeline_newest_first(browser, page, archive):
+def test_sessions_home_shows_each_body_s_timeline_newest_first(chromium, page, browser_archive):
     page("/")
-    screenshot(browser, "sessions")
-    assert browser.find_element("css selector", "html").get_attribute("lang") == "vi"
-    assert NAV <= nav_paths(browser)
-    timeline = browser.find_element("css selector", f'section.timeline[data-body="{BODY}"]')
+    screenshot(chromium, "sessions")
+    assert chromium.find_element("css selector", "html").get_attribute("lang") == "vi"
+    assert NAV <= nav_paths(chromium)
+    timeline = chromium.find_element("css selector", f'section.timeline[data-body="{BODY}"]')
     shown = [int(li.get_attribute("data-session-id"))
              for li in timeline.find_elements("css selector", "li.session")]
-    rows = archive.crawl.query("SELECT id FROM sessions WHERE body = ? ORDER BY date DESC",
+    rows = browser_archive.crawl.query("SELECT id FROM sessions WHERE body = ? ORDER BY date DESC",
                                [BODY])
     assert shown == [r["id"] for r in rows]  # newest first
     new = timeline.find_element("css selector",
-                                f'li.session[data-session-id="{archive.session_id()}"]')
-    assert f"{archive.number}" in new.text
+                                f'li.session[data-session-id="{browser_archive.session_id()}"]')
+    assert f"{browser_archive.number}" in new.text
     assert "phiên họp" in new.find_element("css selector", "blockquote.evidence").text
     # the preview of tomorrow's session is shown apart, as upcoming
-    upcoming = browser.find_element("css selector", "section.upcoming")
-    assert str(archive.number + 1) in upcoming.text
+    upcoming = chromium.find_element("css selector", "section.upcoming")
+    assert str(browser_archive.number + 1) in upcoming.text
     # ... and not as a session: a preview never makes one
     labels = [a.text for a in timeline.find_elements("css selector", "li.session > a")]
-    assert labels and not [t for t in labels if f"thứ {archive.number + 1}" in t], labels
+    assert labels and not [t for t in labels if f"thứ {browser_archive.number + 1}" in t], labels
 
 
-def test_the_body_filter_keeps_one_timeline(browser, page):
+def test_the_body_filter_keeps_one_timeline(chromium, page):
     from selenium.webdriver.support.ui import Select
 
     page("/")
-    form = browser.find_element("css selector", "form#filters")
+    form = chromium.find_element("css selector", "form#filters")
     Select(form.find_element("css selector", 'select[name="body"]')).select_by_value("ubqg-cds")
     form.submit()
-    wait_url(browser, "body=ubqg-cds")
-    wait_for(browser, "main#content")
-    bodies = {s.get_attribute("data-body") for s in css(browser, "section.timeline")}
+    wait_url(chromium, "body=ubqg-cds")
+    wait_for(chromium, "main#content")
+    bodies = {s.get_attribute("data-body") for s in css(chromium, "section.timeline")}
     assert bodies == {"ubqg-cds"}
-    assert css(browser, "section.timeline li.session")
+    assert css(chromium, "section.timeline li.session")
 
 
-def test_a_session_leads_to_its_report_s_archived_copy(browser, page, archive):
+def test_a_session_leads_to_its_report_s_archived_copy(chromium, page, browser_archive):
     page("/")
-    sid = archive.session_id()
-    browser.find_element("css selector", f'li.session[data-session-id="{sid}"] a').click()
-    wait_url(browser, f"/sessions/{sid}")
-    wait_for(browser, "li.mention")
-    screenshot(browser, "session")
-    reports = css(browser, 'li.mention[data-kind="report"]')
+    sid = browser_archive.session_id()
+    chromium.find_element("css selector", f'li.session[data-session-id="{sid}"] a').click()
+    wait_url(chromium, f"/sessions/{sid}")
+    wait_for(chromium, "li.mention")
+    screenshot(chromium, "session")
+    reports = css(chromium, 'li.mention[data-kind="report"]')
     assert len(reports) == 2  # thanhhoa-tv first, chinhphu-news later
     for mention in reports:
         marked = mention.find_element("css selector", "blockquote.evidence mark").text
         assert "phiên họp" in marked.lower()
-    originals = {a.get_attribute("href") for a in css(browser, "li.mention a.original")}
-    first_url = archive.portals.url("thanhhoa-tv", archive.report.slug)
+    originals = {a.get_attribute("href") for a in css(chromium, "li.mention a.original")}
+    first_url = browser_archive.portals.url("thanhhoa-tv", browser_archive.report.slug)
     assert first_url in originals
-    (sent,) = css(browser, "table#alerts tr.alert")
+    (sent,) = css(chromium, "table#alerts tr.alert")
     assert sent.get_attribute("data-state") == "sent"
-    (hit,) = archive.receiver.delivered  # the delivery id the receiver saw
+    (hit,) = browser_archive.receiver.delivered  # the delivery id the receiver saw
     assert hit.headers["x-dxmon-delivery"] in sent.text
     # follow the first outlet's report to the archived copy
     (mention,) = [m for m in reports
                   if m.find_element("css selector", "a.original").get_attribute("href")
                   == first_url]
     mention.find_element("css selector", "a.archived").click()
-    wait_url(browser, "/articles/")
-    assert wait_for(browser, "h1.title").text == archive.report.title
-    assert archive.report.sapo.split(",")[0] in browser.find_element(
+    wait_url(chromium, "/articles/")
+    assert wait_for(chromium, "h1.title").text == browser_archive.report.title
+    assert browser_archive.report.sapo.split(",")[0] in chromium.find_element(
         "css selector", "div.text").text
 
 
-def test_search_without_diacritics_finds_the_article_and_leads_to_it(browser, page, archive):
+def test_search_without_diacritics_finds_the_article_and_leads_to_it(chromium, page,
+                                                                   browser_archive):
     page("/search")
-    form = browser.find_element("css selector", "form#search-form")
+    form = chromium.find_element("css selector", "form#search-form")
     box = form.find_element("css selector", 'input[name="q"]')
     box.send_keys(BRIDGE_QUERY)
     box.submit()
-    wait_url(browser, "q=cau")
-    wait_for(browser, "ol#results li.result")
-    screenshot(browser, "search")
-    titles = css(browser, "ol#results li.result a.title")
+    wait_url(chromium, "q=cau")
+    wait_for(chromium, "ol#results li.result")
+    screenshot(chromium, "search")
+    titles = css(chromium, "ol#results li.result a.title")
     assert titles[0].text == BRIDGE.title  # shown as published, with its diacritics
-    result = css(browser, "ol#results li.result")[0]
+    result = css(chromium, "ol#results li.result")[0]
     assert {m.text.lower() for m in result.find_elements("css selector", "mark")} & {
         "cầu", "treo", "lũng", "phìn"}
     titles[0].click()
-    wait_url(browser, f"/articles/{archive.article_id(archive.bridge_url)}")
-    assert wait_for(browser, "h1.title").text == BRIDGE.title
+    wait_url(chromium, f"/articles/{browser_archive.article_id(browser_archive.bridge_url)}")
+    assert wait_for(chromium, "h1.title").text == BRIDGE.title
 
 
-def test_a_search_for_words_nowhere_in_the_archive_finds_nothing(browser, page):
+def test_a_search_for_words_nowhere_in_the_archive_finds_nothing(chromium, page):
     page("/search?q=khong+co+tu+nay+zzqx")
-    assert css(browser, "form#search-form")
-    assert not css(browser, "ol#results li.result")
+    assert css(chromium, "form#search-form")
+    assert not css(chromium, "ol#results li.result")
 
 
-def test_search_pages_forward_without_repeating_a_result(browser, page, web):
+def test_search_pages_forward_without_repeating_a_result(chromium, page, web_view):
     """"phien hop" matches more articles than a page holds: the next page link leads to
     other results, and following it to the end shows each matching article once."""
     page("/search?q=phien+hop")
@@ -227,19 +182,19 @@ def test_search_pages_forward_without_repeating_a_result(browser, page, web):
     pages = 0
     while True:
         pages += 1
-        seen += [a.get_attribute("href") for a in css(browser, "ol#results li.result a.title")]
-        following = css(browser, 'a[rel="next"]')
+        seen += [a.get_attribute("href") for a in css(chromium, "ol#results li.result a.title")]
+        following = css(chromium, 'a[rel="next"]')
         if not following or pages > 50:  # a next link on every page would be a loop
             break
         following[0].click()
-        wait_url(browser, "after=")
-        wait_for(browser, "main#content")
+        wait_url(chromium, "after=")
+        wait_for(chromium, "main#content")
     assert pages > 1 and not following, pages
     assert len(seen) == len(set(seen))
     # the same articles, in the same order, as the JSON twin's pages
     twin, after = [], ""
     for _ in range(pages):
-        with urllib.request.urlopen(f"{web.url}/api/search?q=phien+hop{after}",
+        with urllib.request.urlopen(f"{web_view.url}/api/search?q=phien+hop{after}",
                                     timeout=WAIT_S) as answer:
             api = json.load(answer)
         twin += [f"/articles/{r['id']}" for r in api["results"]]
@@ -249,75 +204,75 @@ def test_search_pages_forward_without_repeating_a_result(browser, page, web):
     assert [urlsplit(h).path for h in seen] == twin
 
 
-def test_an_edited_article_shows_its_versions_as_a_diff(browser, page, archive):
-    page(f"/articles/{archive.article_id(archive.bridge_url)}")
-    wait_for(browser, "section#versions")
-    screenshot(browser, "article")
-    browser.execute_script("document.querySelector('section#versions').scrollIntoView()")
-    screenshot(browser, "article-diff")
-    assert "96 mét" in browser.find_element("css selector", "div.text").text
-    assert "80 mét" not in browser.find_element("css selector", "div.text").text
-    versions = browser.find_element("css selector", "section#versions")
+def test_an_edited_article_shows_its_versions_as_a_diff(chromium, page, browser_archive):
+    page(f"/articles/{browser_archive.article_id(browser_archive.bridge_url)}")
+    wait_for(chromium, "section#versions")
+    screenshot(chromium, "article")
+    chromium.execute_script("document.querySelector('section#versions').scrollIntoView()")
+    screenshot(chromium, "article-diff")
+    assert "96 mét" in chromium.find_element("css selector", "div.text").text
+    assert "80 mét" not in chromium.find_element("css selector", "div.text").text
+    versions = chromium.find_element("css selector", "section#versions")
     deleted = " ".join(d.text for d in versions.find_elements("css selector", "del"))
     inserted = " ".join(i.text for i in versions.find_elements("css selector", "ins"))
     assert "80" in deleted and "96" not in deleted
     assert "96" in inserted and "80" not in inserted
-    aliases = [a.text for a in css(browser, "ul#aliases li")]
-    assert any(archive.bridge_url in a for a in aliases)
+    aliases = [a.text for a in css(chromium, "ul#aliases li")]
+    assert any(browser_archive.bridge_url in a for a in aliases)
 
 
-def test_an_article_without_edits_shows_no_diff(browser, page, archive):
-    page(f"/articles/{archive.article_id(archive.hostile_url)}")
-    assert not css(browser, "section#versions del, section#versions ins")
+def test_an_article_without_edits_shows_no_diff(chromium, page, browser_archive):
+    page(f"/articles/{browser_archive.article_id(browser_archive.hostile_url)}")
+    assert not css(chromium, "section#versions del, section#versions ins")
 
 
-def test_a_hostile_title_is_shown_as_text_and_runs_nothing(browser, page, archive):
-    page(f"/articles/{archive.article_id(archive.hostile_url)}")
-    title = browser.find_element("css selector", "h1.title")
+def test_a_hostile_title_is_shown_as_text_and_runs_nothing(chromium, page, browser_archive):
+    page(f"/articles/{browser_archive.article_id(browser_archive.hostile_url)}")
+    title = chromium.find_element("css selector", "h1.title")
     assert title.text == HOSTILE_TITLE
-    assert not css(browser, "h1.title script, main#content script")
-    assert HOSTILE_TITLE in browser.title  # the tab's title shows it as text too
-    assert_no_dialog(browser)
+    assert not css(chromium, "h1.title script, main#content script")
+    assert HOSTILE_TITLE in chromium.title  # the tab's title shows it as text too
+    assert_no_dialog(chromium)
     # the same title in search results
     page("/search?q=canh+giac+gia+mao")
-    (link,) = [a for a in css(browser, "ol#results a.title") if "<script>" in a.text]
+    (link,) = [a for a in css(chromium, "ol#results a.title") if "<script>" in a.text]
     assert link.text == HOSTILE_TITLE
-    assert not css(browser, "ol#results script")
-    assert_no_dialog(browser)
+    assert not css(chromium, "ol#results script")
+    assert_no_dialog(chromium)
 
 
-def test_sources_show_every_portal_with_a_chart(browser, page):
+def test_sources_show_every_portal_with_a_chart(chromium, page):
     page("/sources")
-    screenshot(browser, "sources")
-    rows = css(browser, "table#sources tr.source")
+    screenshot(chromium, "sources")
+    rows = css(chromium, "table#sources tr.source")
     assert {r.get_attribute("data-source") for r in rows} == set(SITES)
     for row in rows:
         assert row.find_elements("css selector", "svg.spark"), row.get_attribute("data-source")
 
 
-def test_alerts_show_the_one_alert_that_was_sent(browser, page, archive):
+def test_alerts_show_the_one_alert_that_was_sent(chromium, page, browser_archive):
     page("/alerts")
-    screenshot(browser, "alerts")
-    rows = css(browser, "table#outbox tr.alert")
+    screenshot(chromium, "alerts")
+    rows = css(chromium, "table#outbox tr.alert")
     assert [r.get_attribute("data-state") for r in rows] == ["sent"]
-    assert "webhook" in rows[0].text and str(archive.number) in rows[0].text
+    assert "webhook" in rows[0].text and str(browser_archive.number) in rows[0].text
 
 
-def test_lang_en_shows_english_labels_and_vi_is_the_default(browser, page):
+def test_lang_en_shows_english_labels_and_vi_is_the_default(chromium, page):
     page("/?lang=en")
-    assert browser.find_element("css selector", "html").get_attribute("lang") == "en"
-    nav = browser.find_element("css selector", "nav#nav").text
+    assert chromium.find_element("css selector", "html").get_attribute("lang") == "en"
+    nav = chromium.find_element("css selector", "nav#nav").text
     assert {"Sessions", "Search", "Sources", "Alerts"} <= set(nav.split())
     # English follows the user through the nav, and a click on the switch goes back
-    browser.find_element("css selector", 'nav#nav a[href*="/search"]').click()
-    wait_url(browser, "/search")
-    assert wait_for(browser, "html[lang]").get_attribute("lang") == "en"
-    assert "Search" in browser.find_element("css selector", "main#content").text
-    browser.find_element("css selector", "nav#nav a.lang").click()
-    wait_for(browser, 'html[lang="vi"]')
-    assert "Tìm kiếm" in browser.find_element("css selector", "main#content").text
+    chromium.find_element("css selector", 'nav#nav a[href*="/search"]').click()
+    wait_url(chromium, "/search")
+    assert wait_for(chromium, "html[lang]").get_attribute("lang") == "en"
+    assert "Search" in chromium.find_element("css selector", "main#content").text
+    chromium.find_element("css selector", "nav#nav a.lang").click()
+    wait_for(chromium, 'html[lang="vi"]')
+    assert "Tìm kiếm" in chromium.find_element("css selector", "main#content").text
     page("/")
-    nav = browser.find_element("css selector", "nav#nav").text
+    nav = chromium.find_element("css selector", "nav#nav").text
     assert "Search" not in nav and "Tìm kiếm" in nav and "Nguồn tin" in nav
 
 
@@ -326,26 +281,27 @@ def test_lang_en_shows_english_labels_and_vi_is_the_default(browser, page):
 PAGES = ["/", "/search?q=phien+hop", "/sources", "/alerts"]
 
 
-def test_no_page_holds_an_inline_script_and_the_csp_forbids_one(browser, page, web, archive):
-    pages = [*PAGES, f"/sessions/{archive.session_id()}",
-             f"/articles/{archive.article_id(archive.bridge_url)}"]
+def test_no_page_holds_an_inline_script_and_the_csp_forbids_one(chromium, page, web_view,
+                                                                browser_archive):
+    pages = [*PAGES, f"/sessions/{browser_archive.session_id()}",
+             f"/articles/{browser_archive.article_id(browser_archive.bridge_url)}"]
     for path in pages:
-        with urllib.request.urlopen(web.url + path, timeout=WAIT_S) as answer:
+        with urllib.request.urlopen(web_view.url + path, timeout=WAIT_S) as answer:
             policy = answer.headers["Content-Security-Policy"] or ""
         directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";")
                           if d.strip())
         script_src = directives.get("script-src", directives.get("default-src", ""))
         assert script_src and "'unsafe-inline'" not in script_src, (path, policy)
         page(path)
-        assert not css(browser, "script:not([src])"), path
-        assert not injected_script_runs(browser), path
+        assert not css(chromium, "script:not([src])"), path
+        assert not injected_script_runs(chromium), path
 
 
-def test_the_inline_script_probe_sees_a_script_run_where_no_csp_forbids_it(browser):
+def test_the_inline_script_probe_sees_a_script_run_where_no_csp_forbids_it(chromium):
     """The probe above, on a page without a CSP: it does see an inline script run, so
     its "no" on the web view's pages means something."""
-    browser.get("data:text/html,<main id='content'>no policy here</main>")
-    assert injected_script_runs(browser)
+    chromium.get("data:text/html,<main id='content'>no policy here</main>")
+    assert injected_script_runs(chromium)
 
 
 def injected_script_runs(driver) -> bool:

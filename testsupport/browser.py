@@ -13,6 +13,12 @@ on an archive built by real crawls of the test portals.
   edited (two versions), a hostile title and a preview appear, and the second crawl
   alerts once.
 * :class:`WebServer` runs ``dxmon web --port P`` as a subprocess and waits for its port.
+
+Fixtures, each built once per test module (import them into the module):
+``browser_archive`` (the :class:`Archive`), ``web_view`` (the running :class:`WebServer`
+on it) and ``chromium`` (the driver). A module using them marks itself
+``pytest.mark.xdist_group(...)`` so one xdist worker runs it; ``browser_archive`` fails
+if a second worker builds one anyway.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from testsupport.portals import PortalWeb
 from testsupport.receivers import WebhookReceiver, free_port
 
 __all__ = ["CHROMIUM", "CHROMEDRIVER", "require_chromium", "start_chromium", "Archive",
-           "build_archive", "WebServer", "screenshot"]
+           "build_archive", "WebServer", "screenshot", "browser_archive", "web_view",
+           "chromium"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("DXMON_CHROMIUM", "/usr/bin/chromium"))
@@ -284,3 +291,44 @@ class WebServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# --- fixtures (module-scoped: one archive, one server, one browser per module) ------
+
+
+@pytest.fixture(scope="module")
+def browser_archive(tmp_path_factory):
+    require_chromium()  # before the crawls: a missing browser skips (or fails) at once
+    _only_one_worker(tmp_path_factory)
+    receiver = WebhookReceiver().start()
+    try:
+        with PortalWeb() as portals:
+            yield build_archive(tmp_path_factory.mktemp("browser-archive"), portals, receiver)
+    finally:
+        receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def web_view(browser_archive):
+    with WebServer(browser_archive.config_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    require_chromium()
+    with chromium_session() as driver:
+        yield driver
+
+
+def _only_one_worker(tmp_path_factory) -> None:
+    """Fail if a second xdist worker builds an archive: the browser tests were split,
+    which quietly multiplies the crawls, servers and browsers by the workers."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return
+    marker = tmp_path_factory.getbasetemp().parent / "dxmon-browser-archive"
+    try:
+        marker.mkdir()  # atomic: one worker wins
+    except FileExistsError:
+        pytest.fail("the browser tests were split across xdist workers: --dist loadgroup "
+                    "(pyproject addopts) is not grouping them", pytrace=False)
