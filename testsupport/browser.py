@@ -128,7 +128,10 @@ def start_chromium(profile_dir: Path | str, *, width: int = 1280, height: int = 
     options.binary_location = str(chromium)
     for arg in ("--headless=new", f"--window-size={width},{height}",
                 f"--user-data-dir={profile_dir}", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-gpu", "--lang=vi"):
+                "--no-first-run", "--disable-gpu", "--lang=vi",
+                # tests talk to 127.0.0.1 only: no background fetches, no other host resolves
+                "--disable-background-networking", "--disable-component-update",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
         options.add_argument(arg)
     if os.geteuid() == 0:  # Chromium's sandbox refuses to run as root
         options.add_argument("--no-sandbox")
@@ -137,7 +140,7 @@ def start_chromium(profile_dir: Path | str, *, width: int = 1280, height: int = 
         driver = webdriver.Chrome(options=options, service=service)
     # a missing element is an assertion, not a wait: every wait is an explicit condition
     driver.implicitly_wait(0)
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(30)  # a page renders in < 1 s; 30 s bounds a hung server
     return driver
 
 
