@@ -158,6 +158,7 @@ def cmd_serve(args) -> int:
         from web.server import start_in_thread, web_url
 
         host, port = args.host or config.web.host, args.port or config.web.port
+        _db(config).close()  # a first start: the archive is created before it is served
         web = start_in_thread(config, host, port)
         print(f"dxmon web: {web_url(host, port)}", flush=True)
     try:

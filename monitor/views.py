@@ -13,6 +13,7 @@ ranges into that text, and the HTML layer escapes the text and wraps the ranges 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,11 @@ from storage import articles, crawl_state, views
 __all__ = ["session_json", "sessions_json", "search_json", "search_hit_json", "article_json",
            "sources_json", "alerts_json", "session_phrase_marks", "term_marks", "word_diff",
            "SPARK_DAYS"]
+
+# Above this product of token counts a diff is made line by line: SequenceMatcher can
+# approach quadratic time, and 4e6 is two 2,000-word texts (a long article), diffed in
+# well under 100 ms here; longer texts still get a readable diff, by paragraph
+MAX_WORD_DIFF = 4_000_000
 
 # The Sources page's chart covers this many days (issue 14: "articles per day over 30 days")
 SPARK_DAYS = 30
@@ -48,12 +54,16 @@ def _folded(text: str) -> str:
 
 def session_phrase_marks(evidence: str | None) -> list[list[int]]:
     """Where the evidence sentence names the session ("phiên họp thứ 8"), as ranges."""
-    if not evidence:
-        return []
+    span = _phrase_span(evidence) if evidence else None
+    return [list(span)] if span else []
+
+
+@functools.lru_cache(maxsize=4096)  # a page shows the same sentences on every visit;
+def _phrase_span(evidence: str) -> tuple[int, int] | None:  # folding costs ~0.1 ms each
     found = [m for m in _SESSION_PHRASE.finditer(_folded(evidence)) if m.group().strip()]
     # the longest phrase is the session's; a bare "phiên" only when nothing longer is there
     found.sort(key=lambda m: -(m.end() - m.start()))
-    return [[found[0].start(), found[0].end()]] if found else []
+    return (found[0].start(), found[0].end()) if found else None
 
 
 def term_marks(text: str, terms: list[str]) -> list[list[int]]:
@@ -188,6 +198,8 @@ def word_diff(before: str, after: str) -> list[list[str]]:
     """A readable diff of two texts word by word: ``[op, text]`` pieces, op one of
     ``"="`` (kept), ``"-"`` (removed), ``"+"`` (added); line breaks kept in the text."""
     a, b = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    if len(a) * len(b) > MAX_WORD_DIFF:  # a very long text: diffed line by line instead
+        a, b = re.split(r"(\n)", before), re.split(r"(\n)", after)
     out: list[list[str]] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if op == "equal":
@@ -274,14 +286,15 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
     now = now or datetime.now(UTC)
     first_day = (now - timedelta(days=SPARK_DAYS - 1)).date()
     days = [(first_day + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
-    per_day = views.articles_per_day(db, datetime.combine(first_day, datetime.min.time(), UTC))
     runs = views.source_runs(db)
+    names = [s.name for s in config.sources] + sorted(set(runs) - {s.name for s in config.sources})
+    per_day = views.articles_per_day(db, names,
+                                     datetime.combine(first_day, datetime.min.time(), UTC))
     hosts = crawl_state.host_problems(db)
     delays = {h["host"]: h["crawl_delay"] for h in views.host_delays(db)}
     owners = _host_owners(config)
     hosts = [h | {"source": owners.get(h["host"])} for h in hosts]
     out = []
-    names = [s.name for s in config.sources] + sorted(set(runs) - {s.name for s in config.sources})
     for name in names:
         run = runs.get(name) or {}
         stats = json.loads(run.get("stats") or "{}")

@@ -451,6 +451,11 @@ def _repair_oac(db: sqlite_utils.Database) -> None:
             db.execute(f"UPDATE {table} SET {col} = ? WHERE rowid = ?", [_repair(value), row_id])
 
 
+def _published_index(db: sqlite_utils.Database) -> None:
+    # issue 14: the web view's search filters by publication day (storage.views)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_articles_published ON articles(published_at)")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -458,6 +463,7 @@ MIGRATIONS: list[Migration] = [
     ("0002_minhash_bands", _minhash_bands),
     ("0003_source_boundary", _source_boundary),
     ("0004_repair_oac", _repair_oac),
+    ("0005_web_published_index", _published_index),
 ]
 
 

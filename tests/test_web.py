@@ -297,20 +297,30 @@ def test_keyset_paging_over_http_gives_every_result_once(site, archive):
     assert query["q"] == ["va"] and query["after"]
 
 
-@settings(max_examples=25, deadline=None)
+DAYS = st.sampled_from([None, "2021-01-01", "2022-04-27", "2023-12-31", "2024-04-24",
+                        "2025-03-18", "2025-12-31", "2099-01-01"])
+
+
+@settings(max_examples=40, deadline=None)
 @given(limit=st.integers(1, 12), words=st.sampled_from(["va", "chuyen doi so", "phien hop",
                                                           "thu tuong", "so"]),
-       reports=st.booleans())
-def test_keyset_pages_partition_the_results(archive, limit, words, reports):
+       reports=st.booleans(), since=DAYS, until=DAYS)
+def test_keyset_pages_partition_the_results(archive, limit, words, reports, since, until):
     db = open_db(archive.crawl.db_path, readonly=True)
     try:
-        whole = views.search_json(db, words, limit=10_000, reports_session=reports)
+        whole = views.search_json(db, words, limit=10_000, reports_session=reports,
+                                  since=since, until=until)
         assert whole["next"] is None
         expected = [r["id"] for r in whole["results"]]
+        # the date filter (and its id-range shortcut) keeps exactly the articles published
+        # on those days, as a filter over the unfiltered results says
+        unfiltered = views.search_json(db, words, limit=10_000, reports_session=reports)
+        assert expected == [r["id"] for r in unfiltered["results"] if r["published_at"] and
+                            (since or "") <= r["published_at"][:10] <= (until or "9999")]
         got, after = [], None
         while True:
             page = views.search_json(db, words, after=after, limit=limit,
-                                     reports_session=reports)
+                                     reports_session=reports, since=since, until=until)
             assert len(page["results"]) <= limit
             got += [r["id"] for r in page["results"]]
             if page["next"] is None:
@@ -415,6 +425,11 @@ def test_language_switch(site, archive):
     assert "Upcoming" in doc.cssselect("section.upcoming")[0].text_content()
     doc = site.page("/")
     assert doc.get("lang") == "vi" and "Phiên họp" in doc.cssselect("nav#nav")[0].text_content()
+    # the switch link stays on this server, whatever path was asked for
+    response = httpx.get(f"{site.url}//evil.example/x")
+    assert response.status_code == 404 and response.url.path == "//evil.example/x"
+    doc = lxml.html.fromstring(response.text)
+    assert doc.cssselect("nav#nav a.lang")[0].get("href") == "/evil.example/x?lang=en"
     english = Served(_config(archive, lang="en"))
     try:
         assert english.page("/sources").get("lang") == "en"
@@ -439,6 +454,12 @@ def test_a_token_guards_every_request(archive, monkeypatch):
                       and v.startswith("dxmon_token="))
         assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
         assert served.client.get("/api/sources").status_code == 200  # the cookie now
+        with httpx.Client(base_url=served.url, headers={"Accept": "text/html"}) as browser:
+            moved = browser.get("/search?q=phien+hop&token=s3cret-token-of-the-test")
+            assert moved.status_code == 303 and moved.headers["location"] == "/search?q=phien+hop"
+            assert browser.get(moved.headers["location"]).status_code == 200  # by the cookie
+        with httpx.Client(base_url=served.url, headers={"Accept": "text/html"}) as browser:
+            assert browser.get("/search?q=x&token=nope").status_code == 403
         assert served.get("/api/sources", headers={
             "Authorization": "Bearer s3cret-token-of-the-test"}).status_code == 200
     finally:
@@ -466,6 +487,12 @@ def test_binding_beyond_localhost_needs_a_token_or_a_proxy(archive, monkeypatch)
     assert access_token(config, "0.0.0.0") == "abc"
     assert access_token(_config(archive, trusted_proxy="10.0.0.1"), "0.0.0.0") is None
     assert access_token(_config(archive), "::1") is None
+    missing = crawl.folder / "none" / "dxmon.toml"
+    missing.parent.mkdir()
+    missing.write_text('[storage]\npath = "nothing-here.db"\n', encoding="utf-8")
+    result = crawl.dxmon("web", "--config", str(missing), "--port", "1", check=False)
+    assert result.returncode == 2 and "no archive at" in result.stderr
+    assert not (missing.parent / "nothing-here.db").exists()
     for host in ("192.168.1.5", "::", "example.org"):
         with pytest.raises(Exception, match="refusing"):
             access_token(_config(archive), host)
@@ -581,3 +608,47 @@ def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_pa
             process.wait()
     assert process.returncode == 0, err[-2000:]
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_crawl_now_is_a_post_with_the_csrf_token(archive, tmp_path):
+    import shutil
+
+    crawl = Crawl(archive.crawl.web, tmp_path)  # on a copy: this test writes
+    shutil.copy(archive.crawl.db_path, crawl.db_path)
+    served = Served(crawl.config)
+    try:
+        def runs():
+            return len(crawl.query("SELECT id FROM crawl_runs WHERE source = 'hagiang-tv'"))
+
+        before = runs()
+        doc = served.page("/sources")
+        form = doc.cssselect('tr.source[data-source="hagiang-tv"] form.crawl-now')[0]
+        assert form.get("method") == "post" and form.get("action") == "/sources/hagiang-tv/crawl"
+        token = form.cssselect("input[name=csrf]")[0].get("value")
+        assert served.client.post("/sources/hagiang-tv/crawl").status_code == 403
+        with httpx.Client(base_url=served.url) as stranger:  # no CSRF cookie
+            assert stranger.post("/sources/hagiang-tv/crawl",
+                                 data={"csrf": token}).status_code == 403
+        assert served.client.post("/sources/nowhere/crawl", data={"csrf": token}).status_code \
+            == 404
+        assert runs() == before
+        done = served.client.post("/sources/hagiang-tv/crawl", data={"csrf": token})
+        assert done.status_code == 303 and "crawling=hagiang-tv" in done.headers["location"]
+        deadline = time.monotonic() + 120
+        while not crawl.query("SELECT id FROM crawl_runs WHERE source = 'hagiang-tv' AND "
+                              "status = 'ok' ORDER BY id DESC LIMIT 1 OFFSET ?", [before]):
+            assert time.monotonic() < deadline, "the crawl asked for never finished"
+            time.sleep(0.2)
+        assert runs() == before + 1  # that source only
+    finally:
+        served.stop()
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=st.text(alphabet=st.sampled_from(list("ab đ\n.")), max_size=60),
+       after=st.text(alphabet=st.sampled_from(list("ab đ\n.")), max_size=60))
+def test_word_diff_gives_back_both_versions(before, after):
+    pieces = views.word_diff(before, after)
+    assert "".join(p for op, p in pieces if op != "+") == before
+    assert "".join(p for op, p in pieces if op != "-") == after
+    assert all(op in "=-+" for op, _ in pieces)

@@ -8,19 +8,22 @@
     /articles/{id}      an article: text, aliases, near-duplicates, versions with a diff
     /sources            crawl health per source
     /alerts             the outbox; POST /alerts/{id}/resend for a given-up alert
+    POST /sources/{name}/crawl   crawl a source now (a full cycle, in a thread)
     /api/...            each page's data as JSON (monitor.views, shared with --json)
     /feeds/sessions.atom, /feeds/sessions.ics
 
 Pages read the archive through a **read-only** connection (one per worker thread:
 Starlette runs these synchronous endpoints in a thread pool, and a sqlite3
 connection is not for sharing between threads); the one action (resend) opens a
-short-lived writable handle. Labels are Vietnamese by default, English with
+short-lived writable handle, and "crawl now" runs a crawl cycle as ``dxmon crawl``
+does. Both are POST forms with a CSRF token. Labels are Vietnamese by default, English with
 ``?lang=en``; Jinja2 autoescapes everything, and hostile links (``javascript:``)
 are shown as text, never linked.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from datetime import UTC, date, datetime
@@ -48,6 +51,7 @@ from web.i18n import LANGS, labels
 __all__ = ["create_app", "MAX_SEARCH_TERMS", "PAGE_SIZE"]
 
 HERE = Path(__file__).parent
+logger = logging.getLogger(__name__)
 # as `dxmon search` (monitor.cli.MAX_SEARCH_TERMS): a real query has a handful of words
 MAX_SEARCH_TERMS = 32
 # results per search page: a screenful; each page is one keyset query of PAGE_SIZE + 1 rows
@@ -140,6 +144,43 @@ class _Archive:
         return db
 
 
+class _Crawls:
+    """Crawls asked for from the Sources page ("crawl now"): each a full ``dxmon crawl
+    --source`` cycle (crawl, detect, group, deliver) in a thread, one at a time per
+    source. Beside ``dxmon serve`` this is one more crawl of the same file, which the
+    archive and the outbox's leases are built for (docs/architecture.md)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.lock = threading.Lock()
+        self.threads: dict[str, threading.Thread] = {}
+
+    def running(self, name: str) -> bool:
+        thread = self.threads.get(name)
+        return thread is not None and thread.is_alive()
+
+    def start(self, name: str) -> bool:
+        """Start a crawl of ``name``; False if one started here is still running."""
+        with self.lock:
+            if self.running(name):
+                return False
+            thread = threading.Thread(target=self._crawl, args=(name,), daemon=True,
+                                      name=f"dxmon-web-crawl-{name}")
+            self.threads[name] = thread
+            thread.start()
+            return True
+
+    def _crawl(self, name: str) -> None:
+        from monitor.cycle import crawl_cycle
+
+        try:
+            outcome, _ = crawl_cycle(self.config, name)
+            logger.info("crawl of %s asked from the web view: %s", name,
+                        "ok" if outcome.ok else "failed")
+        except Exception:  # noqa: BLE001 - a failed crawl must not take the server down
+            logger.exception("crawl of %s asked from the web view failed", name)
+
+
 class _Pages:
     """The route handlers, sharing the archive, the config and the templates."""
 
@@ -147,6 +188,7 @@ class _Pages:
         self.db_path, self.config, self.lang = Path(db_path), config, lang
         self.archive = _Archive(self.db_path)
         self.env = _environment()
+        self.crawls = _Crawls(config)
 
     # --- plumbing ----------------------------------------------------------------
 
@@ -166,9 +208,10 @@ class _Pages:
 
         other = "en" if lang == "vi" else "vi"
         switch = request.url.include_query_params(lang=other)
+        here = "/" + switch.path.lstrip("/")  # never "//host/...": a link off this server
         csrf, new_csrf = security.csrf_token(request)
         html = self.env.get_template(template).render(
-            L=labels(lang), lang=lang, link=link, lang_switch=f"{switch.path}?{switch.query}",
+            L=labels(lang), lang=lang, link=link, lang_switch=f"{here}?{switch.query}",
             csrf=csrf, path=request.url.path, **context)
         response = HTMLResponse(html, status_code=status)
         if new_csrf:
@@ -225,7 +268,24 @@ class _Pages:
 
     def sources(self, request: Request) -> Response:
         data = views.sources_json(self.archive.read(), self.config)
-        return self.answer(request, "sources.html", data)
+        for source in data["sources"]:
+            source["crawl_asked"] = self.crawls.running(source["source"])
+        crawling = request.query_params.get("crawling")
+        return self.answer(request, "sources.html", data, crawling=crawling)
+
+    async def crawl_now(self, request: Request) -> Response:
+        form = await request.form()
+        if not security.csrf_ok(request, form.get("csrf")):
+            raise HTTPException(403, "missing or wrong CSRF token: reload the page and retry")
+        name = request.path_params["name"]
+        if name not in {s.name for s in self.config.sources}:
+            raise HTTPException(404, "no such source in the config")
+        if not self.crawls.start(name):
+            raise HTTPException(409, "a crawl of this source asked from here is still running")
+        target = f"/sources?{urlencode({'crawling': name})}"
+        if (lang := self.lang_of(request)) != self.lang:
+            target += f"&lang={lang}"
+        return RedirectResponse(target, status_code=303)
 
     def alerts(self, request: Request) -> Response:
         data = views.alerts_json(self.archive.read())
@@ -319,6 +379,7 @@ def create_app(db_path: Path, config: Config, *, lang: str = "vi",
         Route("/sources", pages.sources), Route("/api/sources", pages.sources),
         Route("/alerts", pages.alerts), Route("/api/alerts", pages.alerts),
         Route("/alerts/{alert_id:int}/resend", pages.resend, methods=["POST"]),
+        Route("/sources/{name}/crawl", pages.crawl_now, methods=["POST"]),
         Route("/feeds/sessions.atom", pages.feed), Route("/feeds/sessions.ics", pages.feed),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -7,7 +7,8 @@
   pages; Jinja2 escapes it, and the CSP is the second wall should an escape be missed.
 - :class:`TokenGate`: when ``[web] token_env`` names a set variable, every request
   needs that token: ``?token=`` once (the answer sets an HttpOnly, SameSite=Strict
-  cookie), the cookie, or ``Authorization: Bearer``. Compared in constant time
+  cookie; a browser is sent on to the same page without the token in its address),
+  the cookie, or ``Authorization: Bearer``. Compared in constant time
   (:func:`hmac.compare_digest`). No token: 401; a wrong one: 403.
 - CSRF: a double-submit token. Pages with a form set a random ``dxmon_csrf`` cookie
   (SameSite=Strict, HttpOnly) and put the same value in the form; a POST whose form
@@ -23,7 +24,7 @@ import secrets
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 __all__ = ["CSP", "SecurityHeaders", "TokenGate", "csrf_token", "csrf_ok", "set_csrf_cookie",
            "is_local", "LOCAL_HOSTS", "TOKEN_COOKIE", "CSRF_COOKIE"]
@@ -74,6 +75,10 @@ class TokenGate:
     def __init__(self, app, token: str):
         self.app, self.token = app, token
 
+    def _set_cookie(self, response: Response, scope) -> None:
+        response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict",
+                            secure=scope.get("scheme") == "https", path="/")
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -84,11 +89,19 @@ class TokenGate:
         if _same(request.cookies.get(TOKEN_COOKIE), self.token) or _same(bearer, self.token):
             return await self.app(scope, receive, send)
         if given is not None and _same(given, self.token):
+            if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+                # a browser: the cookie, and the same page without the token in its address
+                # (history, bookmarks, a shoulder); API clients and feed readers, which may
+                # keep no cookie, are answered directly
+                clean = request.url.remove_query_params("token")
+                response = RedirectResponse(_local_path(clean), status_code=303)
+                self._set_cookie(response, scope)
+                return await response(scope, receive, send)
+
             async def send_with_cookie(message):
                 if message["type"] == "http.response.start":
                     cookie = Response()
-                    cookie.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict",
-                                      secure=scope.get("scheme") == "https", path="/")
+                    self._set_cookie(cookie, scope)
                     headers = MutableHeaders(scope=message)
                     headers.append("set-cookie", cookie.headers["set-cookie"])
                 await send(message)
@@ -101,6 +114,11 @@ class TokenGate:
         else:
             response = PlainTextResponse("dxmon: wrong access token", status_code=403)
         await response(scope, receive, send)
+
+
+def _local_path(url) -> str:
+    """``url``'s path and query only: a redirect that stays on this server."""
+    return url.path + (f"?{url.query}" if url.query else "")
 
 
 def csrf_token(request: Request) -> tuple[str, bool]:

@@ -26,7 +26,8 @@ import threading
 import uvicorn
 
 from core.config import Config
-from core.errors import ConfigError
+from core.errors import ConfigError, StorageError
+from storage.schema import open_db
 from web.app import create_app
 from web.security import LOCAL_HOSTS, is_local
 
@@ -73,9 +74,20 @@ class _Server(uvicorn.Server):
             self.should_exit = True
 
 
+def check_archive(config: Config) -> None:
+    """Refuse to serve an archive that does not exist (a typo in ``[storage] path`` would
+    otherwise show an empty archive, created on the spot) or cannot be read."""
+    path = config.storage_path
+    if not path.exists():
+        raise StorageError(f"no archive at {path}: run `dxmon crawl` first, or point "
+                           "[storage] path at an existing one")
+    open_db(path, readonly=True).close()  # a damaged file fails here, in one line
+
+
 def build_server(config: Config, host: str, port: int) -> uvicorn.Server:
     """The uvicorn server of the web view, checked (see the module doc), not started."""
     token = access_token(config, host)
+    check_archive(config)
     proxy = config.web.trusted_proxy
     allowed = None
     if is_local(host) and not proxy:
