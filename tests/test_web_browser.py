@@ -104,7 +104,7 @@ def test_sessions_home_shows_each_body_s_timeline_newest_first(chromium, page, b
     assert labels and not [t for t in labels if f"thứ {browser_archive.number + 1}" in t], labels
 
 
-def test_the_body_filter_keeps_one_timeline(chromium, page):
+def test_the_filters_keep_one_body_or_one_year(chromium, page, browser_archive):
     from selenium.webdriver.support.ui import Select
 
     page("/")
@@ -116,6 +116,16 @@ def test_the_body_filter_keeps_one_timeline(chromium, page):
     bodies = {s.get_attribute("data-body") for s in css(chromium, "section.timeline")}
     assert bodies == {"ubqg-cds"}
     assert css(chromium, "section.timeline li.session")
+    # this year: only the session held today, whichever body
+    page("/")
+    year = browser_archive.report.published.year
+    form = chromium.find_element("css selector", "form#filters")
+    Select(form.find_element("css selector", 'select[name="year"]')).select_by_value(str(year))
+    form.submit()
+    wait_url(chromium, f"year={year}")
+    wait_for(chromium, "main#content")
+    shown = [li.get_attribute("data-session-id") for li in css(chromium, "li.session")]
+    assert shown == [str(browser_archive.session_id())]
 
 
 def test_a_session_leads_to_its_report_s_archived_copy(chromium, page, browser_archive):
@@ -166,6 +176,30 @@ def test_search_without_diacritics_finds_the_article_and_leads_to_it(chromium, p
     titles[0].click()
     wait_url(chromium, f"/articles/{browser_archive.article_id(browser_archive.bridge_url)}")
     assert wait_for(chromium, "h1.title").text == BRIDGE.title
+
+
+def test_search_filters_by_source_and_by_reporting_a_session(chromium, page, browser_archive):
+    from selenium.webdriver.support.ui import Select
+
+    number = browser_archive.number
+    page("/search")
+    form = chromium.find_element("css selector", "form#search-form")
+    form.find_element("css selector", 'input[name="q"]').send_keys(f"phien hop thu {number}")
+    Select(form.find_element("css selector", 'select[name="source"]')).select_by_value(
+        "thanhhoa-tv")
+    form.find_element("css selector", 'input[name="reports"]').click()
+    form.submit()
+    wait_url(chromium, "reports=1")
+    wait_for(chromium, "ol#results li.result")
+    outlets = {o.text for o in css(chromium, "ol#results li.result .outlet")}
+    assert outlets == {"thanhhoa-tv"}
+    titles = [a.text for a in css(chromium, "ol#results a.title")]
+    assert browser_archive.report.title in titles
+    # the bridge's article reports no session: "reports a session" leaves it out
+    page(f"/search?q={BRIDGE_QUERY.replace(' ', '+')}&reports=1")
+    assert not css(chromium, "ol#results li.result")
+    page(f"/search?q={BRIDGE_QUERY.replace(' ', '+')}")
+    assert [a.text for a in css(chromium, "ol#results a.title")] == [BRIDGE.title]
 
 
 def test_a_search_for_words_nowhere_in_the_archive_finds_nothing(chromium, page):
