@@ -253,6 +253,8 @@ def test_an_edited_article_shows_its_versions_as_a_diff(chromium, page, browser_
     assert "96" in inserted and "80" not in inserted
     aliases = [a.text for a in css(chromium, "ul#aliases li")]
     assert any(browser_archive.bridge_url in a for a in aliases)
+    byline = chromium.find_element("css selector", "p.byline").text
+    assert BRIDGE.author in byline and BRIDGE.site in byline
 
 
 def test_an_article_without_edits_shows_no_diff(chromium, page, browser_archive):
