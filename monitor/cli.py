@@ -241,8 +241,7 @@ def cmd_search(args) -> int:
     finally:
         db.close()
     if args.json:  # each hit as the web view's /api/search gives it
-        terms = articles.search_match(query)[1]
-        print(_dumps([views.search_hit_json(r, terms) for r in rows]))
+        print(_dumps([views.search_hit_json(r, query) for r in rows]))
         return 0
     for r in rows:
         print(f"[{r['id']}] {r['title']}\n    {r['url']} ({r['source']}, {r['published_at']})"

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import sqlite_utils
 
 from core.config import Config
-from core.text import fold
+from core.text import fold, normalize
 from storage import articles, crawl_state, views
 
 __all__ = ["session_json", "sessions_json", "search_json", "search_hit_json", "article_json",
@@ -67,14 +67,20 @@ def _phrase_span(evidence: str) -> tuple[int, int] | None:  # folding costs ~0.1
 
 
 def term_marks(text: str, terms: list[str]) -> list[list[int]]:
-    """Where the folded search ``terms`` start a word of ``text`` (a term is a prefix,
-    as in the search), as ranges, in order."""
+    """Where the folded search ``terms`` are words of ``text`` (a term ending in ``*`` is
+    a prefix, as in the search: "chuyen*" marks "chuyển" and "chuyên"), as ranges."""
+    terms = [t.lower() for t in terms if t.rstrip("*")]
     if not text or not terms:
         return []
-    folded = _folded(text)
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(t.lower()) for t in
-                                             sorted(terms, key=len, reverse=True)) + r")\w*")
-    return [[m.start(), m.end()] for m in pattern.finditer(folded)]
+    words = [re.escape(t[:-1]) + r"\w*" if t.endswith("*") else re.escape(t) + r"\b"
+             for t in sorted(terms, key=len, reverse=True)]
+    pattern = re.compile(r"\b(?:" + "|".join(words) + ")")
+    return [[m.start(), m.end()] for m in pattern.finditer(_folded(text))]
+
+
+def _query_words(query: str) -> list[str]:
+    """The query's folded words as the search takes them, a prefix ``*`` kept."""
+    return [t for t in fold(normalize(query)).replace('"', " ").split() if t.rstrip("*")]
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -161,13 +167,15 @@ def sessions_json(db: sqlite_utils.Database, config: Config, *, body: str | None
 # --- search --------------------------------------------------------------------------------
 
 
-def search_hit_json(row: dict, terms: list[str]) -> dict:
-    """One search result: the article's facts and a snippet of its stored text with the
-    terms' ``marks`` (``row`` holds ``text``, or an already cut ``snippet``)."""
-    snippet = row["snippet"] if "snippet" in row else articles.snippet(row["text"], terms)
+def search_hit_json(row: dict, query: str) -> dict:
+    """One search result for ``query``: the article's facts and a snippet of its stored
+    text with the query words' ``marks`` (``row`` holds ``text``, or a cut ``snippet``)."""
+    words = _query_words(query)
+    snippet = row["snippet"] if "snippet" in row else articles.snippet(
+        row["text"], [w.rstrip("*") for w in words])
     return {"id": row["id"], "url": row["url"], "source": row["source"], "title": row["title"],
             "published_at": row["published_at"], "snippet": snippet,
-            "marks": term_marks(snippet, terms)}
+            "marks": term_marks(snippet, words)}
 
 
 def search_json(db: sqlite_utils.Database, query: str, *, after: int | None = None,
@@ -180,7 +188,7 @@ def search_json(db: sqlite_utils.Database, query: str, *, after: int | None = No
     if terms:
         rows = views.search_page(db, match, after=after, limit=limit + 1, source=source,
                                  since=since, until=until, reports_session=reports_session)
-        results = [search_hit_json(r, terms) for r in rows[:limit]]
+        results = [search_hit_json(r, query) for r in rows[:limit]]
         more = len(rows) > limit
     else:
         more = False
@@ -209,6 +217,38 @@ def word_diff(before: str, after: str) -> list[list[str]]:
             out.append(["-", "".join(a[i1:i2])])
         if j2 > j1:
             out.append(["+", "".join(b[j1:j2])])
+    return _coalesce(out)
+
+
+def _coalesce(pieces: list[list[str]]) -> list[list[str]]:
+    """Changes separated only by a space become one removal and one addition ("tập
+    trung hoàn" → "kết nối thêm" rather than three one-word swaps), as a person reads an
+    edit; a line break still separates them."""
+    out: list[list[str]] = []
+    removed: list[str] = []
+    added: list[str] = []
+
+    def flush() -> None:
+        if removed:
+            out.append(["-", "".join(removed)])
+        if added:
+            out.append(["+", "".join(added)])
+        removed.clear()
+        added.clear()
+
+    for i, (op, text) in enumerate(pieces):
+        if op == "-":
+            removed.append(text)
+        elif op == "+":
+            added.append(text)
+        elif ((removed or added) and not text.strip() and "\n" not in text
+              and i + 1 < len(pieces) and pieces[i + 1][0] != "="):
+            removed.append(text)
+            added.append(text)
+        else:
+            flush()
+            out.append([op, text])
+    flush()
     return out
 
 

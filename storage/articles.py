@@ -329,8 +329,15 @@ def _snippet(text: str, terms: list[str], width: int = 160) -> str:
             break
     at = where(found.start()) if found else 0
     start = max(0, at - width // 3)
-    piece = text[start:start + width].replace("\n", " ")
-    return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+    end = start + width
+    # whole words at both ends: move in to the nearest space, unless none is near
+    # (a window's sixth: a text without spaces is still cut where it must be)
+    if start and 0 <= (space := text.find(" ", start, at)) - start < width // 6:
+        start = space + 1
+    if end < len(text) and 0 <= end - (space := text.rfind(" ", at, end)) < width // 6:
+        end = space
+    piece = text[start:end].replace("\n", " ")
+    return ("…" if start else "") + piece + ("…" if end < len(text) else "")
 
 
 def _folded_with_positions(text: str):

@@ -105,12 +105,15 @@ def session_row(db: sqlite_utils.Database, session_id: int) -> dict | None:
 
 
 def session_mentions(db: sqlite_utils.Database, session_id: int) -> list[dict]:
-    """Every article attached to the session: its role, outlet, times and evidence."""
+    """Every article attached to the session: its role, outlet, times and evidence;
+    reports first, then meetings, previews and references, each by publication time."""
     return list(db.query(
         "SELECT a.id AS article_id, a.url, a.source, a.title, a.published_at, a.first_seen, "
         "sa.role, sa.evidence, sa.attached_at FROM session_articles sa "
         "JOIN articles a ON a.id = sa.article_id WHERE sa.session_id = ? "
-        "ORDER BY a.first_seen, a.id", [session_id]))
+        "ORDER BY CASE sa.role WHEN 'report' THEN 0 WHEN 'meeting' THEN 1 "
+        "WHEN 'preview' THEN 2 ELSE 3 END, COALESCE(a.published_at, a.first_seen), a.id",
+        [session_id]))
 
 
 def session_alerts(db: sqlite_utils.Database, session_id: int) -> list[dict]:

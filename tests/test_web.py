@@ -247,6 +247,13 @@ def test_search_without_diacritics_finds_the_article_with_highlights(site, archi
     assert results[0].cssselect("a.title")[0].get("href") == f"/articles/{archive.report_id}"
     marks = [m.text_content() for m in results[0].cssselect(".snippet mark")]
     assert "kết" in marks and "mười" in marks
+    # whole words only: "so" marks "số" and "sở", never "soát" or "Sơn"
+    for hit in site.get("/api/search", params={"q": "so", "limit": 100}).json()["results"]:
+        for start, end in hit["marks"]:
+            assert views._folded(hit["snippet"][start:end]) == "so", hit["snippet"][start:end]
+    prefix = site.get("/api/search", params={"q": "ket noi them* muoi"}).json()["results"]
+    hit = next(h for h in prefix if h["id"] == archive.report_id)
+    assert "thêm" in [hit["snippet"][a:b] for a, b in hit["marks"]]
     form = doc.cssselect("form#search-form")[0]
     assert form.get("method") == "get" and form.get("action") == "/search"
     assert form.cssselect("input[name=q]")[0].get("value") == "ket noi them muoi co so du lieu"
@@ -554,6 +561,16 @@ def test_session_phrase_is_marked_in_evidence():
 # --- the commands that serve it -------------------------------------------------------------
 
 
+def _copy_archive(source, target) -> None:
+    """A consistent copy of a live archive, its WAL included (SQLite's backup API)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
 def _free_port() -> int:
     import socket
 
@@ -576,7 +593,6 @@ def _wait_for(url: str, process, seconds: float = 60) -> httpx.Response:
 
 @pytest.mark.parametrize("command", [["web"], ["serve", "--web"]])
 def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_path, command):
-    import shutil
     import signal
     import subprocess
     import sys
@@ -584,7 +600,7 @@ def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_pa
     from testsupport.crawl import ROOT
 
     db = tmp_path / "copy.db"  # serve may write (its lock, deliveries): a copy of the archive
-    shutil.copy(archive.crawl.db_path, db)
+    _copy_archive(archive.crawl.db_path, db)
     port = _free_port()
     config = tmp_path / "dxmon.toml"
     config.write_text(f'[storage]\npath = "{db}"\n[web]\nport = {port}\nlang = "en"\n',
@@ -611,10 +627,8 @@ def test_dxmon_web_and_serve_web_serve_the_archive_until_sigterm(archive, tmp_pa
 
 
 def test_crawl_now_is_a_post_with_the_csrf_token(archive, tmp_path):
-    import shutil
-
     crawl = Crawl(archive.crawl.web, tmp_path)  # on a copy: this test writes
-    shutil.copy(archive.crawl.db_path, crawl.db_path)
+    _copy_archive(archive.crawl.db_path, crawl.db_path)
     served = Served(crawl.config)
     try:
         def runs():

@@ -268,10 +268,9 @@ class _Pages:
 
     def sources(self, request: Request) -> Response:
         data = views.sources_json(self.archive.read(), self.config)
-        for source in data["sources"]:
-            source["crawl_asked"] = self.crawls.running(source["source"])
+        running = {s.name for s in self.config.sources if self.crawls.running(s.name)}
         crawling = request.query_params.get("crawling")
-        return self.answer(request, "sources.html", data, crawling=crawling)
+        return self.answer(request, "sources.html", data, crawling=crawling, running=running)
 
     async def crawl_now(self, request: Request) -> Response:
         form = await request.form()

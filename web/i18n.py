@@ -38,7 +38,8 @@ LABELS: dict[str, dict[str, str]] = {
         "robots_forbidden": "URL bị cấm", "previews": "bài báo trước",
         "resent": "Cảnh báo đã được đưa lại vào hàng đợi", "language": "English",
         "feeds": "Nguồn cấp", "session_no": "Phiên họp thứ", "of_year": "năm", "crawl_now": "Thu thập ngay",
-        "crawling": "Đang thu thập", "crawl_started": "Đã bắt đầu thu thập",
+        "crawling": "Đang thu thập", "kind_session": "phiên mới",
+        "kind_correction": "đính chính", "crawl_started": "Đã bắt đầu thu thập",
     },
     "en": {
         "app": "dxmon", "sessions": "Sessions", "search": "Search", "sources": "Sources",
@@ -69,7 +70,8 @@ LABELS: dict[str, dict[str, str]] = {
         "robots_forbidden": "URLs forbidden", "previews": "previews",
         "resent": "The alert is queued again", "language": "Tiếng Việt",
         "feeds": "Feeds", "session_no": "Session", "of_year": "of", "crawl_now": "Crawl now",
-        "crawling": "Crawling", "crawl_started": "Crawl started",
+        "crawling": "Crawling", "kind_session": "new session",
+        "kind_correction": "correction", "crawl_started": "Crawl started",
     },
 }
 
