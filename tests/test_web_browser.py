@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from urllib.parse import urlsplit
+from datetime import datetime
+from urllib.parse import quote, urlsplit
 
 import pytest
 
 # the fixtures browser_archive, web_view and chromium: testsupport.browser (a plugin
 # of tests/conftest.py)
+from core.models import VN_TZ
 from testsupport.browser import BODY, BRIDGE, BRIDGE_QUERY, HOSTILE_TITLE, screenshot
+from testsupport.content import PortalArticle, recently
 from testsupport.portals import SITES
 
 # one worker builds the archive once and runs all of them (pyproject: --dist loadgroup)
@@ -349,6 +352,68 @@ def injected_script_runs(driver) -> bool:
         "s.textContent = 'window.__dxmon_ran = true';"
         "document.body.appendChild(s);"
         "return window.__dxmon_ran;")
+
+
+# --- actions (last: they change the archive) ------------------------------------------
+
+NEW_ARTICLE = PortalArticle(
+    slug="ha-giang-mo-lop-day-tieng-mong-cho-can-bo-xa", site="hagiang-tv", section="xa-hoi",
+    title="Hà Giang mở lớp dạy tiếng Mông cho cán bộ xã",
+    published=datetime(2026, 1, 1, tzinfo=VN_TZ), author="Lò Thị Mai",
+    sapo=("Sở Nội vụ tỉnh Hà Giang khai giảng lớp bồi dưỡng tiếng Mông cho 45 cán bộ, công "
+          "chức cấp xã ở các huyện vùng cao."),
+    paragraphs=("Lớp học kéo dài ba tháng, tập trung vào giao tiếp hằng ngày và thuật ngữ "
+                "hành chính để cán bộ làm việc trực tiếp với người dân.",))
+
+
+def test_crawl_now_from_the_sources_page_archives_what_was_published(chromium, page,
+                                                                      browser_archive):
+    """The one form a user posts: "crawl now" on a source (with the page's CSRF token),
+    then the new article is found by search."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    now = datetime.now(VN_TZ)
+    browser_archive.portals.publish("hagiang-tv", NEW_ARTICLE.edited(published=recently(now, 10)))
+    page("/sources")
+    row = chromium.find_element("css selector", 'tr.source[data-source="hagiang-tv"]')
+    row.find_element("css selector", "form.crawl-now button").click()
+    wait_url(chromium, "crawling=hagiang-tv")
+    # scrapy's start alone takes over a second: the page is drawn while the crawl runs
+    row = wait_for(chromium, 'tr.source[data-source="hagiang-tv"]')
+    assert row.find_elements("css selector", ".crawling")
+    search = f"{chromium.current_url.split('/sources')[0]}/search?q=tieng+mong+can+bo+xa"
+
+    def archived(driver) -> bool:
+        driver.get(search)
+        return any(a.text == NEW_ARTICLE.title for a in css(driver, "ol#results a.title"))
+
+    # a single-source crawl of the test portal takes seconds; 120 s covers a loaded CI
+    WebDriverWait(chromium, 120, poll_frequency=1).until(
+        archived, message="the article published before 'crawl now' was never archived")
+
+    def finished(driver) -> bool:
+        driver.get(search.split("/search")[0] + "/sources")
+        return not css(driver, 'tr.source[data-source="hagiang-tv"] .crawling')
+
+    # and the crawl ends (before the server is stopped at the module's end)
+    WebDriverWait(chromium, 120, poll_frequency=1).until(
+        finished, message="the crawl started from the page never ended")
+
+
+def test_a_form_posted_from_another_site_is_refused(chromium, page, web_view):
+    """CSRF, attacked from a real browser: a page elsewhere posts the crawl form to the
+    web view (no token, then a made-up one); it is refused and no crawl starts."""
+    for token in ("", '<input type="hidden" name="csrf" value="made-up">'):
+        form = (f'<form method="post" action="{web_view.url}/sources/mst-portal/crawl">'
+                f'{token}<button id="go" type="submit">go</button></form>')
+        chromium.get("data:text/html;charset=utf-8," + quote(form))
+        chromium.find_element("css selector", "#go").click()
+        wait_url(chromium, "/sources/mst-portal/crawl")
+        assert "CSRF" in wait_for(chromium, "body").text
+    page("/sources")
+    row = chromium.find_element("css selector", 'tr.source[data-source="mst-portal"]')
+    assert not row.find_elements("css selector", ".crawling")
+    assert row.find_elements("css selector", "form.crawl-now button")
 
 
 # --- the set-up's own promises ------------------------------------------------------------
