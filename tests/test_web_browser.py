@@ -6,7 +6,8 @@ What a user checks: each page shows what it promises; a search typed without
 diacritics finds the article and leads to it; a session leads to its report's archived
 copy; an edited article shows its diff; a hostile title is shown as text and runs
 nothing; ``?lang=en`` speaks English; no page holds an inline script and the CSP
-refuses one injected later.
+refuses one injected later; "crawl now" posted from the sources page archives what was
+just published, and the same form posted from another site is refused (CSRF).
 
 One archive, one server and one browser for the whole module (built in ~25 s); every
 wait is a condition (WebDriverWait), never a sleep. ``DXMON_SCREENSHOTS=1`` saves a
@@ -317,13 +318,14 @@ def test_lang_en_shows_english_labels_and_vi_is_the_default(chromium, page):
 
 # --- the Content-Security-Policy -------------------------------------------------------
 
-PAGES = ["/", "/search?q=phien+hop", "/sources", "/alerts"]
+PAGES = ["/", "/?lang=en", "/search?q=phien+hop", "/sources", "/alerts"]
 
 
 def test_no_page_holds_an_inline_script_and_the_csp_forbids_one(chromium, page, web_view,
                                                                 browser_archive):
     pages = [*PAGES, f"/sessions/{browser_archive.session_id()}",
-             f"/articles/{browser_archive.article_id(browser_archive.bridge_url)}"]
+             f"/articles/{browser_archive.article_id(browser_archive.bridge_url)}",
+             f"/articles/{browser_archive.article_id(browser_archive.hostile_url)}"]
     for path in pages:
         with urllib.request.urlopen(web_view.url + path, timeout=WAIT_S) as answer:
             policy = answer.headers["Content-Security-Policy"] or ""
