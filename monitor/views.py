@@ -326,7 +326,7 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
     now = now or datetime.now(UTC)
     first_day = (now - timedelta(days=SPARK_DAYS - 1)).date()
     days = [(first_day + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
-    runs = views.source_runs(db)
+    runs = crawl_state.last_crawl_runs(db)
     names = [s.name for s in config.sources] + sorted(set(runs) - {s.name for s in config.sources})
     per_day = views.articles_per_day(db, names,
                                      datetime.combine(first_day, datetime.min.time(), UTC))

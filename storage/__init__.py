@@ -5,7 +5,9 @@
 - :mod:`storage.crawl_state` — sources, crawl runs, fetch validators, host health;
 - :mod:`storage.sessions` — sessions, mentions, which articles report which session;
 - :mod:`storage.outbox` — alert rows (the delivery rules are :mod:`notifier.outbox`);
-- :mod:`storage.neardup` — MinHash near-duplicate clusters.
+- :mod:`storage.neardup` — MinHash near-duplicate clusters;
+- :mod:`storage.views` — what the web view and ``--json`` read (keyset search pages,
+  timelines, source health), and the web view's one write (resend a given-up alert).
 
 Other packages call these functions and never write SQL (tests/test_storage.py checks).
 """

@@ -14,7 +14,7 @@ from core.models import Mention
 __all__ = ["replace_mentions", "add_mention", "reported_sessions", "sessions_of_body",
            "sessions_of_body_or_key", "create_session", "update_session", "mark_alertable",
            "fold_session", "attach_article", "count_other_reports", "session_holding_key",
-           "list_sessions", "session_detail", "session_for_alert", "reporting_articles"]
+           "list_sessions", "session_for_alert", "reporting_articles"]
 
 # the columns of a session that grouping may change (update_session refuses others)
 _MUTABLE = ("key", "number", "period", "date")
@@ -136,16 +136,6 @@ def list_sessions(db: sqlite_utils.Database, *, body: str | None = None) -> list
             {where}
             GROUP BY s.id
             ORDER BY s.date DESC NULLS LAST, s.id DESC""", params))
-
-
-def session_detail(db: sqlite_utils.Database, session_id: int) -> dict:
-    """One session with every attached article (role, evidence)."""
-    session = db["sessions"].get(session_id)
-    session["articles"] = list(db.query(
-        "SELECT a.id, a.url, a.source, a.title, a.published_at, sa.role, sa.evidence "
-        "FROM session_articles sa JOIN articles a ON a.id = sa.article_id "
-        "WHERE sa.session_id = ? ORDER BY a.first_seen, a.id", [session_id]))
-    return session
 
 
 def session_for_alert(db: sqlite_utils.Database, session_id: int) -> dict | None:

@@ -20,7 +20,7 @@ from storage.schema import transaction
 
 __all__ = ["session_timeline", "upcoming_previews", "session_years", "session_row",
            "session_mentions", "session_alerts", "search_page", "published_id_range", "article_row",
-           "article_cluster", "article_sessions", "source_runs", "host_delays", "articles_per_day",
+           "article_cluster", "article_sessions", "host_delays", "articles_per_day",
            "outbox_rows", "resend_alert"]
 
 
@@ -71,12 +71,19 @@ def session_years(db: sqlite_utils.Database) -> list[int]:
         "ORDER BY 1 DESC")]
 
 
+# A preview that names no date announces a meeting within days ("tuần tới", "sắp tới"):
+# after this many days without a report it is no longer shown as upcoming
+UNDATED_PREVIEW_DAYS = 14
+
+
 def upcoming_previews(db: sqlite_utils.Database, today: str, *,
                       body: str | None = None) -> list[dict]:
     """Sessions announced by a preview ("sẽ chủ trì") and not (yet) reported: one row per
     (body, number, period, date) with its expected date, the first preview's article
-    and evidence. Only those expected ``today`` or later, or with no date."""
-    params: list = [today]
+    and evidence. Only those expected ``today`` or later, or undated ones published in
+    the last :data:`UNDATED_PREVIEW_DAYS` days."""
+    recent = (date.fromisoformat(today) - timedelta(days=UNDATED_PREVIEW_DAYS)).isoformat()
+    params: list = [today, recent]
     extra = ""
     if body:
         extra = "AND m.body = ?"
@@ -87,8 +94,9 @@ def upcoming_previews(db: sqlite_utils.Database, today: str, *,
                  AND m2.body = g.body AND m2.role = 'preview' LIMIT 1) AS evidence
             FROM (SELECT m.body, m.number, m.period, m.date, MIN(m.article_id) AS article_id,
                          COUNT(DISTINCT m.article_id) AS previews
-                  FROM mentions m
-                  WHERE m.role = 'preview' AND (m.date IS NULL OR m.date >= ?) {extra}
+                  FROM mentions m JOIN articles a ON a.id = m.article_id
+                  WHERE m.role = 'preview' AND (m.date >= ? OR (m.date IS NULL
+                    AND COALESCE(a.published_at, a.first_seen) >= ?)) {extra}
                     AND NOT EXISTS (
                       SELECT 1 FROM sessions s WHERE s.body = m.body AND (
                         (m.number IS NOT NULL AND s.number = m.number
@@ -214,13 +222,6 @@ def article_sessions(db: sqlite_utils.Database, article_id: int) -> list[dict]:
 # --- sources -------------------------------------------------------------------------------
 
 
-def source_runs(db: sqlite_utils.Database) -> dict[str, dict]:
-    """The latest finished (else running) crawl run of each source, by name."""
-    rows = db.query(
-        "SELECT * FROM crawl_runs WHERE id IN (SELECT MAX(id) FROM crawl_runs GROUP BY source)")
-    return {row["source"]: row for row in rows}
-
-
 def host_delays(db: sqlite_utils.Database) -> list[dict]:
     """Hosts whose robots.txt asked for a Crawl-delay, with it."""
     return list(db.query("SELECT host, crawl_delay FROM host_state WHERE crawl_delay IS NOT NULL "
@@ -243,7 +244,13 @@ def articles_per_day(db: sqlite_utils.Database, sources: list[str],
 # --- the outbox ----------------------------------------------------------------------------
 
 
-def outbox_rows(db: sqlite_utils.Database, *, limit: int = 500) -> list[dict]:
+# The Alerts page lists this many of the newest rows: an outbox only grows (two rows a
+# session and channel at most), rendering is most of a page's cost (400 rows: ~15 ms of
+# CPU, which 20 concurrent clients queue behind), and the counts above cover every row
+OUTBOX_PAGE = 200
+
+
+def outbox_rows(db: sqlite_utils.Database, *, limit: int = OUTBOX_PAGE) -> list[dict]:
     """The newest outbox rows with their session's body, number and date."""
     return list(db.query(
         "SELECT al.id, al.session_id, al.channel, al.kind, al.status, al.idempotency_key, "

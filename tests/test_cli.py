@@ -54,7 +54,7 @@ def test_every_command_is_documented_in_help(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     for name in ("demo", "init", "crawl", "serve", "sessions", "articles", "search", "status",
-                 "detect", "notify-test", "history"):
+                 "detect", "notify-test", "history", "web"):
         assert name in commands
         assert commands[name].description, name
 

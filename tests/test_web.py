@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import lxml.etree
 import lxml.html
 import pytest
 from hypothesis import given, settings
@@ -173,6 +174,11 @@ def test_every_page_has_the_nav_the_content_and_the_security_headers(site, archi
     # and on what is not a page: the API, the stylesheet, a 404, a refused form
     for path in ["/api/sessions", "/static/dxmon.css", "/articles/999999", "/nowhere"]:
         assert site.get(path).headers["content-security-policy"] == CSP, path
+    huge = "9" * 30  # beyond SQLite's 64-bit integers: no row, never a server error
+    for path, status in [(f"/articles/{huge}", 404), (f"/sessions/{huge}", 404),
+                         (f"/api/articles/{huge}", 404), (f"/search?q=a&after={huge}", 400),
+                         (f"/?year={huge}", 400), (f"/alerts?resent={huge}", 400)]:
+        assert site.get(path).status_code == status, path
     refused = site.client.post("/alerts/1/resend")
     assert refused.headers["content-security-policy"] == CSP
 
@@ -234,7 +240,8 @@ def test_a_session_shows_its_reports_alerts_and_evidence(site, archive):
     (fix,) = api["corrections"]
     assert fix["before"]["number"] == archive.number + 2 and fix["after"]["number"] == \
         archive.number and fix["channels"] == {"console": "sent", "dead": "failed"}
-    assert site.get("/sessions/999999").status_code == 404
+    missing = site.page("/sessions/999999", status=404)
+    assert "Không tìm thấy" in missing.cssselect("main#content h1")[0].text_content()
     assert site.get("/api/sessions/999999").status_code == 404
 
 
@@ -277,6 +284,12 @@ def test_search_filters_source_dates_and_reports(site, archive):
     assert old and archive.report_id not in old
     assert ids(limit=100, **{"from": "2099-01-01"}) == set()
     assert site.get("/search?q=x&from=2024-13-45").status_code == 400
+    for bad in ("after=abc", "limit=0", "limit=101", "q=" + "+".join(["chu"] * 33)):
+        response = site.get(f"/api/search?q=x&{bad}")
+        assert response.status_code == 400 and response.json()["error"], bad
+    # FTS5 syntax in a query is only ever text
+    for query in ('"', "chuyen OR", "NEAR(a b)", "a AND NOT b", "*", "title:x", "'--"):
+        assert site.get("/api/search", params={"q": query}).status_code == 200, query
 
 
 def _walk(site, query: str, limit: int) -> list[int]:
@@ -494,6 +507,17 @@ def test_binding_beyond_localhost_needs_a_token_or_a_proxy(archive, monkeypatch)
     assert access_token(config, "0.0.0.0") == "abc"
     assert access_token(_config(archive, trusted_proxy="10.0.0.1"), "0.0.0.0") is None
     assert access_token(_config(archive), "::1") is None
+    import socket
+
+    with socket.socket() as busy:  # a port another program holds
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        for command in (["web"], ["serve", "--web"]):
+            result = crawl.dxmon(*command, "--port", str(taken), check=False)
+            assert result.returncode == 2, (command, result.stderr[-1000:])
+            assert f"cannot listen on 127.0.0.1:{taken}" in result.stderr
+            assert "Traceback" not in result.stderr
     missing = crawl.folder / "none" / "dxmon.toml"
     missing.parent.mkdir()
     missing.write_text('[storage]\npath = "nothing-here.db"\n', encoding="utf-8")
@@ -666,3 +690,58 @@ def test_word_diff_gives_back_both_versions(before, after):
     assert "".join(p for op, p in pieces if op != "+") == before
     assert "".join(p for op, p in pieces if op != "-") == after
     assert all(op in "=-+" for op, _ in pieces)
+
+
+def test_both_languages_label_everything():
+    from web.i18n import LABELS
+
+    assert set(LABELS["vi"]) == set(LABELS["en"])
+    assert all(v.strip() for labels in LABELS.values() for v in labels.values())
+
+
+def test_the_feeds_are_served_with_their_types(site, archive):
+    """The web view mounts web.feeds (the feeds work's module; a placeholder answers 503
+    until it is merged, and this test says so instead of passing)."""
+    atom = site.get("/feeds/sessions.atom")
+    if atom.status_code == 503:
+        pytest.skip("web/feeds.py is still the placeholder: the feeds work is not merged")
+    assert atom.status_code == 200
+    assert atom.headers["content-type"].startswith("application/atom+xml")
+    assert atom.headers["content-security-policy"] == CSP
+    root = lxml.etree.fromstring(atom.content)
+    assert root.tag == "{http://www.w3.org/2005/Atom}feed"
+    ics = site.get("/feeds/sessions.ics")
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    assert ics.text.startswith("BEGIN:VCALENDAR")
+
+
+def test_upcoming_shows_previews_not_yet_held_and_only_those(tmp_path):
+    from datetime import date
+
+    from core.models import Extracted, Mention
+    from storage.articles import store_article
+    from storage.sessions import add_mention, create_session
+    from storage.views import upcoming_previews
+
+    today = date(2026, 12, 6)
+    db = open_db(tmp_path / "a.db")
+    cases = {  # slug: (number, expected date, published, shown)
+        "future": (5, date(2026, 12, 9), datetime(2026, 12, 5, 9, tzinfo=VN_TZ), True),
+        "today": (6, today, datetime(2026, 12, 4, 9, tzinfo=VN_TZ), True),
+        "past": (4, date(2026, 11, 30), datetime(2026, 11, 28, 9, tzinfo=VN_TZ), False),
+        "undated-recent": (7, None, datetime(2026, 12, 1, 9, tzinfo=VN_TZ), True),
+        "undated-old": (3, None, datetime(2026, 10, 1, 9, tzinfo=VN_TZ), False),
+        "held": (8, date(2026, 12, 20), datetime(2026, 12, 5, 9, tzinfo=VN_TZ), False),
+    }
+    for slug, (number, day, published, _) in cases.items():
+        stored = store_article(db, "tv", Extracted(
+            url=f"http://127.0.0.1:9/{slug}.htm", canonical_url=f"http://127.0.0.1:9/{slug}.htm",
+            title=slug, text=f"Thủ tướng sẽ chủ trì phiên họp thứ {number} ({slug}).",
+            published_at=published), now=published)
+        add_mention(db, stored.article_id, Mention(body=BODY, role="preview", number=number,
+                                                   date=day, evidence=f"sẽ chủ trì {slug}"))
+    create_session(db, key=f"{BODY}:n:8", body=BODY, number=8, period=None, day=None,
+                   title=None, first_seen="2026-12-05T00:00:00+00:00")  # already reported
+    shown = {row["number"] for row in upcoming_previews(db, today.isoformat())}
+    db.close()
+    assert shown == {number for number, _, _, show in cases.values() if show}

@@ -122,6 +122,7 @@ def spark(per_day: list[list]) -> Markup:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             auto_reload=False,  # templates ship with the package
                              undefined=jinja2.StrictUndefined)
     env.filters.update(marked=marked, safe_href=safe_href, when=when, spark=spark)
     return env
@@ -236,7 +237,7 @@ class _Pages:
 
     def session(self, request: Request) -> Response:
         data = views.session_json(self.archive.read(), self.config,
-                                  request.path_params["session_id"])
+                                  _row_id(request, "session_id"))
         if data is None:
             raise HTTPException(404, "no such session")
         return self.answer(request, "session.html", data)
@@ -249,7 +250,8 @@ class _Pages:
         since, until = _day(params.get("from"), "from"), _day(params.get("to"), "to")
         source = params.get("source") or None
         reports = params.get("reports") in ("1", "on", "true")
-        limit = _int(params.get("limit"), "limit") or PAGE_SIZE
+        limit = _int(params.get("limit"), "limit")
+        limit = PAGE_SIZE if limit is None else limit
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise HTTPException(400, f"limit must be from 1 to {MAX_PAGE_SIZE}")
         data = views.search_json(self.archive.read(), query,
@@ -261,7 +263,7 @@ class _Pages:
         return self.answer(request, "search.html", data)
 
     def article(self, request: Request) -> Response:
-        data = views.article_json(self.archive.read(), request.path_params["article_id"])
+        data = views.article_json(self.archive.read(), _row_id(request, "article_id"))
         if data is None:
             raise HTTPException(404, "no such article")
         return self.answer(request, "article.html", data)
@@ -295,7 +297,7 @@ class _Pages:
         form = await request.form()
         if not security.csrf_ok(request, form.get("csrf")):
             raise HTTPException(403, "missing or wrong CSRF token: reload the page and retry")
-        alert_id = request.path_params["alert_id"]
+        alert_id = _row_id(request, "alert_id")
         db = open_db(self.db_path)  # the one writer: short-lived, closed at once
         try:
             done = rows.resend_alert(db, alert_id, _outbox_now())
@@ -329,13 +331,26 @@ class _Pages:
                            status_code=exc.status_code, detail=exc.detail)
 
 
+# SQLite's integers are 64-bit: a larger number in a URL is no row, not a server error
+_MAX_ID = 2**63 - 1
+
+
+def _row_id(request: Request, name: str) -> int:
+    """A row id from the path; 404 when no row can have it."""
+    value = request.path_params[name]
+    if not 0 < value <= _MAX_ID:
+        raise HTTPException(404, f"no such {name.removesuffix('_id')}")
+    return value
+
+
 def _int(value: str | None, name: str) -> int | None:
-    if value in (None, ""):
-        return None
     try:
-        return int(value)
+        number = None if value in (None, "") else int(value)
     except ValueError:
-        raise HTTPException(400, f"{name} must be a whole number") from None
+        number = _MAX_ID + 1
+    if number is not None and not -_MAX_ID <= number <= _MAX_ID:
+        raise HTTPException(400, f"{name} must be a whole number")
+    return number
 
 
 def _day(value: str | None, name: str) -> str | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import uvicorn
 
@@ -100,19 +101,43 @@ def build_server(config: Config, host: str, port: int) -> uvicorn.Server:
     return _Server(settings)
 
 
+def _cannot_listen(config: Config, host: str, port: int) -> ConfigError:
+    return ConfigError(f"cannot listen on {host}:{port} (in use by another program, or not an "
+                       "address of this machine): choose another with --port/--host or "
+                       "[web] port/host", key="web.port",
+                       path=str(config.path) if config.path else None)
+
+
 def run(config: Config, host: str, port: int) -> None:
     """Serve the web view until SIGINT/SIGTERM (``dxmon web``)."""
     server = build_server(config, host, port)
     print(f"dxmon web: {web_url(host, port)} (archive {config.storage_path}); Ctrl-C stops",
           flush=True)
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits 1 when it cannot bind, after logging why
+        if not server.started:
+            raise _cannot_listen(config, host, port) from None
+        raise
+
+
+# How long `serve --web` waits for the web server to listen before giving up: binding is
+# immediate; the margin covers a loaded machine importing the app's first page
+START_TIMEOUT_S = 30
 
 
 def start_in_thread(config: Config, host: str, port: int) -> tuple[uvicorn.Server,
                                                                    threading.Thread]:
-    """Start the web view in a daemon thread (``dxmon serve --web``); set the server's
+    """Start the web view in a daemon thread (``dxmon serve --web``) and wait until it
+    listens (a port in use fails here, not silently in the thread); set the server's
     ``should_exit`` and join the thread to stop it."""
     server = build_server(config, host, port)
     thread = threading.Thread(target=server.run, name="dxmon-web", daemon=True)
     thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise _cannot_listen(config, host, port)
+        time.sleep(0.02)
     return server, thread
