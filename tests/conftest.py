@@ -11,6 +11,7 @@ import pytest
 pytest_plugins = [
     "testsupport.receivers",
     "testsupport.crawl",
+    "testsupport.browser",
 ]
 
 # Modules in the order their tests are handed out, costliest single tests first (seconds
@@ -19,6 +20,7 @@ pytest_plugins = [
 # belongs here; a missing one only costs some seconds of tail.
 SLOW_FIRST = [
     "tests/test_serve_e2e.py",         # `dxmon serve` stories, 35-70 s each
+    "tests/test_web_browser.py",       # a crawled archive, dxmon web and Chromium (whole)
     "tests/test_timeline.py",          # every corpus page crawled, ~30 s
     "tests/test_packaging.py",         # builds the wheel once (whole), ~30 s
     "tests/test_alerting_e2e.py",      # several crawls each, 20-30 s
@@ -42,6 +44,7 @@ SLOW_FIRST = [
 # Modules of SLOW_FIRST whose module-scoped fixture is a real crawl or a wheel build:
 # they stay whole on one worker (spread over several, each would build its own copy).
 ONE_WORKER = {
+    "tests/test_web_browser.py",
     "tests/test_packaging.py",
     "tests/test_reading_e2e.py",
     "tests/test_bad_input.py",
