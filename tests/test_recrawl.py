@@ -131,10 +131,13 @@ def gaps(requests) -> list[float]:
 def test_request_spacing_respects_crawl_delay_and_retry_after(crawl, web):
     crawl.scrapy("-a", "source=mst-portal")  # robots.txt there says Crawl-delay: 0.2
     pages = since(web, 0, "mst-portal")
-    # the crawler spaces its requests by 0.2 s; the server's clock sees them arrive
-    # with a few milliseconds of scheduling noise either way
+    # the crawler spaces its requests by 0.2 s. The server's clock stamps each arrival
+    # when its thread gets to it, late by up to a tenth of a second on a loaded 2-core
+    # machine, which shortens the gap after a late stamp by as much: so no gap under half
+    # the delay (two requests at once would be ~0 apart) and 0.9 of it on average (the
+    # stamps' lateness does not add up over the crawl; a pace of 0.1 s would fail)
     spacing = gaps(pages)
-    assert len(pages) >= 10 and min(spacing) >= 0.16 and sum(spacing) / len(spacing) >= 0.2
+    assert len(pages) >= 10 and min(spacing) >= 0.1 and sum(spacing) / len(spacing) >= 0.18
 
     # thanhhoa-tv's section page answers 429 with Retry-After: 2 the first time
     first = web.listing_path("thanhhoa-tv", web.state["thanhhoa-tv"].sections()[0])
