@@ -85,7 +85,7 @@ class CrawlRuns:
                 status = "ok"
             prefix = f"dxmon/source/{name}/"
             mine = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
-            summary = {"reason": reason, "pages_ok": ok_pages, **mine,
+            summary = {"reason": reason, "pages_ok": ok_pages, "fetch_errors": 0, **mine,
                        **{k: v for k, v in stats.items() if not k.startswith("dxmon/source/")
                           and isinstance(v, int | float | str)}}
             finish_crawl_run(db, run_id, status, summary)

@@ -298,6 +298,15 @@ def _seconds(run: dict) -> float | None:
     return round((end - start).total_seconds(), 1)
 
 
+def _errors(stats: dict) -> int:
+    """The source's failed fetches in its crawl run (the spider counts them per source:
+    one Scrapy process crawls many sources, and its own counts are the whole crawl's);
+    a run written before that has only the whole crawl's figures."""
+    if "fetch_errors" in stats:
+        return stats["fetch_errors"]
+    return stats.get("log_count/ERROR", 0) + stats.get("downloader/exception_count", 0)
+
+
 def _robots(stats: dict, crawl_delays: dict[str, float]) -> dict:
     """What robots.txt said in the last crawl: fetched (answers by status) and URLs it
     forbade, counted over that crawl run (every source crawled in it: Scrapy keeps
@@ -344,8 +353,7 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
             "started_at": run.get("started_at"), "finished_at": run.get("finished_at"),
             "seconds": _seconds(run) if run else None,
             "pages": stats.get("pages_ok", 0), "articles_new": stats.get("articles_new", 0),
-            "errors": stats.get("log_count/ERROR", 0) + stats.get(
-                "downloader/exception_count", 0),
+            "errors": _errors(stats),
             "articles": articles.count_articles(db, name),
             "baseline": crawl_state.source_baseline(db, name),
             "per_day": [[d, per_day.get(name, {}).get(d, 0)] for d in days],

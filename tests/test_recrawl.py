@@ -8,6 +8,7 @@ SQLite file; the portal's request log is the evidence.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -191,3 +192,17 @@ def test_the_crawl_delay_is_the_one_robots_txt_gives_our_user_agent(tmp_path, ro
         assert politeness._crawl_delay(robots) == delay
     finally:
         db.close()
+
+
+def test_each_source_shows_its_own_failed_fetches(crawl, web):
+    """One Scrapy process crawls every source; a failure on one portal is that source's
+    error count on the Sources page and in `status --json`, not every source's."""
+    crawl.scrapy()
+    article = a_new_article(web, "hagiang-tv", 11)
+    web.publish("hagiang-tv", article)
+    web.fail("hagiang-tv", web.article_path("hagiang-tv", article.slug), 404, times=1)
+    crawl.scrapy()
+    sources = {s["source"]: s for s in json.loads(crawl.dxmon("status", "--json").stdout)
+               ["sources"]}
+    assert sources["hagiang-tv"]["errors"] == 1
+    assert sources["thanhhoa-tv"]["errors"] == 0 and sources["mst-portal"]["errors"] == 0

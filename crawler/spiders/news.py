@@ -401,6 +401,8 @@ class NewsSpider(scrapy.Spider):
     def failed(self, failure):
         request = failure.request
         self.crawler.stats.inc_value("dxmon/fetch_errors")
+        if source := request.meta.get(meta_keys.SOURCE):  # one crawl serves many sources
+            self.crawler.stats.inc_value(f"dxmon/source/{source}/fetch_errors")
         status = getattr(getattr(failure.value, "response", None), "status", None)
         if status is not None:
             transient = status >= 500 or status in (408, 429)
