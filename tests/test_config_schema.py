@@ -100,7 +100,7 @@ def refusal(text: str) -> ConfigError:
 
 def test_the_base_config_loads():
     config = parse_config(BASE)
-    assert [c.kind for c in config.notify] == ["webhook", "email", "console"]
+    assert [c.kind for c in config.notify] == ["webhook", "email", "console", "apprise"]
     assert [c.name for c in config.notify] == ["webhook", "mail", "screen", "chat"]
 
 
