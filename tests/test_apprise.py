@@ -383,3 +383,15 @@ def test_notifier_states_its_deadline_for_the_lease(tmp_path, monkeypatch):
     from notifier.outbox import lease_for
     assert lease_for(channel) == timedelta(seconds=19)
     assert channel.request(sample_alert("chat"), "u")["format"] == "auto"
+
+
+def test_init_writes_a_commented_apprise_example_that_loads(tmp_path):
+    target = tmp_path / "dxmon.toml"
+    assert dxmon(["init", str(target)]) == 0
+    text = target.read_text(encoding="utf-8")
+    start = text.index('# [[notify]]\n# kind = "apprise"')
+    block = text[start:text.index("\n\n", start)]
+    config = make_config(tmp_path, "\n".join(line[2:] for line in block.splitlines()) + "\n")
+    (channel,) = config.notify
+    assert channel.kind == "apprise" and channel.url_env == "DXMON_TELEGRAM_URL"
+    assert channel.accepts("source.unhealthy") and not channel.accepts("digest")
