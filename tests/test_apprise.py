@@ -395,3 +395,25 @@ def test_init_writes_a_commented_apprise_example_that_loads(tmp_path):
     (channel,) = config.notify
     assert channel.kind == "apprise" and channel.url_env == "DXMON_TELEGRAM_URL"
     assert channel.accepts("source.unhealthy") and not channel.accepts("digest")
+
+
+def test_a_trickling_receiver_cannot_stretch_the_deadline_and_its_connection_is_closed(
+        tmp_path, monkeypatch):
+    """The status line arrives a byte every 0.2 s, forever: no read ever times out, yet
+    the send ends at its 2 s deadline and the connection is closed when it returns."""
+    from testsupport.receivers import HostileReceiver
+    receiver = HostileReceiver("trickle-status")
+    try:
+        monkeypatch.setenv("DXMON_APPRISE_URL",
+                           f"json://127.0.0.1:{receiver.port}/hook/{TOKEN}")
+        (channel,) = build_channels(apprise_config(tmp_path, "timeout = 2")).values()
+        started = time.monotonic()
+        with pytest.raises(TransientDeliveryError, match="no answer within the 2s deadline"):
+            channel.send(sample_alert("chat"))
+        returned = time.time()
+        assert time.monotonic() - started < 20
+        (post,) = receiver.posts
+        assert post.closed.wait(10)
+        assert post.closed_at - returned < 1.0
+    finally:
+        receiver.stop()
