@@ -118,8 +118,10 @@ def test_telegram_style_receiver_gets_the_alert_exactly_once_through_an_outage(
     """500, 503, then an answer held far past the deadline, then recovery: four
     attempts, one delivery, one delivery id, each retry after its backoff."""
     monkeypatch.setenv("DXMON_APPRISE_URL", json_url(webhook_receiver))
-    timeout = 3.0
-    hold = 10 * timeout  # the receiver hangs ten times longer than the deadline
+    # the deadline covers starting the sender process (about 0.5 s of CPU, seconds of
+    # wall time on a loaded machine): 10 s leaves room, and the receiver hangs 10x that
+    timeout = 10.0
+    hold = 10 * timeout
     webhook_receiver.script = [(500, {}), (503, {}), (500, {}, hold)]
     config = apprise_config(tmp_path, f'format = "markdown"\nbody_max = 4096\n'
                                       f'timeout = {timeout}\n')
