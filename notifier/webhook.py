@@ -1,6 +1,7 @@
 """The webhook channel: the DESIGN.md JSON payload, POSTed with httpx and signed.
 
-Headers: ``X-Dxmon-Event`` (``session.new``, ``session.corrected``, ``dxmon.test``),
+Headers: ``X-Dxmon-Event`` (``session.new``, ``session.corrected``, ``dxmon.test``, or
+another event of the outbox: ``source.unhealthy``, ``topic.match``, ``digest``, ...),
 ``X-Dxmon-Delivery`` (the outbox idempotency key: the same on every retry) and, when
 ``secret_env`` names a set variable, ``X-Dxmon-Signature: sha256=<hex>``, the
 HMAC-SHA256 of the raw body under that secret.

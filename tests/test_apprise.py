@@ -419,3 +419,16 @@ def test_a_trickling_receiver_cannot_stretch_the_deadline_and_its_connection_is_
         assert post.closed_at - returned < 1.0
     finally:
         receiver.stop()
+
+
+_SPECIAL = set("\\`*_{}[]()#+-.!|<>~=")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_md_escape_leaves_no_markdown_and_keeps_the_words(text):
+    out = md_escape(text)
+    assert "\n" not in out and "\r" not in out
+    bare = re.sub(r"\\(.)", "", out)
+    assert not set(bare) & _SPECIAL
+    assert re.sub(r"\\(.)", r"\1", out) == " ".join(text.split())
