@@ -91,6 +91,7 @@ class WebhookNotifier:
                  transport: httpx.AsyncBaseTransport | None = None):
         self.name = config.name or self.kind
         self.policy = policy or RetryPolicy()
+        self.events = tuple(config.events)  # the events it gets (the outbox filters)
         self.url = config.url
         self.secret_env = config.secret_env
         # the total deadline of one send, in seconds (see the module docstring)
