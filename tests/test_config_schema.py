@@ -200,16 +200,17 @@ def test_init_writes_every_key_of_the_schema_with_its_doc(tmp_path, capsys):
 def test_the_starter_files_commented_examples_load_when_uncommented(tmp_path, monkeypatch):
     """Each ``# key = value`` line of the starter is a real key: uncommented, the file
     (its watch and notify examples included) is valid."""
-    for var in ("DXMON_WEBHOOK_SECRET", "DXMON_SMTP_USER", "DXMON_SMTP_PASSWORD"):
+    for var in ("DXMON_WEBHOOK_SECRET", "DXMON_SMTP_USER", "DXMON_SMTP_PASSWORD",
+                "DXMON_TELEGRAM_URL"):
         monkeypatch.setenv(var, "x")
     target = tmp_path / "dxmon.toml"
     assert main(["init", str(target)]) == 0
     starter = target.read_text(encoding="utf-8").split("# --- Every key")[0]
     examples = re.sub(r"^# (\[\[\w+\]\]|\w+ = .*)$", r"\1", starter, flags=re.M)
-    assert examples.count("[[notify]]") == 2 and "[[watch]]" in examples.replace(
+    assert examples.count("[[notify]]") == 3 and "[[watch]]" in examples.replace(
         "# [[watch]]", "")
     config = parse_config(examples)
-    assert [c.kind for c in config.notify] == ["webhook", "email"]
+    assert [c.kind for c in config.notify] == ["webhook", "email", "apprise"]
     assert [w.id for w in config.watch] == ["bcd-iuu"]
     build_channels(config)
 
