@@ -40,12 +40,14 @@ from core.errors import ConfigError
 from core.models import Source, Watch
 from core.schema import (
     CHANNEL_CONFIGS,
+    EVENT_NAMES,
     ChannelConfig,
     EmailConfig,
     FileSchema,
     SourceEntry,
     WatchEntry,
     WebTable,
+    events_accept,
     fields_of,
 )
 from core.text import normalize
@@ -308,7 +310,8 @@ def _field_error(key: str, how: str, name: str, cls: type | None) -> tuple[str, 
         return field_key, "is required"
     allowed = ", ".join(sorted(cls.__struct_fields__)) if cls else ""
     if channel:
-        if name.endswith(("password", "secret", "token")):
+        if name.endswith(("password", "secret", "token")) or (cls.kind == "apprise"
+                                                               and name == "url"):
             return field_key, ("secrets never go in the config file: name an environment "
                                f"variable with {name}_env instead")
         return field_key, (f"unknown option {name!r} for a {cls.kind or 'notify'} channel "
@@ -418,6 +421,10 @@ class _Checks:
     @staticmethod
     def check_at_least(value: int, minimum: int) -> int:
         return _bounded(value, minimum, None)
+
+    @staticmethod
+    def check_optional_at_least(value: int | None, minimum: int) -> int | None:
+        return None if value is None else _bounded(value, minimum, None)
 
     @staticmethod
     def check_duration(value) -> timedelta:
@@ -546,6 +553,16 @@ class _Checks:
                 raise ValueError(f"the {header!r} header holds a secret, and secrets "
                                  "never go in the config file: name an environment "
                                  f"variable in headers_env = {{ {header} = \"VAR\" }} instead")
+        return value
+
+    @staticmethod
+    def check_events(value: list[str]) -> list[str]:
+        """Each entry names an event or is a pattern matching at least one: a misspelt
+        name would silently never match, and the channel would miss what it wanted."""
+        for entry in value:
+            if not any(events_accept([entry], name) for name in EVENT_NAMES):
+                raise ValueError(f"unknown event {entry!r} (known: {', '.join(EVENT_NAMES)}; "
+                                 "a pattern such as \"source.*\" matches several)")
         return value
 
     @staticmethod

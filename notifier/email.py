@@ -42,6 +42,7 @@ class EmailNotifier:
     def __init__(self, config: EmailConfig, *, policy: RetryPolicy | None = None):
         self.name = config.name or self.kind
         self.policy = policy or RetryPolicy()
+        self.events = tuple(config.events)  # the events it gets (the outbox filters)
         self.host = config.host
         self.security = config.security
         self.port = config.port or DEFAULT_PORTS[config.security]
@@ -181,6 +182,11 @@ def _decode(value) -> str:
 
 def _html(alert: Alert) -> str:
     e = html.escape
+    if not alert.is_session:  # another event: its rendered text, line by line
+        body = "<br>".join(e(line) for line in alert.render().text.splitlines()[1:])
+        return (f"<!doctype html><html><body><h2>{e(alert.subject())}</h2><p>{body}</p>"
+                f"<p style=\"color:#888\">dxmon delivery {e(alert.delivery_id)}</p>"
+                "</body></html>")
     items = "".join(
         f'<li><a href="{e(a["url"], quote=True)}">{e(a["title"] or a["url"])}</a> '
         f'— {e(a["outlet"])}, {e(a.get("published") or "")}</li>' for a in alert.articles)

@@ -67,6 +67,10 @@ to = ["c@d.vn"]
 [[notify]]
 kind = "console"
 name = "screen"
+[[notify]]
+kind = "apprise"
+name = "chat"
+url_env = "DXMON_APPRISE_URL"
 """
 
 # (header line, dotted prefix, Struct) of each table in BASE
@@ -96,8 +100,8 @@ def refusal(text: str) -> ConfigError:
 
 def test_the_base_config_loads():
     config = parse_config(BASE)
-    assert [c.kind for c in config.notify] == ["webhook", "email", "console"]
-    assert [c.name for c in config.notify] == ["webhook", "mail", "screen"]
+    assert [c.kind for c in config.notify] == ["webhook", "email", "console", "apprise"]
+    assert [c.name for c in config.notify] == ["webhook", "mail", "screen", "chat"]
 
 
 KEYS = [(header, prefix, name, meta.extra["what"])
@@ -139,7 +143,7 @@ def test_a_missing_required_key_is_named_with_its_tables_line(header, prefix, na
 
 
 @pytest.mark.parametrize("kind, says", [
-    ('"pigeon"', "unknown kind 'pigeon' (known: console, email, webhook)"),
+    ('"pigeon"', "unknown kind 'pigeon' (known: apprise, console, email, webhook)"),
     ('"Webhook"', "unknown kind 'Webhook'"),
     ("3", "unknown kind 3"),
     ("[]", "unknown kind []"),
@@ -196,16 +200,17 @@ def test_init_writes_every_key_of_the_schema_with_its_doc(tmp_path, capsys):
 def test_the_starter_files_commented_examples_load_when_uncommented(tmp_path, monkeypatch):
     """Each ``# key = value`` line of the starter is a real key: uncommented, the file
     (its watch and notify examples included) is valid."""
-    for var in ("DXMON_WEBHOOK_SECRET", "DXMON_SMTP_USER", "DXMON_SMTP_PASSWORD"):
+    for var in ("DXMON_WEBHOOK_SECRET", "DXMON_SMTP_USER", "DXMON_SMTP_PASSWORD",
+                "DXMON_TELEGRAM_URL"):
         monkeypatch.setenv(var, "x")
     target = tmp_path / "dxmon.toml"
     assert main(["init", str(target)]) == 0
     starter = target.read_text(encoding="utf-8").split("# --- Every key")[0]
     examples = re.sub(r"^# (\[\[\w+\]\]|\w+ = .*)$", r"\1", starter, flags=re.M)
-    assert examples.count("[[notify]]") == 2 and "[[watch]]" in examples.replace(
+    assert examples.count("[[notify]]") == 3 and "[[watch]]" in examples.replace(
         "# [[watch]]", "")
     config = parse_config(examples)
-    assert [c.kind for c in config.notify] == ["webhook", "email"]
+    assert [c.kind for c in config.notify] == ["webhook", "email", "apprise"]
     assert [w.id for w in config.watch] == ["bcd-iuu"]
     build_channels(config)
 
