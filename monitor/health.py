@@ -246,49 +246,35 @@ def _change(db, config: Config, source: str, state: dict, symptoms: list[str],
 
 # --- the message -------------------------------------------------------------------------
 
-_SUBJECTS = {"source.unhealthy": "dxmon: nguồn {source} không ổn định (unhealthy)",
-             "source.recovered": "dxmon: nguồn {source} đã hoạt động lại (recovered)"}
-
-
-def _payload(alert) -> dict:
-    """The event's payload from whatever shape the outbox gives the alert."""
-    for name in ("event_payload", "data", "detail"):
-        value = getattr(alert, name, None)
-        if isinstance(value, dict) and "source" in value:
-            return value
-    value = getattr(alert, "payload", None)
-    value = value() if callable(value) else value
-    if isinstance(value, dict):
-        return value.get("payload", value)
-    return {}
+_SUBJECTS = {"source.unhealthy": "Nguồn {source} gặp sự cố (source unhealthy)",
+             "source.recovered": "Nguồn {source} đã hoạt động lại (source recovered)"}
 
 
 def render(alert):
     """The ``source.*`` message: the source, the symptoms, since when, the last good crawl."""
-    from notifier.message import Rendered
+    from notifier.message import Rendered, md_escape
 
-    p = _payload(alert)
-    event = getattr(alert, "event", "source.unhealthy")
-    subject = _SUBJECTS.get(event, "dxmon: {source}").format(source=p.get("source", "?"))
-    lines = [subject, ""]
+    p = alert.data or {}
+    event = alert.event
+    subject = _SUBJECTS.get(event, "Nguồn {source}: " + event).format(
+        source=p.get("source", "?"))
+    symptoms = [str(s) for s in p.get("symptoms") or []]
     if event == "source.recovered":
-        lines.append(f"Recovered at {p.get('recovered_at')}; unhealthy since {p.get('since')}.")
-        lines.append("Was: " + "; ".join(p.get("symptoms") or []))
+        facts = [f"Recovered at {p.get('recovered_at')}; unhealthy since {p.get('since')}.",
+                 "It showed:"]
     else:
-        lines.append(f"Unhealthy since {p.get('since')}.")
-        lines += [f"- {s}" for s in p.get("symptoms") or []]
-    lines.append(f"Last good crawl: {p.get('last_good_crawl') or 'none yet'}")
-    text = "\n".join(lines)
-    markdown = f"**{subject}**\n\n" + "\n".join(lines[2:])
+        facts = [f"Unhealthy since {p.get('since')}.", "Symptoms:"]
+    last = f"Last good crawl: {p.get('last_good_crawl') or 'none yet'}"
+    text = "\n".join([subject, "", *facts, *(f"- {s}" for s in symptoms), last])
+    markdown = "\n".join([f"**{md_escape(subject)}**", "", *map(md_escape, facts),
+                          *(f"- {md_escape(s)}" for s in symptoms), md_escape(last)])
     return Rendered(subject=subject, text=text, markdown=markdown)
 
 
 def register() -> None:
     """Register :func:`render` for every ``source.*`` event (notifier.message)."""
-    try:
-        from notifier.message import register_renderer
-    except ImportError:  # an outbox without event renderers
-        return
+    from notifier.message import register_renderer
+
     register_renderer("source.", render)
 
 
