@@ -36,7 +36,10 @@ def health_of(db: sqlite_utils.Database, source: str) -> dict | None:
 
 
 def all_health(db: sqlite_utils.Database) -> dict[str, dict]:
-    """Every source's health row, by source name."""
+    """Every source's health row, by source name (none in an archive opened read-only
+    before its migration to 0007 ran)."""
+    if "source_health" not in db.table_names():
+        return {}
     return {row["source"]: _row(row) for row in db.query("SELECT * FROM source_health")}
 
 

@@ -18,6 +18,7 @@ import pytest
 from monitor.cycle import crawl_cycle
 from monitor.health import BAD_IN_A_ROW, GOOD_IN_A_ROW, crawl_symptoms
 from storage.health import health_of
+from tests.test_web import Served
 from testsupport.content import load_articles
 from testsupport.crawl import Crawl
 from testsupport.portals import PortalWeb
@@ -212,6 +213,12 @@ def test_robots_txt_disallowing_start_pages_alerts_once(health, portal, webhook_
     assert state["state"] == "unhealthy"
     assert state["symptoms"][0].startswith("robots:")
     webhook_receiver.wait_for(1)
+    shown = shown_health(health)
+    assert shown["status"]["health"] == shown["api"]["health"] == shown["page"] == "unhealthy"
+    assert shown["status"]["health_reason"].startswith("robots: robots.txt disallows 2 of 2")
+    assert shown["status"]["last_good_crawl"] and shown["status"]["health_since"]
+    assert "robots: robots.txt disallows" in shown["text"] and "unhealthy" in shown["text"]
+    assert "robots.txt disallows" in shown["page_reason"]
     assert cycle(health)["state"] == "unhealthy"
     portal.robots_closed.clear()
     cycle(health)
@@ -220,6 +227,28 @@ def test_robots_txt_disallowing_start_pages_alerts_once(health, portal, webhook_
     assert cycle(health)["state"] == "healthy"
     down, up = assert_events(webhook_receiver, ["source.unhealthy", "source.recovered"])
     assert "robots" in " ".join(payload(down)["symptoms"])
+    assert SITE in down["subject"] and SITE in up["subject"]
+    shown = shown_health(health)
+    assert shown["status"]["health"] == shown["api"]["health"] == shown["page"] == "healthy"
+    assert shown["status"]["health_reason"] == "" and shown["page_reason"] == ""
+
+
+def shown_health(crawl: Crawl) -> dict:
+    """The source's health as `dxmon status` (text and --json), /api/sources and the
+    Sources page (a real uvicorn) show it."""
+    status = json.loads(crawl.dxmon("status", "--json").stdout)
+    text = crawl.dxmon("status").stdout
+    served = Served(crawl.config)
+    try:
+        api = served.get("/api/sources").json()
+        page = served.page("/sources")
+    finally:
+        served.stop()
+    (cell,) = page.xpath(f'//tr[@class="source"][@data-source="{SITE}"]/td[@class="health"]')
+    return {"status": next(s for s in status["sources"] if s["source"] == SITE),
+            "api": next(s for s in api["sources"] if s["source"] == SITE),
+            "text": text, "page": cell.get("data-health"),
+            "page_reason": "".join(cell.xpath('span[@class="reason"]/text()'))}
 
 
 # --- the judgement of one crawl, without crawling -------------------------------------
