@@ -26,6 +26,7 @@ transaction that records the change, each with an idempotency key per change.
 
 from __future__ import annotations
 
+import logging
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ from core.config import Config
 from crawler.urls import host_of
 from storage import health as rows
 from storage.schema import transaction, utcnow_iso
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["judge_sources", "crawl_symptoms", "cadence", "render", "BAD_IN_A_ROW",
            "GOOD_IN_A_ROW"]
@@ -171,8 +174,12 @@ def judge_sources(db: sqlite_utils.Database, config: Config, *,
         source = known.get(run["source"])
         if source is None:
             continue
-        with transaction(db):
-            event = _judge(db, config, source, run, now)
+        try:
+            with transaction(db):
+                event = _judge(db, config, source, run, now)
+        except Exception:  # a health bug must not hold back the session alerts after it
+            logger.exception("dxmon: judging the health of %s failed", source.name)
+            continue
         if event:
             changes.append((source.name, event))
     return changes

@@ -289,3 +289,21 @@ def test_a_host_left_during_the_crawl_is_held_back_one_left_before_is_not():
     assert [s.split(":")[0] for s in verdict.symptoms] == ["held_back"]
     earlier = {**left, "updated_at": "2026-12-05T10:00:02+00:00"}
     assert crawl_symptoms({**RUN, "stats": stats}, ("http://a/1",), [earlier], False).symptoms == []
+
+
+def test_the_message_names_the_source_the_symptom_since_when_and_the_last_good_crawl():
+    from notifier.message import Alert
+
+    data = {"source": "hagiang-tv", "state": "unhealthy", "since": "2026-12-06T08:00:00+00:00",
+            "symptoms": ["listing_empty: the start pages were fetched but gave no article link"],
+            "last_good_crawl": "2026-12-06T07:30:05.120+00:00"}
+    down = Alert(delivery_id="dxmon-source.unhealthy-x-hook", kind="source.unhealthy",
+                 channel="hook", data=data)
+    for text in (down.text(), down.markdown()):
+        for fact in ("hagiang", "listing", "2026-12-06T08:00:00", "2026-12-06T07:30:05"):
+            assert fact in text.replace("\\", ""), (fact, text)
+    assert "hagiang-tv" in down.subject()
+    up = Alert(delivery_id="d", kind="source.recovered", channel="hook",
+               data={**data, "state": "healthy", "recovered_at": "2026-12-06T09:00:00+00:00"})
+    assert "hagiang-tv" in up.subject() and up.subject() != down.subject()
+    assert "2026-12-06T09:00:00" in up.text() and "listing_empty" in up.text()
