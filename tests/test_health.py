@@ -307,3 +307,14 @@ def test_the_message_names_the_source_the_symptom_since_when_and_the_last_good_c
                data={**data, "state": "healthy", "recovered_at": "2026-12-06T09:00:00+00:00"})
     assert "hagiang-tv" in up.subject() and up.subject() != down.subject()
     assert "2026-12-06T09:00:00" in up.text() and "listing_empty" in up.text()
+
+
+def test_a_tls_failure_is_named_as_such(portal, tmp_path):
+    """https:// to a server that speaks plain HTTP: the handshake fails for real (one
+    crawl: its verdict, not yet the state)."""
+    crawl = Crawl(portal, tmp_path)
+    crawl.config_path.write_text(crawl.config_path.read_text(encoding="utf-8").replace(
+        "http://127.0.0.1", "https://127.0.0.1"), encoding="utf-8")
+    state = cycle(crawl)
+    assert state["state"] == "healthy" and state["bad_streak"] == 1
+    assert state["streak_symptoms"][0].startswith("tls:"), state["streak_symptoms"]

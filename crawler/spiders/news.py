@@ -33,12 +33,13 @@ prepared articles, which :class:`crawler.pipelines.StorePipeline` writes.
 from __future__ import annotations
 
 import re
+import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import scrapy
 from OpenSSL.SSL import Error as SSLError
-from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.utils.sitemap import Sitemap
 from twisted.internet.error import DNSLookupError
@@ -363,7 +364,7 @@ class NewsSpider(scrapy.Spider):
             self._count(source, "start_pages_failed")
             if failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
                 self._count(source, "start_pages_robots")
-        if failure.check(DNSLookupError):
+        if _dns_failure(failure):
             self._count(source, "dns_errors")
         elif _tls_failure(failure):
             self._count(source, "tls_errors")
@@ -460,13 +461,27 @@ class NewsSpider(scrapy.Spider):
                             status or failure.getErrorMessage())
 
 
+def _causes(exc: BaseException | None, depth: int = 0):
+    """``exc``, what it was raised from, and the reasons a failed response gives
+    (twisted's ResponseFailed/ResponseNeverReceived), however Scrapy wrapped them."""
+    if exc is None or depth > 8:
+        return
+    yield exc
+    yield from _causes(exc.__cause__ or exc.__context__, depth + 1)
+    for reason in getattr(exc, "reasons", None) or ():
+        yield from _causes(getattr(reason, "value", None), depth + 1)
+
+
 def _tls_failure(failure) -> bool:
     """Whether the request failed in the TLS handshake (a bad or expired certificate,
-    no common protocol): OpenSSL's error, raised directly or among the reasons a
-    connection that never got a response gives."""
-    if failure.check(SSLError):
-        return True
-    return any(reason.check(SSLError) for reason in getattr(failure.value, "reasons", ()) or ())
+    no common protocol): OpenSSL's or Python's SSL error anywhere in what it failed of."""
+    return any(isinstance(e, SSLError | ssl.SSLError) for e in _causes(failure.value))
+
+
+def _dns_failure(failure) -> bool:
+    """Whether the host name could not be resolved."""
+    return any(isinstance(e, DNSLookupError | CannotResolveHostError)
+               for e in _causes(failure.value))
 
 
 def _header(response, name: bytes) -> str | None:
