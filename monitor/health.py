@@ -11,7 +11,9 @@ archive, and finds the symptoms:
   on as soon as the time has passed and off as soon as a new article arrives.
 * ``listing_empty`` — its start pages were fetched but gave no article link (a
   redesign). A start page answering 304 keeps the previous verdict.
-* ``extraction`` — most article pages of the crawl gave no text or a short one.
+* ``extraction`` — most article pages of the crawl gave no text or a short one; a
+  crawl that read fewer than 3 article pages keeps the previous verdict (unless those
+  it read were all fine).
 * ``held_back`` — a host of the source was left by the crawl (a long Retry-After,
   repeated failures), or its start pages all failed with 5xx/429.
 * ``robots`` — robots.txt disallows its start pages.
@@ -73,6 +75,7 @@ class Verdict:
 
     symptoms: list[str] = field(default_factory=list)
     listing_empty: bool = False
+    extraction_bad: bool = False
     new_articles: int = 0
 
 
@@ -84,9 +87,12 @@ def _iso(value: str | None) -> datetime | None:
 
 
 def crawl_symptoms(run: dict, start_urls: tuple[str, ...], hosts: list[dict],
-                   listing_was_empty: bool) -> Verdict:
+                   listing_was_empty: bool, extraction_was_bad: bool = False) -> Verdict:
     """The symptoms one finished crawl run shows (``hosts``: ``host_state`` rows of the
-    source's hosts; ``listing_was_empty``: the verdict on the start pages last read)."""
+    source's hosts; ``listing_was_empty``, ``extraction_was_bad``: the last verdicts,
+    kept by a crawl that has no evidence either way: its start pages answered 304, it
+    read too few article pages — most crawls of a portal find no new article, and
+    known ones are not read again)."""
     stats = run["stats"]
     out = Verdict(new_articles=int(stats.get("articles_new", 0)))
     get = lambda key: int(stats.get(key, 0))  # noqa: E731
@@ -119,9 +125,16 @@ def crawl_symptoms(run: dict, start_urls: tuple[str, ...], hosts: list[dict],
                             "article link (a redesign?)")
     pages = get("article_pages")
     bad = get("article_pages_empty") + get("article_pages_short")
-    if pages >= EXTRACTION_MIN_PAGES and bad > EXTRACTION_BAD_SHARE * pages:
-        out.symptoms.append(f"extraction: {bad} of {pages} article pages gave no or "
-                            f"short text")
+    out.extraction_bad = extraction_was_bad
+    if pages >= EXTRACTION_MIN_PAGES:
+        out.extraction_bad = bad > EXTRACTION_BAD_SHARE * pages
+    elif pages and not bad:
+        out.extraction_bad = False
+    if out.extraction_bad:
+        out.symptoms.append(f"extraction: {bad} of {pages} article pages gave no or short "
+                            f"text" if pages >= EXTRACTION_MIN_PAGES else
+                            "extraction: most article pages of a recent crawl gave no or "
+                            "short text, and no crawl since read enough to say otherwise")
     return out
 
 
@@ -158,7 +171,7 @@ def _silence(db: sqlite_utils.Database, source: str, last_new: datetime | None,
 def _fresh(source: str) -> dict:
     return {"state": "healthy", "symptoms": [], "since": None, "last_good_crawl": None,
             "bad_streak": 0, "good_streak": 0, "crawl_bad": 0, "streak_symptoms": [],
-            "streak_since": None, "listing_empty": 0, "last_new_at": None,
+            "streak_since": None, "listing_empty": 0, "extraction_bad": 0, "last_new_at": None,
             "last_run_id": None, "judged_at": None}
 
 
@@ -194,8 +207,10 @@ def _judge(db: sqlite_utils.Database, config: Config, source, run: dict,
         rows.save_health(db, source.name, state)
         return None
     hosts = rows.host_rows(db, {host_of(url) for url in source.all_urls})
-    verdict = crawl_symptoms(run, source.start_urls, hosts, bool(state["listing_empty"]))
+    verdict = crawl_symptoms(run, source.start_urls, hosts, bool(state["listing_empty"]),
+                             bool(state["extraction_bad"]))
     state["listing_empty"] = int(verdict.listing_empty)
+    state["extraction_bad"] = int(verdict.extraction_bad)
     if verdict.new_articles:
         state["last_new_at"] = utcnow_iso(now)
     if verdict.symptoms:

@@ -17,7 +17,8 @@ __all__ = ["health_of", "all_health", "save_health", "unjudged_runs", "article_t
            "last_first_seen", "host_rows"]
 
 _COLUMNS = ("state", "symptoms", "since", "last_good_crawl", "bad_streak", "good_streak",
-            "crawl_bad", "streak_symptoms", "streak_since", "listing_empty", "last_new_at",
+            "crawl_bad", "streak_symptoms", "streak_since", "listing_empty", "extraction_bad",
+            "last_new_at",
             "last_run_id", "judged_at")
 _JSON = ("symptoms", "streak_symptoms")
 

@@ -572,6 +572,7 @@ def _health(db: sqlite_utils.Database) -> None:
             streak_symptoms TEXT NOT NULL DEFAULT '[]',
             streak_since TEXT,
             listing_empty INTEGER NOT NULL DEFAULT 0,
+            extraction_bad INTEGER NOT NULL DEFAULT 0,
             last_new_at TEXT,
             last_run_id INTEGER,
             judged_at TEXT

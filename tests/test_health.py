@@ -281,6 +281,21 @@ def test_crawl_symptoms(stats, was_empty, expected):
     assert [s.split(":")[0] for s in verdict.symptoms] == expected
 
 
+@pytest.mark.parametrize(("stats", "was_bad", "bad"), [
+    ({"article_pages": 0}, True, True),  # nothing read: the verdict stays
+    ({"article_pages": 2, "article_pages_short": 1}, True, True),  # too few to clear it
+    ({"article_pages": 2}, True, False),  # the pages it read were fine
+    ({"article_pages": 4, "article_pages_short": 1}, True, False),
+    ({"article_pages": 2, "article_pages_empty": 2}, False, False),  # too few to judge
+])
+def test_extraction_verdict_is_kept_without_enough_evidence(stats, was_bad, bad):
+    base = {"start_pages_read": 2, "start_article_links": 9}
+    verdict = crawl_symptoms({**RUN, "stats": {**base, **stats}}, ("http://a/1",), [], False,
+                             was_bad)
+    assert verdict.extraction_bad is bad
+    assert [s.split(":")[0] for s in verdict.symptoms] == (["extraction"] if bad else [])
+
+
 def test_a_host_left_during_the_crawl_is_held_back_one_left_before_is_not():
     left = {"host": "a", "reason": "HTTP 503 with Retry-After 3600s",
             "updated_at": "2026-12-06T10:00:02+00:00"}
