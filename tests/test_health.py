@@ -135,7 +135,8 @@ def test_silent_source_alerts_once_after_its_cadence_and_clears_on_a_new_article
     assert state["state"] == "unhealthy"
     assert_events(webhook_receiver, ["source.unhealthy"])
     (new,) = [a for a in load_articles() if a.site == "mst-portal"][:1]
-    portal.publish(SITE, new.edited(slug="tin-moi-sau-ky-nghi", site=SITE))
+    portal.publish(SITE, new.edited(slug="tin-moi-sau-ky-nghi", site=SITE,
+                                    published=datetime.now(UTC).replace(microsecond=0)))
     state = cycle(health, t0 + timedelta(hours=95))
     assert state["state"] == "healthy"
     webhook_receiver.wait_for(2)
@@ -333,3 +334,35 @@ def test_a_tls_failure_is_named_as_such(portal, tmp_path):
     state = cycle(crawl)
     assert state["state"] == "healthy" and state["bad_streak"] == 1
     assert state["streak_symptoms"][0].startswith("tls:"), state["streak_symptoms"]
+
+
+def test_articles_extracted_short_alert_once(health, portal, webhook_receiver):
+    """New stories whose pages now give only a line of text (a template change that
+    hides the body): one alert; the crawls after it, which read no new page, keep the
+    verdict; three whole stories clear it."""
+    assert cycle(health)["state"] == "healthy"
+    template = [a for a in load_articles() if a.site == SITE][0]
+
+    def publish(n: int, tag: str, short: bool) -> None:
+        for i in range(n):
+            article = template.edited(slug=f"{tag}-{i}", title=f"Tin {tag} số {i} trong ngày",
+                                      related=(), published=datetime.now(UTC).replace(
+                                          microsecond=0) - timedelta(minutes=i))
+            if short:
+                article = article.edited(sapo="", paragraphs=(f"Xem chi tiết tin số {i}.",),
+                                         captions=())
+            portal.publish(SITE, article)
+
+    publish(3, "ngan", short=True)
+    state = cycle(health)
+    assert state["bad_streak"] == 1 and state["state"] == "healthy"
+    assert state["streak_symptoms"][0].startswith("extraction: 3 of 3"), state["streak_symptoms"]
+    state = cycle(health)  # nothing new read: the verdict stays, the second bad crawl
+    assert state["state"] == "unhealthy"
+    webhook_receiver.wait_for(1)
+    publish(3, "day-du", short=False)
+    assert cycle(health)["state"] == "unhealthy"
+    assert cycle(health)["state"] == "healthy"
+    webhook_receiver.wait_for(2)
+    down, up = assert_events(webhook_receiver, ["source.unhealthy", "source.recovered"])
+    assert "extraction" in " ".join(payload(down)["symptoms"])
