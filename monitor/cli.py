@@ -274,7 +274,8 @@ def cmd_status(args) -> int:
         return 0
     print("Sources")
     _table(sources, [("source", "source"), ("status", "last crawl"), ("last_crawl", "at"),
-                     ("articles", "articles")])
+                     ("articles", "articles"), ("health", "health"),
+                     ("health_reason", "reason")])
     if hosts:
         print("\nHosts backed off")
         _table(hosts, [("host", "host"), ("backoff_until", "until"), ("reason", "reason")])

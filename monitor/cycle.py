@@ -23,6 +23,7 @@ import sqlite_utils
 
 from core.config import Config
 from core.models import VN_TZ
+from monitor.health import judge_sources
 from monitor.process import ProcessReport, process_articles
 from storage.crawl_state import close_abandoned_runs, crawl_runs_closed
 from storage.schema import abandon_dead_runs, open_db
@@ -249,7 +250,9 @@ def _running_from(start: datetime | None) -> Callable[[], datetime]:
 
 def after_crawl(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None,
                 deliver: bool = True) -> CycleReport:
-    """Detect and group what the crawl stored, then deliver due alerts."""
+    """Detect and group what the crawl stored, judge the crawled sources' health, then
+    deliver due alerts."""
     processed = process_articles(db, config, now=now)
+    judge_sources(db, config, now=now)
     dispatched = deliver_due(db, config, now=now) if deliver else None
     return CycleReport(processed, dispatched)

@@ -24,6 +24,7 @@ import sqlite_utils
 from core.config import Config
 from core.text import fold, normalize
 from storage import articles, crawl_state, views
+from storage import health as source_health
 
 __all__ = ["session_json", "sessions_json", "search_json", "search_hit_json", "article_json",
            "sources_json", "alerts_json", "session_phrase_marks", "term_marks", "word_diff",
@@ -328,6 +329,16 @@ def _host_owners(config: Config) -> dict[str, str]:
     return owners
 
 
+def _health(row: dict | None) -> dict:
+    """A source's health (monitor.health) as the Sources page and ``dxmon status`` show
+    it: healthy until judged otherwise, the symptoms as the reason."""
+    row = row or {}
+    return {"health": row.get("state", "healthy"),
+            "health_reason": "; ".join(row.get("symptoms") or []),
+            "health_since": row.get("since") if row.get("state") == "unhealthy" else None,
+            "last_good_crawl": row.get("last_good_crawl")}
+
+
 def sources_json(db: sqlite_utils.Database, config: Config, *,
                  now: datetime | None = None) -> dict:
     """The Sources page: per source its last crawl (when, how long, pages, new articles,
@@ -343,6 +354,7 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
     delays = {h["host"]: h["crawl_delay"] for h in views.host_delays(db)}
     owners = _host_owners(config)
     hosts = [h | {"source": owners.get(h["host"])} for h in hosts]
+    judged = source_health.all_health(db)
     out = []
     for name in names:
         run = runs.get(name) or {}
@@ -358,7 +370,8 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
             "baseline": crawl_state.source_baseline(db, name),
             "per_day": [[d, per_day.get(name, {}).get(d, 0)] for d in days],
             "robots": _robots(stats, {h: d for h, d in delays.items()
-                                      if owners.get(h) == name})})
+                                      if owners.get(h) == name}),
+            **_health(judged.get(name))})
     return {"sources": out, "hosts": hosts, "days": days}
 
 

@@ -556,7 +556,31 @@ def _events_outbox(db: sqlite_utils.Database) -> None:
     )
 
 
+def _health(db: sqlite_utils.Database) -> None:
+    """Source health (issue 15): one row per source, its state and the streaks its
+    hysteresis counts (monitor.health)."""
+    db.execute("""
+        CREATE TABLE source_health (
+            source TEXT PRIMARY KEY,
+            state TEXT NOT NULL DEFAULT 'healthy' CHECK (state IN ('healthy', 'unhealthy')),
+            symptoms TEXT NOT NULL DEFAULT '[]',
+            since TEXT,
+            last_good_crawl TEXT,
+            bad_streak INTEGER NOT NULL DEFAULT 0,
+            good_streak INTEGER NOT NULL DEFAULT 0,
+            crawl_bad INTEGER NOT NULL DEFAULT 0,
+            streak_symptoms TEXT NOT NULL DEFAULT '[]',
+            streak_since TEXT,
+            listing_empty INTEGER NOT NULL DEFAULT 0,
+            extraction_bad INTEGER NOT NULL DEFAULT 0,
+            last_new_at TEXT,
+            last_run_id INTEGER,
+            judged_at TEXT
+        )""")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
@@ -565,6 +589,7 @@ MIGRATIONS: list[Migration] = [
     ("0004_repair_oac", _repair_oac),
     ("0005_web_published_index", _published_index),
     ("0006_session_revisions", _session_revisions),
+    ("0007_health_source_health", _health),
     ("0009_events_outbox", _events_outbox),
 ]
 

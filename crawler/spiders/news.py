@@ -33,13 +33,16 @@ prepared articles, which :class:`crawler.pipelines.StorePipeline` writes.
 from __future__ import annotations
 
 import re
+import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import scrapy
-from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+from OpenSSL.SSL import Error as SSLError
+from scrapy.exceptions import CannotResolveHostError, DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.utils.sitemap import Sitemap
+from twisted.internet.error import DNSLookupError
 
 from core.config import Config
 from core.models import Source
@@ -60,6 +63,10 @@ from storage.crawl_state import known_article_urls, last_full_sweep
 __all__ = ["NewsSpider", "revisit_interval"]
 
 FEED_TYPES = ("xml", "rss", "atom")
+# An article page whose extracted text is shorter than this counts as "short" in the
+# source's health counts (monitor.health): a lead alone is 150-300 characters, a
+# news article's body is well over a thousand.
+SHORT_TEXT_CHARS = 300
 
 
 def revisit_interval(age: timedelta) -> timedelta:
@@ -283,6 +290,8 @@ class NewsSpider(scrapy.Spider):
     async def parse(self, response):
         """A listing page (or any non-article page): follow its links."""
         if self._unchanged(response) or not isinstance(response, TextResponse):
+            if response.meta.get(meta_keys.START):
+                self._count(response.meta.get(meta_keys.SOURCE), "start_pages_unchanged")
             return
         source = self._source(response)
         if self._offsite(response, source):
@@ -312,6 +321,7 @@ class NewsSpider(scrapy.Spider):
                                       pattern=self.patterns[source.name], extract=article,
                                       listings=not article)
         stats = self.crawler.stats
+        self._count_page(response, source, page, article)
         if page.error:
             stats.inc_value("dxmon/extract_errors")
             self.logger.warning("could not read %s: %s", response.url, page.error)
@@ -327,6 +337,39 @@ class NewsSpider(scrapy.Spider):
             self.variants.setdefault(canonical, set()).add(linked)
         for request in self._links_of(response, source, page, listings=not article):
             yield request
+
+    def _count(self, source: str | None, what: str, n: int = 1) -> None:
+        """Count ``what`` for ``source``: it lands in that source's crawl_runs stats."""
+        if source:
+            self.crawler.stats.inc_value(f"dxmon/source/{source}/{what}", n)
+
+    def _count_page(self, response, source: Source, page: Page, article: bool) -> None:
+        """What monitor.health judges a source by: the article links its start pages
+        gave, and how extraction went on its article pages."""
+        if response.meta.get(meta_keys.START) and not article:
+            self._count(source.name, "start_pages_read")
+            self._count(source.name, "start_article_links", len(page.articles))
+        elif article and page.kind != "listing":
+            self._count(source.name, "article_pages")
+            if page.error or page.prepared is None:
+                self._count(source.name, "article_pages_empty")
+            elif len(page.prepared.text) < SHORT_TEXT_CHARS:
+                self._count(source.name, "article_pages_short")
+
+    def _count_failure(self, request, failure, status: int | None) -> None:
+        """A failed request, counted for its source's health (monitor.health): start
+        pages refused by robots.txt or failed, DNS and TLS errors, server errors."""
+        source = request.meta.get(meta_keys.SOURCE)
+        if request.meta.get(meta_keys.START):
+            self._count(source, "start_pages_failed")
+            if failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
+                self._count(source, "start_pages_robots")
+        if _dns_failure(failure):
+            self._count(source, "dns_errors")
+        elif _tls_failure(failure):
+            self._count(source, "tls_errors")
+        elif status is not None and (status >= 500 or status == 429):
+            self._count(source, "server_errors")
 
     def _item(self, response, source: Source, page: Page) -> dict:
         """The article to store, with every spelling that led to it so far (the rest
@@ -415,8 +458,32 @@ class NewsSpider(scrapy.Spider):
             self.crawler.stats.inc_value("dxmon/validators_withheld")
         if status:
             self.crawler.stats.inc_value(f"dxmon/http_{status}")
+        self._count_failure(request, failure, status)
         self.logger.warning("fetch failed: %s (%s)", request.url,
                             status or failure.getErrorMessage())
+
+
+def _causes(exc: BaseException | None, depth: int = 0):
+    """``exc``, what it was raised from, and the reasons a failed response gives
+    (twisted's ResponseFailed/ResponseNeverReceived), however Scrapy wrapped them."""
+    if exc is None or depth > 8:
+        return
+    yield exc
+    yield from _causes(exc.__cause__ or exc.__context__, depth + 1)
+    for reason in getattr(exc, "reasons", None) or ():
+        yield from _causes(getattr(reason, "value", None), depth + 1)
+
+
+def _tls_failure(failure) -> bool:
+    """Whether the request failed in the TLS handshake (a bad or expired certificate,
+    no common protocol): OpenSSL's or Python's SSL error anywhere in what it failed of."""
+    return any(isinstance(e, SSLError | ssl.SSLError) for e in _causes(failure.value))
+
+
+def _dns_failure(failure) -> bool:
+    """Whether the host name could not be resolved."""
+    return any(isinstance(e, DNSLookupError | CannotResolveHostError)
+               for e in _causes(failure.value))
 
 
 def _header(response, name: bytes) -> str | None:
