@@ -1,0 +1,162 @@
+"""Topic watches: one ``topic.match`` event per new story about a ``[[topic]]`` subject.
+
+:func:`match_topics` runs in :func:`monitor.process.process_articles`, in the
+transaction that processes an article, the first time an article is processed (an
+edit of a stored article is not a new article). For each topic it asks the search
+index whether the article matches the topic's query: the very test ``dxmon search``
+makes (:func:`storage.articles.search_match`: folded, so diacritics are optional; a
+word ending in ``*`` is a prefix), restricted to the topic's ``sources`` and to texts
+of at least ``min_chars`` characters.
+
+- **History never alerts.** A match is news by the sessions' rule
+  (:func:`monitor.alerting.is_news`, with the article's publication date): first seen
+  after its source's baseline crawl, published within ``[monitor] fresh_days``.
+  Everything else is recorded and stays silent.
+- **Once per story.** The near-duplicate cluster (``articles.cluster_id``, assigned when
+  the article was stored, :mod:`storage.neardup`) is the story: the first news match
+  of a cluster whose topic has never matched it before raises the event, keyed
+  ``TOPIC-CLUSTER``; a copy syndicated by another outlet (now or later) is recorded
+  and raises nothing. A cluster first seen as history stays history.
+- The message lists the cluster's outlets known when the event is queued: a crawl
+  stores every article before processing starts, so copies found by the same crawl
+  are all listed.
+
+The renderer for ``topic.*`` events (text with title, outlets and links; a Markdown
+variant) is registered with :mod:`notifier.message` when this module is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from core.config import Config
+from core.models import Mention, Topic
+from monitor.alerting import is_news
+from storage import topics as rows
+from storage.articles import search_match
+from storage.schema import utcnow_iso
+
+__all__ = ["match_topics", "TopicMatch", "topic_event", "render_topic"]
+
+EVENT = "topic.match"
+# The sessions' news rule with no session date: the article's publication date decides
+_UNDATED = Mention(body="", role="report", evidence="")
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    topic: str
+    article_id: int
+    cluster_id: int
+    news: bool
+    alerted: bool
+
+
+def matches(db: sqlite_utils.Database, topic: Topic, article: dict) -> bool:
+    """Whether ``article`` is about ``topic`` (query, sources, min_chars)."""
+    if topic.sources and article["source"] not in topic.sources:
+        return False
+    if len(article["text"] or "") < topic.min_chars:
+        return False
+    match, terms = search_match(topic.query)
+    return bool(terms) and rows.article_matches(db, article["id"], match)
+
+
+def match_topics(db: sqlite_utils.Database, config: Config, article: dict,
+                 now: datetime) -> list[TopicMatch]:
+    """Record the article's topic matches and queue one event per new story (call
+    inside the transaction that processes the article, on its first processing)."""
+    out = []
+    for topic in config.topics:
+        if not matches(db, topic, article):
+            continue
+        cluster = article["cluster_id"] or article["id"]
+        news = is_news(db, config, article, _UNDATED, now)
+        alerted = news and not rows.cluster_matched(db, topic.id, cluster)
+        if not rows.record_match(db, topic.id, article["id"], cluster, utcnow_iso(now),
+                                 news=news, alerted=alerted):
+            continue
+        if alerted:
+            _enqueue(db, config, topic, cluster, now)
+        out.append(TopicMatch(topic.id, article["id"], cluster, news, alerted))
+    return out
+
+
+def topic_event(db: sqlite_utils.Database, topic: Topic, cluster_id: int) -> dict:
+    """The payload of a ``topic.match``: the topic, and the story's articles (outlets)."""
+    articles = [{"url": a["url"], "outlet": a["source"], "title": a["title"],
+                 "published": a["published_at"]} for a in rows.cluster_articles(db, cluster_id)]
+    return {"topic": {"id": topic.id, "name": topic.name, "query": topic.query},
+            "story": cluster_id,
+            "title": articles[0]["title"] if articles else "",
+            "outlets": list(dict.fromkeys(a["outlet"] for a in articles)),
+            "articles": articles}
+
+
+def _enqueue(db, config: Config, topic: Topic, cluster_id: int, now: datetime) -> int:
+    if not config.notify:
+        return 0
+    from notifier.outbox import enqueue_event  # the notifier imports channels: late
+
+    return enqueue_event(db, EVENT, f"{topic.id}-{cluster_id}",
+                         topic_event(db, topic, cluster_id), config.notify, now)
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def _oneline(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def topic_message(payload: dict) -> tuple[str, str, str]:
+    """(subject, plain text, Markdown) of a ``topic.match`` payload."""
+    topic = payload["topic"]
+    articles = payload.get("articles") or []
+    subject = _oneline(f"Chủ đề «{topic['name']}»: {payload.get('title') or ''}")
+    outlets = ", ".join(payload.get("outlets") or [])
+    text = [subject, "", f"Đăng trên ({len(payload.get('outlets') or [])}): {outlets}", ""]
+    md = [f"**Chủ đề «{_md(topic['name'])}»**", "",
+          f"**{_md(payload.get('title') or '')}**", "",
+          f"Đăng trên ({len(payload.get('outlets') or [])}): {_md(outlets)}", ""]
+    for a in articles:
+        when = a.get("published") or "không rõ ngày"
+        text += [f"- {_oneline(a['title'])} ({a['outlet']}, {when})", f"  {a['url']}"]
+        md.append(f"- [{_md(_oneline(a['title']))}]({a['url']}) — {_md(a['outlet'])}, {when}")
+    text += ["", f"Truy vấn: {topic['query']}"]
+    md += ["", f"Truy vấn: `{topic['query'].replace('`', '')}`"]
+    return subject, "\n".join(text), "\n".join(md)
+
+
+def _md(text: str) -> str:
+    """Markdown's special characters escaped, so a title renders as written."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|>~<" else ch for ch in _oneline(text))
+
+
+def render_topic(alert):
+    """The ``topic.*`` renderer for :func:`notifier.message.register_renderer`."""
+    from notifier.message import Rendered
+
+    return Rendered(*topic_message(_payload_of(alert)))
+
+
+def _payload_of(alert) -> dict:
+    payload = getattr(alert, "payload", None)
+    if callable(payload):
+        payload = payload()
+    payload = payload or {}
+    return payload.get("payload", payload)
+
+
+def _register() -> None:
+    try:
+        from notifier.message import register_renderer
+    except ImportError:  # a notifier without per-event renderers
+        return
+    register_renderer("topic.", render_topic)
+
+
+_register()
