@@ -140,10 +140,10 @@ def render_topic(alert):
     """The ``topic.*`` renderer for :func:`notifier.message.register_renderer`."""
     from notifier.message import Rendered
 
-    return Rendered(*topic_message(_payload_of(alert)))
+    return Rendered(*topic_message(payload_of(alert)))
 
 
-def _payload_of(alert) -> dict:
+def payload_of(alert) -> dict:
     payload = getattr(alert, "payload", None)
     if callable(payload):
         payload = payload()
