@@ -1,0 +1,111 @@
+"""Topic watches, end to end: test portals → `dxmon crawl` → SQLite → a webhook receiver.
+
+Real parts only: the five test portals on 127.0.0.1, `dxmon crawl` (a `scrapy crawl
+news` child), the SQLite file and an HTTP receiver. The stories are in
+tests/topic_stories.py: one cyber-security drill told by several outlets in
+near-identical words, another story on the same subject, one on nothing watched, one
+on an expressway (found by a query written without diacritics), and an old article
+discovered late.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from core.config import parse_config
+from core.errors import ConfigError
+from core.models import VN_TZ
+from monitor.topics import topic_message
+from tests.topic_stories import (
+    TOPICS,
+    drill,
+    expressway,
+    harvest,
+    hook,
+    payload,
+    topic_hits,
+    training,
+)
+from testsupport.content import recently
+
+
+def test_a_story_told_by_three_outlets_alerts_once_listing_them(crawl, portals,
+                                                                webhook_receiver):
+    crawl.write_config(extra=hook(webhook_receiver) + TOPICS)
+    crawl.dxmon("crawl")
+    # the baseline: the archive's articles about the subjects are recorded, silently
+    history = crawl.query("SELECT topic, news, alerted FROM topic_matches")
+    assert {r["topic"] for r in history} == {"an-ninh-mang", "cao-toc"}
+    assert all(r["news"] == 0 and r["alerted"] == 0 for r in history)
+    assert topic_hits(webhook_receiver) == []
+
+    now = datetime.now(VN_TZ)
+    for n, site in enumerate(["thanhhoa-tv", "hagiang-tv", "hanoi-portal"]):
+        portals.publish(site, drill(site, recently(now, 30 - n), n))
+    portals.publish("mst-portal", training("mst-portal", recently(now, 20)))
+    portals.publish("chinhphu-news", harvest("chinhphu-news", recently(now, 15)))
+    portals.publish("chinhphu-news", expressway("chinhphu-news", recently(now, 10)))
+    # on the subject, but published six weeks ago: found now, still history
+    portals.publish("mst-portal", training("mst-portal", now - timedelta(days=42),
+                                           slug="khoa-boi-duong-an-ninh-mang-nam-truoc"))
+    crawl.dxmon("crawl")
+
+    hits = topic_hits(webhook_receiver)
+    stories = sorted((payload(h)["topic"]["id"], payload(h)["title"]) for h in hits)
+    assert stories == [("an-ninh-mang", "Bồi dưỡng kỹ năng an ninh mạng cho cán bộ cấp xã"),
+                       ("an-ninh-mang", drill("thanhhoa-tv", now, 0).title),
+                       ("cao-toc", "Khởi công tuyến đường cao tốc liên tỉnh")]
+    (story,) = [payload(h) for h in hits if "Diễn tập" in payload(h)["title"]]
+    assert sorted(story["outlets"]) == ["hagiang-tv", "hanoi-portal", "thanhhoa-tv"]
+    assert {a["url"] for a in story["articles"]} == {
+        portals.url(s, drill(s, now, 0).slug) for s in ["thanhhoa-tv", "hagiang-tv",
+                                                         "hanoi-portal"]}
+    # the premise: the three copies are one near-duplicate cluster, the others are not
+    copies = crawl.query("SELECT DISTINCT cluster_id FROM articles WHERE url LIKE "
+                         "'%dien-tap-ung-cuu-su-co-an-ninh-mang%'")
+    assert len(copies) == 1
+    # the rice harvest matched nothing; the old course was recorded as history
+    assert not crawl.query("SELECT 1 FROM topic_matches m JOIN articles a ON a.id = "
+                           "m.article_id WHERE a.url LIKE '%thu-hoach-lua%'")
+    (old,) = crawl.query("SELECT news, alerted FROM topic_matches m JOIN articles a ON a.id = "
+                         "m.article_id WHERE a.url LIKE '%nam-truoc%'")
+    assert old == {"news": 0, "alerted": 0}
+
+    # the message a person reads: title, every outlet, every link
+    subject, text, markdown = topic_message(story)
+    assert "An ninh mạng" in subject and story["title"] in subject
+    for a in story["articles"]:
+        assert a["url"] in text and a["outlet"] in text and f"]({a['url']})" in markdown
+
+    # a fourth outlet syndicates the drill later, and a crawl runs again: still one alert
+    portals.publish("chinhphu-news", drill("chinhphu-news", recently(now, 5), 3))
+    crawl.dxmon("crawl")
+    assert len(topic_hits(webhook_receiver)) == 3
+    late = crawl.query("SELECT m.news, m.alerted FROM topic_matches m JOIN articles a ON "
+                       "a.id = m.article_id WHERE a.source = 'chinhphu-news' AND a.url LIKE "
+                       "'%dien-tap%'")
+    assert late == [{"news": 1, "alerted": 0}]
+    assert len({h.headers["x-dxmon-delivery"] for h in webhook_receiver.delivered}) == \
+        len(webhook_receiver.delivered)
+
+
+@pytest.mark.parametrize("entry, key, message", [
+    ('id = "x"\nname = "X"\nquery = "  *  "', "topic[0].query", "at least one word"),
+    ('id = "x"\nname = "X"\nquery = "a"\nsources = ["nowhere"]', "topic[0].sources",
+     "no source named 'nowhere'"),
+    ('id = "x"\nname = "X"\nquery = "a"\nmin_chars = -1', "topic[0].min_chars", ""),
+    ('id = "x y"\nname = "X"\nquery = "a"', "topic[0].id", ""),
+    ('id = "x"\nquery = "a"', "topic[0].name", "required"),
+])
+def test_a_bad_topic_is_refused_naming_its_key(entry, key, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(f"[[topic]]\n{entry}\n")
+    assert err.value.key == key and message in str(err.value)
+
+
+def test_a_good_topic_is_read_with_its_defaults():
+    config = parse_config('[[topic]]\nid = "t"\nname = "Tên"\nquery = "chuyen doi so"\n')
+    (topic,) = config.topics
+    assert (topic.query, topic.sources, topic.min_chars) == ("chuyen doi so", (), 0)
