@@ -33,7 +33,7 @@ from testsupport.content import recently
 
 def test_a_story_told_by_three_outlets_alerts_once_listing_them(crawl, portals,
                                                                 webhook_receiver):
-    crawl.write_config(extra=hook(webhook_receiver) + TOPICS)
+    crawl.write_config(extra=hook(webhook_receiver) + TOPICS, fresh_days=2)
     crawl.dxmon("crawl")
     # the baseline: the archive's articles about the subjects are recorded, silently
     history = crawl.query("SELECT topic, news, alerted FROM topic_matches")
@@ -47,8 +47,8 @@ def test_a_story_told_by_three_outlets_alerts_once_listing_them(crawl, portals,
     portals.publish("mst-portal", training("mst-portal", recently(now, 20)))
     portals.publish("chinhphu-news", harvest("chinhphu-news", recently(now, 15)))
     portals.publish("chinhphu-news", expressway("chinhphu-news", recently(now, 10)))
-    # on the subject, but published six weeks ago: found now, still history
-    portals.publish("mst-portal", training("mst-portal", now - timedelta(days=42),
+    # on the subject, but published three days ago (fresh_days = 2): found now, history
+    portals.publish("mst-portal", training("mst-portal", now - timedelta(days=3),
                                            slug="khoa-boi-duong-an-ninh-mang-nam-truoc"))
     crawl.dxmon("crawl")
 
