@@ -41,6 +41,7 @@ from core.errors import ConfigError
 from core.models import Digest, Source, Topic, Watch
 from core.schema import (
     CHANNEL_CONFIGS,
+    EVENT_NAMES,
     ChannelConfig,
     DigestEntry,
     EmailConfig,
@@ -49,6 +50,7 @@ from core.schema import (
     TopicEntry,
     WatchEntry,
     WebTable,
+    events_accept,
     fields_of,
 )
 from core.text import fold, normalize
@@ -599,6 +601,16 @@ class _Checks:
                 raise ValueError(f"the {header!r} header holds a secret, and secrets "
                                  "never go in the config file: name an environment "
                                  f"variable in headers_env = {{ {header} = \"VAR\" }} instead")
+        return value
+
+    @staticmethod
+    def check_events(value: list[str]) -> list[str]:
+        """Each entry names an event or is a pattern matching at least one: a misspelt
+        name would silently never match, and the channel would miss what it wanted."""
+        for entry in value:
+            if not any(events_accept([entry], name) for name in EVENT_NAMES):
+                raise ValueError(f"unknown event {entry!r} (known: {', '.join(EVENT_NAMES)}; "
+                                 "a pattern such as \"source.*\" matches several)")
         return value
 
     @staticmethod

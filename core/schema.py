@@ -12,6 +12,7 @@ reference block is written from the same docs (:func:`reference`).
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import textwrap
 import typing
@@ -25,7 +26,8 @@ from msgspec import Meta, Struct
 __all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "SourceEntry",
            "WatchEntry", "TopicEntry", "DigestEntry",
            "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
-           "CHANNEL_CONFIGS", "fields_of", "reference"]
+           "CHANNEL_CONFIGS", "EVENT_NAMES", "DEFAULT_EVENTS",
+           "events_accept", "fields_of", "reference"]
 
 # Every table: fields by keyword only (defaults may precede required keys), values
 # frozen once loaded, unknown keys refused
@@ -132,6 +134,20 @@ class WatchEntry(Struct, **_TABLE):
         "a string", ("choice", ("continuous", "yearly")))] = "continuous"
 
 
+# The events an outbox row can announce (DESIGN.md "Events"): the webhook's
+# X-Dxmon-Event and every channel's subject. A channel's ``events`` filter names them,
+# or matches them with a shell-style pattern ("source.*").
+EVENT_NAMES = ("session.new", "session.corrected", "topic.match", "digest",
+               "source.unhealthy", "source.recovered", "dxmon.test")
+# what every channel got before ``events`` existed
+DEFAULT_EVENTS = ("session.new", "session.corrected", "dxmon.test")
+
+
+def events_accept(patterns, event: str) -> bool:
+    """Whether an ``events`` filter (names or patterns such as "source.*") takes ``event``."""
+    return any(fnmatch.fnmatchcase(event, pattern) for pattern in patterns)
+
+
 class ChannelConfig(Struct, tag_field="kind", **_TABLE):
     """``[[notify]]``: one notification channel; ``kind`` picks the subclass."""
 
@@ -144,6 +160,15 @@ class ChannelConfig(Struct, tag_field="kind", **_TABLE):
     max_attempts: Annotated[int, key(
         "attempts after which a transiently failing alert is given up (kept visible)",
         "a whole number of at least 1", ("at_least", 1))] = 12
+    events: Annotated[list[str], key(
+        "the events this channel gets: " + ", ".join(EVENT_NAMES) + "; a pattern such "
+        "as \"source.*\" matches several",
+        "an array of event names or patterns", ("events",))] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_EVENTS))
+
+    def accepts(self, event: str) -> bool:
+        """Whether this channel gets ``event`` (its ``events`` filter)."""
+        return events_accept(self.events, event)
 
 
 _TIMEOUT = ("a number of seconds above 0 and at most 600", ("timeout",))
@@ -283,6 +308,8 @@ def _default_text(value: Any) -> str:
         return f'= "{value}"' if value else ""
     if value is None or value == [] or value == {}:
         return ""
+    if isinstance(value, list):  # as TOML writes it
+        return "= [" + ", ".join(f'"{v}"' for v in value) + "]"
     return f"= {value}"
 
 

@@ -289,12 +289,17 @@ def cmd_status(args) -> int:
     counts = {k: v for k, v in alerts["counts"].items() if v}
     print("  " + (", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"))
     for row in alerts["failed"]:
-        print(f"  gave up: alert {row['id']} ({row['channel']}) after {row['attempts']} "
-              f"attempts: {row['last_error']}")
+        print(f"  gave up: alert {row['id']} ({row['channel']}{_event_of(row)}) after "
+              f"{row['attempts']} attempts: {row['last_error']}")
     for row in alerts["retrying"]:
-        print(f"  retrying: alert {row['id']} ({row['channel']}), attempt {row['attempts']}: "
-              f"{row['last_error']}")
+        print(f"  retrying: alert {row['id']} ({row['channel']}{_event_of(row)}), attempt "
+              f"{row['attempts']}: {row['last_error']}")
     return 0
+
+
+def _event_of(row: dict) -> str:
+    """", source.unhealthy: <one line>" for a non-session outbox row; "" for a session's."""
+    return f", {row['event']}: {row['summary']}" if row.get("summary") else ""
 
 
 def cmd_detect(args) -> int:

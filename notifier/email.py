@@ -181,6 +181,11 @@ def _decode(value) -> str:
 
 def _html(alert: Alert) -> str:
     e = html.escape
+    if not alert.is_session:  # another event: its rendered text, line by line
+        body = "<br>".join(e(line) for line in alert.render().text.splitlines()[1:])
+        return (f"<!doctype html><html><body><h2>{e(alert.subject())}</h2><p>{body}</p>"
+                f"<p style=\"color:#888\">dxmon delivery {e(alert.delivery_id)}</p>"
+                "</body></html>")
     items = "".join(
         f'<li><a href="{e(a["url"], quote=True)}">{e(a["title"] or a["url"])}</a> '
         f'— {e(a["outlet"])}, {e(a.get("published") or "")}</li>' for a in alert.articles)

@@ -2,7 +2,10 @@
 
 Rows are created by :func:`enqueue_alerts` inside the transaction that creates (or
 corrects) the session, one per (session, channel), unique by ``idempotency_key``,
-which receivers see as the delivery id. :class:`Dispatcher` claims due rows with a
+which receivers see as the delivery id. Any other event (a source's health, a topic
+match, a digest) is queued by :func:`enqueue_event`, one row per (event, key,
+channel). Either writes a row only for the channels whose ``events`` filter takes
+the event. :class:`Dispatcher` claims due rows with a
 lease (``status='sending'``, ``lease_until``) in a short write transaction, sends
 outside it, then records the outcome:
 
@@ -45,12 +48,13 @@ import sqlite_utils
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
 from core.models import Channel, Watch
-from notifier.message import load_alert, sample_alert
+from core.schema import DEFAULT_EVENTS, EVENT_NAMES, events_accept
+from notifier.message import SESSION_EVENTS, event_summary, load_alert, sample_alert
 from storage import outbox as alert_rows
 from storage.schema import transaction
 
-__all__ = ["enqueue_alerts", "delivery_id", "Dispatcher", "DispatchReport", "outbox_summary",
-           "send_test", "LEASE", "lease_for"]
+__all__ = ["enqueue_alerts", "enqueue_event", "accepts", "delivery_id", "Dispatcher", "DispatchReport", "outbox_summary",
+           "send_test", "summarized", "LEASE", "lease_for"]
 
 log = logging.getLogger("dxmon.outbox")
 
@@ -75,14 +79,25 @@ def delivery_id(kind: str, session_id: int, channel: str, detail: dict | None = 
     return f"dxmon-{kind}-{session_id}-" + hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+def accepts(channel, event: str) -> bool:
+    """Whether ``channel`` (a ``[[notify]]`` config, or anything with ``events``) gets
+    ``event``; one that states no filter gets what every channel got before filters."""
+    return events_accept(getattr(channel, "events", DEFAULT_EVENTS), event)
+
+
 def enqueue_alerts(db: sqlite_utils.Database, session_id: int, channels: Iterable[Channel], *,
                    kind: str = "session", detail: dict | None = None,
                    now: datetime | None = None) -> list[int]:
-    """One pending row per channel; a row that exists already is left alone."""
+    """One pending row per channel that takes the event (``session.new`` for kind
+    "session", ``session.corrected`` for "correction"); a row that exists already is
+    left alone."""
     now = now or datetime.now(UTC)
+    event = {"session": "session.new", "correction": "session.corrected"}.get(kind, kind)
     ids = []
     with transaction(db):
         for channel in channels:
+            if not accepts(channel, event):
+                continue
             key = delivery_id(kind, session_id, channel.name, detail)
             row_id = alert_rows.enqueue_alert(
                 db, session_id, channel.name, kind, key, now,
@@ -90,6 +105,34 @@ def enqueue_alerts(db: sqlite_utils.Database, session_id: int, channels: Iterabl
             if row_id is not None:
                 ids.append(row_id)
     return ids
+
+
+def enqueue_event(db: sqlite_utils.Database, event: str, key: str, payload: dict,
+                  channels: Iterable[Channel], now: datetime, *,
+                  session_id: int | None = None) -> int:
+    """Queue ``event`` once for each channel whose ``events`` filter takes it; return how
+    many rows were written.
+
+    ``key`` names this occurrence of the event (a source and the time it went quiet, a
+    digest's period): the row's delivery id is ``dxmon-{event}-{key}-{channel}``, so
+    enqueuing the same event and key again writes nothing (and returns 0). ``payload``
+    (JSON-serialisable) is stored on the row: the renderer registered for the event
+    (:func:`notifier.message.register_renderer`) and the webhook body read it. Runs in
+    the caller's transaction when there is one.
+    """
+    if event not in EVENT_NAMES:
+        raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENT_NAMES)})")
+    body = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    written = 0
+    with transaction(db):
+        for channel in channels:
+            if not accepts(channel, event):
+                continue
+            name = channel.name or channel.kind
+            row_id = alert_rows.enqueue_event_row(db, event, name, f"dxmon-{event}-{key}-{name}",
+                                                  body, now, session_id)
+            written += row_id is not None
+    return written
 
 
 @dataclass
@@ -201,9 +244,26 @@ class Dispatcher:
 
 
 def outbox_summary(db: sqlite_utils.Database) -> dict:
-    """Counts by status, and the rows given up or being retried, with their last error."""
-    return {"counts": alert_rows.alert_counts(db), "failed": alert_rows.alerts_given_up(db),
-            "retrying": alert_rows.alerts_retrying(db)}
+    """Counts by status, and the rows given up or being retried, with their last error;
+    a non-session row with its event's one-line ``summary`` instead of its payload."""
+    return {"counts": alert_rows.alert_counts(db),
+            "failed": summarized(alert_rows.alerts_given_up(db)),
+            "retrying": summarized(alert_rows.alerts_retrying(db))}
+
+
+def summarized(rows: list[dict]) -> list[dict]:
+    """``rows`` of the outbox, each with ``summary`` (a non-session event's one line,
+    None for a session's row) in place of its ``payload``."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        payload = row.pop("payload", None)
+        session = row.get("session_id") is not None and row.get("event", "session.new") in \
+            SESSION_EVENTS
+        row["summary"] = None if session else event_summary(row.get("event") or row["kind"],
+                                                            payload)
+        out.append(row)
+    return out
 
 
 def send_test(channels: dict[str, object]) -> list[tuple[str, bool, str]]:

@@ -1,4 +1,8 @@
-"""The alert outbox: one row per (session, channel, kind), leased by dispatchers.
+"""The alert outbox: one row per (event, channel), leased by dispatchers.
+
+A session's rows (``session.new``, ``session.corrected``) carry its ``session_id``;
+other events (``source.unhealthy``, ``topic.match``, ``digest``, ...) carry their
+content as JSON in ``payload``, and may have no session.
 
 Table: ``alerts``. The delivery rules (leases, retries, deadlines) live in
 :mod:`notifier.outbox`; these functions only read and write the rows. Outbox times
@@ -14,11 +18,15 @@ import sqlite_utils
 
 from storage.schema import transaction
 
-__all__ = ["alert_time", "enqueue_alert", "claim_due_alerts", "schedule_retry", "close_alert",
+__all__ = ["alert_time", "enqueue_alert", "enqueue_event_row", "claim_due_alerts", "schedule_retry", "close_alert",
            "next_due", "has_sent_alerts", "has_session_alerts", "alert_counts",
            "alerts_given_up", "alerts_retrying"]
 
-_COLUMNS = "id, session_id, channel, kind, attempts, last_error, next_attempt_at, sent_at"
+_COLUMNS = ("id, session_id, channel, kind, event, payload, attempts, last_error, "
+            "next_attempt_at, sent_at")
+# what a dispatcher needs of a claimed row
+_CLAIMED = ("id", "session_id", "channel", "kind", "event", "idempotency_key", "attempts",
+            "detail", "payload", "created_at")
 
 
 def alert_time(moment: datetime) -> str:
@@ -26,14 +34,34 @@ def alert_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# a session row's kind -> the event it announces
+_SESSION_EVENTS = {"session": "session.new", "correction": "session.corrected"}
+
+
 def enqueue_alert(db: sqlite_utils.Database, session_id: int, channel: str, kind: str,
                   idempotency_key: str, now: datetime, detail: str | None = None) -> int | None:
-    """A pending row due ``now``; its id, or None when the key exists (left alone)."""
+    """A session's pending row due ``now``; its id, or None when the key exists (left
+    alone)."""
     cursor = db.execute(
-        "INSERT OR IGNORE INTO alerts (session_id, channel, kind, idempotency_key, "
+        "INSERT OR IGNORE INTO alerts (session_id, channel, kind, event, idempotency_key, "
         "status, attempts, created_at, next_attempt_at, detail) "
-        "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
-        [session_id, channel, kind, idempotency_key, alert_time(now), alert_time(now), detail])
+        "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+        [session_id, channel, kind, _SESSION_EVENTS.get(kind, kind), idempotency_key,
+         alert_time(now), alert_time(now), detail])
+    return cursor.lastrowid if cursor.rowcount else None
+
+
+def enqueue_event_row(db: sqlite_utils.Database, event: str, channel: str,
+                      idempotency_key: str, payload: str, now: datetime,
+                      session_id: int | None = None) -> int | None:
+    """An event's pending row due ``now`` (its kind is the event's name); its id, or
+    None when the key exists (left alone)."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO alerts (session_id, channel, kind, event, idempotency_key, "
+        "status, attempts, created_at, next_attempt_at, payload) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+        [session_id, channel, event, event, idempotency_key, alert_time(now),
+         alert_time(now), payload])
     return cursor.lastrowid if cursor.rowcount else None
 
 
@@ -48,9 +76,8 @@ def claim_due_alerts(db: sqlite_utils.Database, channels: Iterable[str], now: da
         return []
     marks = ",".join("?" * len(names))
     with transaction(db):
-        rows = [dict(zip(("id", "session_id", "channel", "kind", "idempotency_key",
-                          "attempts", "detail"), r, strict=True)) for r in db.execute(
-            f"""SELECT id, session_id, channel, kind, idempotency_key, attempts, detail
+        rows = [dict(zip(_CLAIMED, r, strict=True)) for r in db.execute(
+            f"""SELECT {", ".join(_CLAIMED)}
                 FROM alerts WHERE channel IN ({marks}) AND (
                   (status = 'pending' AND next_attempt_at <= ?) OR
                   (status = 'sending' AND lease_until <= ?))

@@ -537,6 +537,53 @@ def _topics_digests(db: sqlite_utils.Database) -> None:
     )
 
 
+def _events_outbox(db: sqlite_utils.Database) -> None:
+    """Issue 15: the outbox carries any event, not only a session's alert.
+
+    ``session_id`` becomes nullable (a source's health or a digest has no session),
+    ``event`` names what a row announces (``session.new``, ``source.unhealthy``, ...;
+    DESIGN.md's list) and ``payload`` holds the event's JSON for rows that are not a
+    session's. SQLite cannot drop a NOT NULL in place, so the table is rebuilt: inside
+    the migration's transaction, every row copied with its id, delivery id and state,
+    the indexes recreated. Nothing references ``alerts``, so no foreign key follows.
+    Existing rows get their event from their kind.
+    """
+    db.executescript(
+        """
+        CREATE TABLE alerts_events (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER REFERENCES sessions(id),  -- NULL for non-session events
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'session',  -- 'session' | 'correction' | the event
+            idempotency_key TEXT NOT NULL UNIQUE,  -- also the delivery id receivers see
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,                  -- a dispatcher's claim while sending
+            sent_at TEXT,
+            detail TEXT,                       -- JSON: what a correction changed
+            event TEXT NOT NULL DEFAULT 'session.new',  -- session.new, source.unhealthy, ...
+            payload TEXT                       -- JSON: a non-session event's content
+        );
+        INSERT INTO alerts_events (id, session_id, channel, kind, idempotency_key, status,
+            attempts, last_error, created_at, next_attempt_at, lease_until, sent_at, detail,
+            event, payload)
+        SELECT id, session_id, channel, kind, idempotency_key, status, attempts, last_error,
+            created_at, next_attempt_at, lease_until, sent_at, detail,
+            CASE kind WHEN 'correction' THEN 'session.corrected' ELSE 'session.new' END, NULL
+        FROM alerts;
+        DROP TABLE alerts;
+        ALTER TABLE alerts_events RENAME TO alerts;
+        CREATE INDEX idx_alerts_due ON alerts(status, next_attempt_at);
+        CREATE INDEX idx_alerts_session ON alerts(session_id);
+        CREATE INDEX idx_alerts_event ON alerts(event, created_at);
+        """
+    )
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -547,6 +594,7 @@ MIGRATIONS: list[Migration] = [
     ("0005_web_published_index", _published_index),
     ("0006_session_revisions", _session_revisions),
     ("0008_topics_digests", _topics_digests),
+    ("0009_events_outbox", _events_outbox),
 ]
 
 

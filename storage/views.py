@@ -253,7 +253,8 @@ OUTBOX_PAGE = 200
 def outbox_rows(db: sqlite_utils.Database, *, limit: int = OUTBOX_PAGE) -> list[dict]:
     """The newest outbox rows with their session's body, number and date."""
     return list(db.query(
-        "SELECT al.id, al.session_id, al.channel, al.kind, al.status, al.idempotency_key, "
+        "SELECT al.id, al.session_id, al.channel, al.kind, al.event, al.payload, al.status, "
+        "al.idempotency_key, "
         "al.attempts, al.last_error, al.created_at, al.next_attempt_at, al.sent_at, "
         "s.body, s.number, s.period, s.date FROM alerts al "
         "LEFT JOIN sessions s ON s.id = al.session_id ORDER BY al.id DESC LIMIT ?", [limit]))
