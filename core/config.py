@@ -343,7 +343,7 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
     topics = tuple(c.topic(entry, f"topic[{i}]", {s.name for s in sources})
                    for i, entry in enumerate(schema.topic))
     c.unique([t.id for t in topics], "topic", "id")
-    digests = tuple(c.digest(entry, f"digest[{i}]", {n.name for n in notify})
+    digests = tuple(c.digest(entry, f"digest[{i}]", notify)
                     for i, entry in enumerate(schema.digest))
     c.unique([d.id for d in digests], "digest", "id")
     return Config(path=path, storage_path=storage_path, fresh_days=monitor["fresh_days"],
@@ -412,13 +412,21 @@ class _Checks:
                                 f"(known: {known})")
         return Topic(**v)
 
-    def digest(self, entry: DigestEntry, key: str, channels: set[str]) -> Digest:
+    def digest(self, entry: DigestEntry, key: str, notify: tuple[ChannelConfig, ...]) -> Digest:
+        """The entry checked; each channel it names exists and takes ``digest`` events
+        (else the digest would be queued for no one, silently)."""
         v = self.table(entry, key, controls=True)
+        channels = {n.name: n for n in notify}
         for i, name in enumerate(v["channels"]):
             if name not in channels:
                 known = ", ".join(sorted(channels)) or "none"
                 raise self.fail(f"{key}.channels", f"item {i}: no [[notify]] channel named "
                                 f"{name!r} (known: {known})")
+        named = [channels[n] for n in v["channels"]] or list(notify)
+        deaf = [n.name for n in named if not n.accepts("digest")]
+        if deaf and (v["channels"] or len(deaf) == len(named)):
+            raise self.fail(f"{key}.channels", f"channel {deaf[0]!r} does not take digests: "
+                            "add \"digest\" to its events")
         v["day"] = _WEEKDAYS.index(v["day"])
         return Digest(**v)
 

@@ -117,6 +117,8 @@ def _session_line(s: dict) -> str:
 
 def digest_message(payload: dict) -> tuple[str, str, str]:
     """(subject, plain text, Markdown) of a ``digest`` payload."""
+    from notifier.message import md_escape  # the notifier imports channels: late
+
     period = payload["period"]
     start, end = (datetime.fromisoformat(period[k]) for k in ("start", "end"))
     kind = "tuần" if payload["digest"]["every"] == "weekly" else "ngày"
@@ -132,7 +134,7 @@ def digest_message(payload: dict) -> tuple[str, str, str]:
             md.append("- (không có)")
         for line, url in items:
             text.append(f"- {line}" + (f"\n  {url}" if url else ""))
-            md.append(f"- [{_md(line)}]({url})" if url else f"- {_md(line)}")
+            md.append(f"- [{md_escape(line)}]({url})" if url else f"- {md_escape(line)}")
         text.append("")
         md.append("")
 
@@ -143,10 +145,6 @@ def digest_message(payload: dict) -> tuple[str, str, str]:
         (" ".join(f"«{m['topic_name']}»: {m['title']} ({m['outlet']}, {m['outlets']} nguồn)"
                   .split()), m["url"]) for m in payload.get("topics", [])])
     return subject, "\n".join(text).rstrip() + "\n", "\n".join(md).rstrip() + "\n"
-
-
-def _md(text: str) -> str:
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|>~<" else ch for ch in text)
 
 
 def render_digest(alert):

@@ -114,26 +114,23 @@ def _oneline(text: str) -> str:
 
 def topic_message(payload: dict) -> tuple[str, str, str]:
     """(subject, plain text, Markdown) of a ``topic.match`` payload."""
+    from notifier.message import md_escape  # the notifier imports channels: late
+
     topic = payload["topic"]
     articles = payload.get("articles") or []
     subject = _oneline(f"Chủ đề «{topic['name']}»: {payload.get('title') or ''}")
     outlets = ", ".join(payload.get("outlets") or [])
     text = [subject, "", f"Đăng trên ({len(payload.get('outlets') or [])}): {outlets}", ""]
-    md = [f"**Chủ đề «{_md(topic['name'])}»**", "",
-          f"**{_md(payload.get('title') or '')}**", "",
-          f"Đăng trên ({len(payload.get('outlets') or [])}): {_md(outlets)}", ""]
+    md = [f"**Chủ đề «{md_escape(topic['name'])}»**", "",
+          f"**{md_escape(payload.get('title') or '')}**", "",
+          f"Đăng trên ({len(payload.get('outlets') or [])}): {md_escape(outlets)}", ""]
     for a in articles:
         when = a.get("published") or "không rõ ngày"
         text += [f"- {_oneline(a['title'])} ({a['outlet']}, {when})", f"  {a['url']}"]
-        md.append(f"- [{_md(_oneline(a['title']))}]({a['url']}) — {_md(a['outlet'])}, {when}")
+        md.append(f"- [{md_escape(_oneline(a['title']))}]({a['url']}) — {md_escape(a['outlet'])}, {when}")
     text += ["", f"Truy vấn: {topic['query']}"]
     md += ["", f"Truy vấn: `{topic['query'].replace('`', '')}`"]
     return subject, "\n".join(text), "\n".join(md)
-
-
-def _md(text: str) -> str:
-    """Markdown's special characters escaped, so a title renders as written."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|>~<" else ch for ch in _oneline(text))
 
 
 def render_topic(alert):
@@ -144,11 +141,9 @@ def render_topic(alert):
 
 
 def payload_of(alert) -> dict:
-    payload = getattr(alert, "payload", None)
-    if callable(payload):
-        payload = payload()
-    payload = payload or {}
-    return payload.get("payload", payload)
+    """The payload an event was queued with (:attr:`notifier.message.Alert.data`)."""
+    data = getattr(alert, "data", None)
+    return data if isinstance(data, dict) else {}
 
 
 def _register() -> None:

@@ -167,6 +167,7 @@ def test_a_period_starts_at_the_time_not_at_midnight():
     ('id = "d"\nevery = "monthly"', "digest[0].every"),
     ('id = "d"\nchannels = ["nowhere"]', "digest[0].channels"),
     ('id = "d"\nday = "monday"', "digest[0].day"),
+    ('id = "d"', "digest[0].channels"),  # the console channel does not take digests
 ])
 def test_a_bad_digest_is_refused_naming_its_key(entry, key):
     with pytest.raises(ConfigError) as err:

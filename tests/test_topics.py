@@ -19,6 +19,7 @@ from core.errors import ConfigError
 from core.models import VN_TZ
 from monitor.topics import topic_message
 from tests.topic_stories import (
+    OLD_COURSE,
     TOPICS,
     drill,
     expressway,
@@ -49,7 +50,8 @@ def test_a_story_told_by_three_outlets_alerts_once_listing_them(crawl, portals,
     portals.publish("chinhphu-news", expressway("chinhphu-news", recently(now, 10)))
     # on the subject, but published three days ago (fresh_days = 2): found now, history
     portals.publish("mst-portal", training("mst-portal", now - timedelta(days=3),
-                                           slug="khoa-boi-duong-an-ninh-mang-nam-truoc"))
+                                           slug="khoa-boi-duong-an-ninh-mang-nam-truoc", cadres=60,
+                                           paragraphs=OLD_COURSE))
     crawl.dxmon("crawl")
 
     hits = topic_hits(webhook_receiver)

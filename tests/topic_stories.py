@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.schema import ChannelConfig
 from testsupport.content import PortalArticle
 
 # The shared body of the cyber-security drill story: every outlet runs these paragraphs.
@@ -49,6 +48,13 @@ TRAINING = (
     "đạt sẽ được bố trí học lại vào đợt sau.",
 )
 
+OLD_COURSE = (
+    "Lớp tập huấn do Sở Thông tin và Truyền thông chủ trì, mời giảng viên từ một trường đại "
+    "học kỹ thuật về trình bày các nguy cơ mất an ninh mạng đối với hệ thống một cửa điện tử.",
+    "Các học viên được hướng dẫn cách cập nhật bản vá phần mềm, phân quyền tài khoản và lưu "
+    "trữ hồ sơ điện tử an toàn tại bộ phận tiếp nhận và trả kết quả.",
+)
+
 HARVEST = (
     "Những ngày này, trên các cánh đồng của huyện, bà con nông dân khẩn trương thu hoạch lúa "
     "vụ chiêm xuân khi thời tiết thuận lợi, nắng ráo.",
@@ -80,14 +86,15 @@ def drill(site: str, published: datetime, n: int) -> PortalArticle:
                          author=author, sapo=lead, paragraphs=DRILL_BODY)
 
 
-def training(site: str, published: datetime, slug: str = "boi-duong-ky-nang-an-ninh-mang"
-             ) -> PortalArticle:
+def training(site: str, published: datetime, slug: str = "boi-duong-ky-nang-an-ninh-mang",
+             *, cadres: int = 80, paragraphs: tuple[str, ...] = TRAINING) -> PortalArticle:
+    """A training course on the same subject as the drill (another story)."""
     return PortalArticle(slug=slug, site=site, section="thoi-su",
                          title="Bồi dưỡng kỹ năng an ninh mạng cho cán bộ cấp xã",
                          published=published, author="Ngọc Lan",
-                         sapo="Hơn 80 cán bộ cấp xã tham gia khóa bồi dưỡng kỹ năng bảo đảm an "
-                              "ninh mạng khi làm việc trên môi trường số.",
-                         paragraphs=TRAINING)
+                         sapo=f"Hơn {cadres} cán bộ cấp xã tham gia khóa bồi dưỡng kỹ năng bảo "
+                              "đảm an ninh mạng khi làm việc trên môi trường số.",
+                         paragraphs=paragraphs)
 
 
 def harvest(site: str, published: datetime) -> PortalArticle:
@@ -120,10 +127,9 @@ min_chars = 200
 
 
 def hook(receiver) -> str:
-    # the channel takes every event (wip/events: a channel's `events` filter)
-    events = ('events = ["session.*", "topic.match", "digest"]\n'
-              if "events" in ChannelConfig.__struct_fields__ else "")
-    return f'[[notify]]\nkind = "webhook"\nurl = "{receiver.url}"\nretry_base = "1s"\n{events}'
+    """A webhook channel that takes session alerts, topic stories and digests."""
+    return (f'[[notify]]\nkind = "webhook"\nurl = "{receiver.url}"\nretry_base = "1s"\n'
+            'events = ["session.*", "topic.match", "digest"]\n')
 
 
 def topic_hits(receiver) -> list[dict]:
