@@ -17,9 +17,10 @@ of at least ``min_chars`` characters.
   of a cluster whose topic has never matched it before raises the event, keyed
   ``TOPIC-CLUSTER``; a copy syndicated by another outlet (now or later) is recorded
   and raises nothing. A cluster first seen as history stays history.
-- The message lists the cluster's outlets known when the event is queued: a crawl
-  stores every article before processing starts, so copies found by the same crawl
-  are all listed.
+- The message lists the cluster's outlets known when it is sent: a crawl stores every
+  article before processing starts, so copies found by the same crawl are listed, and
+  a copy found by a later crawl before the first send attempt is added to the queued
+  message (never after an attempt: a retry sends the bytes its first attempt sent).
 
 The renderer for ``topic.*`` events (text with title, outlets and links; a Markdown
 variant) is registered with :mod:`notifier.message` when this module is imported.
@@ -27,6 +28,7 @@ variant) is registered with :mod:`notifier.message` when this module is imported
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,6 +83,9 @@ def match_topics(db: sqlite_utils.Database, config: Config, article: dict,
             continue
         if alerted:
             _enqueue(db, config, topic, cluster, now)
+        elif news and config.notify:  # a copy of a story already queued: list its outlet
+            rows.refresh_unsent(db, f"dxmon-{EVENT}-{_key(topic, cluster)}-", json.dumps(
+                topic_event(db, topic, cluster), ensure_ascii=False, sort_keys=True))
         out.append(TopicMatch(topic.id, article["id"], cluster, news, alerted))
     return out
 
@@ -96,12 +101,17 @@ def topic_event(db: sqlite_utils.Database, topic: Topic, cluster_id: int) -> dic
             "articles": articles}
 
 
+def _key(topic: Topic, cluster_id: int) -> str:
+    """The event key of one story for one topic (the delivery id adds the channel)."""
+    return f"{topic.id}-{cluster_id}"
+
+
 def _enqueue(db, config: Config, topic: Topic, cluster_id: int, now: datetime) -> int:
     if not config.notify:
         return 0
     from notifier.outbox import enqueue_event  # the notifier imports channels: late
 
-    return enqueue_event(db, EVENT, f"{topic.id}-{cluster_id}",
+    return enqueue_event(db, EVENT, _key(topic, cluster_id),
                          topic_event(db, topic, cluster_id), config.notify, now)
 
 

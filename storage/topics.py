@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite_utils
 
 __all__ = ["article_matches", "cluster_matched", "record_match", "cluster_articles",
+           "refresh_unsent",
            "alerted_matches", "claim_period", "digests_sent", "new_sessions"]
 
 
@@ -50,6 +51,16 @@ def cluster_articles(db: sqlite_utils.Database, cluster_id: int) -> list[dict]:
     return list(db.query(
         "SELECT id, url, source, title, published_at, first_seen FROM articles "
         "WHERE cluster_id = ? ORDER BY first_seen, id", [cluster_id]))
+
+
+def refresh_unsent(db: sqlite_utils.Database, key_prefix: str, payload: str) -> int:
+    """Replace the payload of the outbox rows whose delivery id starts with
+    ``key_prefix`` and that no send has tried yet (so a retry still sends the bytes its
+    first attempt sent); how many rows changed."""
+    return db.execute(
+        "UPDATE alerts SET payload = ? WHERE status = 'pending' AND attempts = 0 "
+        "AND substr(idempotency_key, 1, ?) = ?",
+        [payload, len(key_prefix), key_prefix]).rowcount
 
 
 def alerted_matches(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
