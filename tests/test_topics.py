@@ -10,14 +10,19 @@ discovered late.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
 
 from core.config import parse_config
 from core.errors import ConfigError
-from core.models import VN_TZ
+from core.models import VN_TZ, Extracted
+from monitor.process import process_articles
 from monitor.topics import topic_message
+from storage.articles import store_article
+from storage.crawl_state import finish_crawl_run, start_crawl_run
+from storage.schema import open_db
 from tests.topic_stories import (
     OLD_COURSE,
     TOPICS,
@@ -111,3 +116,36 @@ def test_a_good_topic_is_read_with_its_defaults():
     config = parse_config('[[topic]]\nid = "t"\nname = "Tên"\nquery = "chuyen doi so"\n')
     (topic,) = config.topics
     assert (topic.query, topic.sources, topic.min_chars) == ("chuyen doi so", (), 0)
+
+
+def test_a_copy_found_before_the_first_send_joins_the_queued_message(tmp_path):
+    """Three outlets' copies found by three crawls (as `dxmon serve` crawls each source
+    on its own): the one queued message lists every copy found before its first send
+    attempt, and none found after it (a retry sends the bytes its first attempt sent)."""
+    config = parse_config(f'[storage]\npath = "{tmp_path / "dxmon.db"}"\n'
+                          '[[notify]]\nkind = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
+                          'events = ["topic.match"]\n' + TOPICS)
+    db = open_db(config.storage_path)
+    now = datetime.now(VN_TZ)
+    sites = ["thanhhoa-tv", "hagiang-tv", "hanoi-portal"]
+    for site in sites:  # each source's baseline crawl ended an hour ago
+        run = start_crawl_run(db, site, now=now - timedelta(hours=1))
+        finish_crawl_run(db, run, "ok", {}, now=now - timedelta(hours=1))
+
+    def found(n: int) -> list[dict]:
+        story = drill(sites[n], recently(now, 30), n)
+        url = f"http://127.0.0.1/{sites[n]}/{story.slug}"
+        store_article(db, sites[n], Extracted(
+            url=url, canonical_url=url, title=story.title, published_at=story.published,
+            text="\n".join([story.sapo, *story.paragraphs])), now=now)
+        process_articles(db, config, now=now)
+        return [json.loads(r["payload"])["outlets"]
+                for r in db.query("SELECT payload FROM alerts WHERE event = 'topic.match'")]
+
+    assert found(0) == [["thanhhoa-tv"]]
+    assert found(1) == [["thanhhoa-tv", "hagiang-tv"]]
+    db.execute("UPDATE alerts SET attempts = 1")  # a send was tried (and failed)
+    db.conn.commit()
+    assert found(2) == [["thanhhoa-tv", "hagiang-tv"]]
+    assert [r["alerted"] for r in db.query("SELECT alerted FROM topic_matches")] == [1, 0, 0]
+    db.close()
