@@ -82,6 +82,13 @@ def test_a_digest_goes_out_once_per_day_across_restarts_and_catches_up_once(
     portals.publish("thanhhoa-tv", session_report("thanhhoa-tv", BODY, number,
                                                   published.date(), published))
     portals.publish("hagiang-tv", drill("hagiang-tv", recently(now, 8), 1))
+    tomorrow = now.date() + timedelta(days=1)  # announced: the next session, tomorrow
+    portals.publish("thanhhoa-tv", session_report(
+        "thanhhoa-tv", BODY, number + 1, now.date(), recently(now, 6)).edited(
+        slug="lich-lam-viec-ngay-mai", title="Lịch làm việc của Thủ tướng ngày mai",
+        sapo=f"Ngày mai ({tomorrow.day}/{tomorrow.month}), Thủ tướng Chính phủ sẽ chủ trì "
+             f"phiên họp thứ {number + 1} của Ban Chỉ đạo của Chính phủ về phát triển khoa "
+             "học, công nghệ, đổi mới sáng tạo, chuyển đổi số và Đề án 06.", labels=()))
     crawl.dxmon("crawl")
     assert digest_hits(webhook_receiver) == []  # `dxmon crawl` sends no digest
     config = dataclasses.replace(crawl.config, sources=())  # no crawl runs in the service
@@ -93,9 +100,12 @@ def test_a_digest_goes_out_once_per_day_across_restarts_and_catches_up_once(
     assert first["period"]["end"] == at.isoformat()
     assert first["period"]["start"] == (at - timedelta(days=1)).isoformat()
     assert [s["number"] for s in first["sessions"]] == [number]
+    assert [(u["number"], u["date"]) for u in first["upcoming"]] == [
+        (number + 1, tomorrow.isoformat())]
     assert [m["title"] for m in first["topics"]] == [drill("hagiang-tv", now, 1).title]
     subject, text, markdown = digest_message(first)
     assert f"Phiên họp thứ {number} năm" in text and first["topics"][0]["url"] in text
+    assert f"Phiên họp thứ {number + 1}" in text.split("Sắp diễn ra")[1]
     assert first["topics"][0]["url"] in markdown
 
     # restarted the same day: nothing more; still running when the next day's time
