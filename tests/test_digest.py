@@ -97,6 +97,8 @@ def test_a_digest_goes_out_once_per_day_across_restarts_and_catches_up_once(
     clock = Clock(at + timedelta(minutes=1))
     run_service(config, clock, webhook_receiver, 1)
     (first,) = digest_hits(webhook_receiver)
+    (hit,) = [h.json for h in webhook_receiver.delivered if h.json["event"] == "digest"]
+    assert hit["subject"].startswith("Bản tin ngày dxmon: ")
     assert first["period"]["end"] == at.isoformat()
     assert first["period"]["start"] == (at - timedelta(days=1)).isoformat()
     assert [s["number"] for s in first["sessions"]] == [number]

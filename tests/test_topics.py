@@ -85,7 +85,10 @@ def test_a_story_told_by_three_outlets_alerts_once_listing_them(crawl, portals,
                          "m.article_id WHERE a.url LIKE '%nam-truoc%'")
     assert old == {"news": 0, "alerted": 0}
 
-    # the message a person reads: title, every outlet, every link
+    # the message a person reads: title, every outlet, every link (the renderer the
+    # crawl process used gave the webhook's subject)
+    (sent,) = [h for h in hits if payload(h)["title"] in drills]
+    assert sent["subject"] == f"Chủ đề «An ninh mạng»: {story['title']}"
     subject, text, markdown = topic_message(story)
     assert "An ninh mạng" in subject and story["title"] in subject
     for a in story["articles"]:
