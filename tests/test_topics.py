@@ -14,18 +14,25 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.config import parse_config
 from core.errors import ConfigError
-from core.models import VN_TZ, Extracted
+from core.models import VN_TZ, Extracted, Topic
+from core.text import fold
 from monitor.process import process_articles
-from monitor.topics import topic_message
-from storage.articles import store_article
+from monitor.topics import matches, topic_message
+from storage.articles import search_articles, store_article
 from storage.crawl_state import finish_crawl_run, start_crawl_run
 from storage.schema import open_db
 from tests.topic_stories import (
+    DRILL_BODY,
+    EXPRESSWAY,
+    HARVEST,
     OLD_COURSE,
     TOPICS,
+    TRAINING,
     drill,
     expressway,
     harvest,
@@ -157,3 +164,43 @@ def test_a_copy_found_before_the_first_send_joins_the_queued_message(tmp_path):
     assert found(2) == [["thanhhoa-tv", "hagiang-tv"]]
     assert [r["alerted"] for r in db.query("SELECT alerted FROM topic_matches")] == [1, 0, 0]
     db.close()
+
+
+# --- a topic matches exactly what `dxmon search` finds ---------------------------------
+
+WORDS = sorted({w.strip(".,:;«»()") for text in (*DRILL_BODY, *TRAINING, *HARVEST, *EXPRESSWAY)
+                for w in text.split() if w.strip(".,:;«»()")})
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """A few stories stored as a crawl stores them (search index, clusters)."""
+    db = open_db(tmp_path_factory.mktemp("topics") / "dxmon.db")
+    now = datetime.now(VN_TZ)
+    stories = [drill("thanhhoa-tv", now, 0), training("mst-portal", now),
+               harvest("hagiang-tv", now), expressway("chinhphu-news", now)]
+    for story in stories:
+        url = f"http://127.0.0.1/{story.site}/{story.slug}"
+        store_article(db, story.site, Extracted(
+            url=url, canonical_url=url, title=story.title, published_at=story.published,
+            text="\n".join([story.sapo, *story.paragraphs])), now=now)
+    yield db
+    db.close()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+       fold_it=st.booleans(), prefix=st.booleans())
+def test_a_topic_matches_what_search_finds(archive, words, fold_it, prefix):
+    query = " ".join(words)
+    if fold_it:  # typed without diacritics
+        query = fold(query)
+    if prefix:
+        query = query[:max(1, len(query) - 2)] + "*"
+    topic = Topic(id="t", name="t", query=query)
+    found = {r["id"] for r in search_articles(archive, query, limit=100)}
+    ids = [r["id"] for r in archive.query("SELECT id FROM articles")]
+    matched = {i for i in ids if matches(archive, topic, next(
+        archive.query("SELECT * FROM articles WHERE id = ?", [i])))}
+    assert matched == found
