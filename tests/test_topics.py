@@ -204,3 +204,17 @@ def test_a_topic_matches_what_search_finds(archive, words, fold_it, prefix):
     matched = {i for i in ids if matches(archive, topic, next(
         archive.query("SELECT * FROM articles WHERE id = ?", [i])))}
     assert matched == found
+
+
+def test_sources_and_min_chars_narrow_a_topic(archive):
+    rows = {r["source"]: r for r in archive.query("SELECT * FROM articles")}
+    everywhere = Topic(id="t", name="t", query="an ninh mang")
+    assert {s for s, r in rows.items() if matches(archive, everywhere, r)} == {
+        "thanhhoa-tv", "mst-portal"}
+    one_source = Topic(id="t", name="t", query="an ninh mang", sources=("mst-portal",))
+    assert {s for s, r in rows.items() if matches(archive, one_source, r)} == {"mst-portal"}
+    # the course's text is shorter than the drill's: a bar between them keeps the drill
+    short, long = sorted(len(rows[s]["text"]) for s in ("mst-portal", "thanhhoa-tv"))
+    assert short < long
+    long_only = Topic(id="t", name="t", query="an ninh mang", min_chars=short + 1)
+    assert {s for s, r in rows.items() if matches(archive, long_only, r)} == {"thanhhoa-tv"}
