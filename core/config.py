@@ -316,7 +316,8 @@ def _field_error(key: str, how: str, name: str, cls: type | None) -> tuple[str, 
         return field_key, "is required"
     allowed = ", ".join(sorted(cls.__struct_fields__)) if cls else ""
     if channel:
-        if name.endswith(("password", "secret", "token")):
+        if name.endswith(("password", "secret", "token")) or (cls.kind == "apprise"
+                                                               and name == "url"):
             return field_key, ("secrets never go in the config file: name an environment "
                                f"variable with {name}_env instead")
         return field_key, (f"unknown option {name!r} for a {cls.kind or 'notify'} channel "
@@ -481,6 +482,10 @@ class _Checks:
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"must be an IANA time zone such as \"Asia/Ho_Chi_Minh\", "
                              f"got {value!r}") from None
+
+    @staticmethod
+    def check_optional_at_least(value: int | None, minimum: int) -> int | None:
+        return None if value is None else _bounded(value, minimum, None)
 
     @staticmethod
     def check_duration(value) -> timedelta:

@@ -26,7 +26,7 @@ from msgspec import Meta, Struct
 __all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "SourceEntry",
            "WatchEntry", "TopicEntry", "DigestEntry",
            "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
-           "CHANNEL_CONFIGS", "EVENT_NAMES", "DEFAULT_EVENTS",
+           "AppriseConfig", "CHANNEL_CONFIGS", "EVENT_NAMES", "DEFAULT_EVENTS",
            "events_accept", "fields_of", "reference"]
 
 # Every table: fields by keyword only (defaults may precede required keys), values
@@ -215,6 +215,27 @@ class EmailConfig(ChannelConfig, tag="email"):
                                   *_TIMEOUT)] = 30.0
 
 
+class AppriseConfig(ChannelConfig, tag="apprise"):
+    """``kind = "apprise"``: a chat or push service through apprise (Telegram, Slack,
+    Matrix, ntfy, Discord, Teams, ...), its URL read from an environment variable."""
+
+    kind: ClassVar[str] = "apprise"
+    url_env: Annotated[str, key(
+        "environment variable holding the apprise URL (e.g. tgram://TOKEN/CHAT): it holds "
+        "tokens, so it never goes in this file", *_ENV)]
+    format: Annotated[str, key(
+        "\"auto\" (Markdown where the service takes it), \"text\" or \"markdown\"",
+        "a string", ("choice", ("auto", "text", "markdown")))] = "auto"
+    title_max: Annotated[int | None, key(
+        "longest title in characters (default: the service's; 0: no title)",
+        "a whole number of at least 0", ("optional_at_least", 0))] = None
+    body_max: Annotated[int | None, key(
+        "longest message in characters (default: the service's, Telegram 4096)",
+        "a whole number of at least 200", ("optional_at_least", 200))] = None
+    timeout: Annotated[float, key("the total deadline of one send, in seconds",
+                                  *_TIMEOUT)] = 30.0
+
+
 class ConsoleConfig(ChannelConfig, tag="console"):
     """``kind = "console"``: the alert printed on standard output (the demo's)."""
 
@@ -222,7 +243,7 @@ class ConsoleConfig(ChannelConfig, tag="console"):
 
 
 CHANNEL_CONFIGS: dict[str, type[ChannelConfig]] = {
-    cls.kind: cls for cls in (WebhookConfig, EmailConfig, ConsoleConfig)}
+    cls.kind: cls for cls in (WebhookConfig, EmailConfig, ConsoleConfig, AppriseConfig)}
 
 
 # --- topic watches and digests (issue 15) ---------------------------------------------
@@ -275,7 +296,7 @@ class FileSchema(Struct, **_TABLE):
     watch: Annotated[list[WatchEntry], key(
         "watched bodies (default: the digital-transformation committees)",
         "an array of tables ([[watch]])")] = []
-    notify: Annotated[list[WebhookConfig | EmailConfig | ConsoleConfig], key(
+    notify: Annotated[list[WebhookConfig | EmailConfig | ConsoleConfig | AppriseConfig], key(
         "notification channels", "an array of tables ([[notify]])")] = []
     topic: Annotated[list[TopicEntry], key(
         "topic watches: alert on new articles matching a search",

@@ -189,14 +189,19 @@ def render_session(alert: Alert) -> Rendered:
         when = a.get("published") or "không rõ ngày"
         lines.append(f"- {a['title']} ({a['outlet']}, {when})")
         lines.append(f"  {a['url']}")
-        md.append(f"- [{md_escape(a['title'] or a['url'])}](<{_md_url(a['url'])}>) — "
+        md.append(f"- [{md_escape(a['title'] or a['url'])}]({_md_url(a['url'])}) — "
                   f"{md_escape(a['outlet'])}, {md_escape(when)}")
     return Rendered(subject, "\n".join(lines), "\n".join(md))
 
 
 def _md_url(url: str) -> str:
-    """A URL inside ``(<...>)``: nothing in it may close the link early."""
-    return str(url).replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
+    """A URL as a link's destination ``(...)``: nothing in it may close the link early
+    or escape out of it (CommonMark and Telegram's MarkdownV2 alike)."""
+    for char, code in (("\\", "%5C"), ("(", "%28"), (")", "%29"), (" ", "%20"),
+                       ("<", "%3C"), (">", "%3E"), ("[", "%5B"), ("]", "%5D"),
+                       ("`", "%60"), ("\n", "")):
+        url = str(url).replace(char, code)
+    return url
 
 
 def _generic(alert: Alert) -> Rendered:

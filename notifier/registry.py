@@ -17,6 +17,7 @@ import httpx
 
 from core.config import Config, parse_duration
 from core.schema import ChannelConfig
+from notifier.apprise_channel import AppriseNotifier
 from notifier.base import Notifier, RetryPolicy
 from notifier.console import ConsoleNotifier
 from notifier.email import EmailNotifier
@@ -26,7 +27,7 @@ __all__ = ["KINDS", "Notifier", "RetryPolicy", "channel_kinds", "validate_channe
            "build_channels", "build_notifier", "policy_of"]
 
 KINDS: dict[str, type] = {cls.kind: cls for cls in (EmailNotifier, WebhookNotifier,
-                                                     ConsoleNotifier)}
+                                                     AppriseNotifier, ConsoleNotifier)}
 
 
 def channel_kinds() -> list[str]:

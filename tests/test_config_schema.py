@@ -67,6 +67,10 @@ to = ["c@d.vn"]
 [[notify]]
 kind = "console"
 name = "screen"
+[[notify]]
+kind = "apprise"
+name = "chat"
+url_env = "DXMON_APPRISE_URL"
 """
 
 # (header line, dotted prefix, Struct) of each table in BASE
@@ -96,8 +100,8 @@ def refusal(text: str) -> ConfigError:
 
 def test_the_base_config_loads():
     config = parse_config(BASE)
-    assert [c.kind for c in config.notify] == ["webhook", "email", "console"]
-    assert [c.name for c in config.notify] == ["webhook", "mail", "screen"]
+    assert [c.kind for c in config.notify] == ["webhook", "email", "console", "apprise"]
+    assert [c.name for c in config.notify] == ["webhook", "mail", "screen", "chat"]
 
 
 KEYS = [(header, prefix, name, meta.extra["what"])
@@ -139,7 +143,7 @@ def test_a_missing_required_key_is_named_with_its_tables_line(header, prefix, na
 
 
 @pytest.mark.parametrize("kind, says", [
-    ('"pigeon"', "unknown kind 'pigeon' (known: console, email, webhook)"),
+    ('"pigeon"', "unknown kind 'pigeon' (known: apprise, console, email, webhook)"),
     ('"Webhook"', "unknown kind 'Webhook'"),
     ("3", "unknown kind 3"),
     ("[]", "unknown kind []"),

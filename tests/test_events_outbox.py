@@ -150,6 +150,18 @@ def test_events_of_the_wrong_type_are_refused(tmp_path):
 # --- rendering and delivery of a non-session event ---------------------------------------
 
 
+@pytest.fixture
+def health_renderer():
+    """A "source." renderer for these tests only: the registry is the process's, and
+    monitor/health.py registers its own there."""
+    from notifier import message
+    saved = dict(message._RENDERERS)
+    register_renderer("source.", _render_health)
+    yield
+    message._RENDERERS.clear()
+    message._RENDERERS.update(saved)
+
+
 def _render_health(alert: Alert) -> Rendered:
     d = alert.data
     subject = f"Nguồn {d['source']} có vấn đề: {d['symptom']}"
@@ -158,8 +170,7 @@ def _render_health(alert: Alert) -> Rendered:
 
 
 def test_a_non_session_event_reaches_webhook_and_email_with_its_payload(
-        tmp_path, webhook_receiver, smtp_server, secret):
-    register_renderer("source.", _render_health)
+        tmp_path, webhook_receiver, smtp_server, secret, health_renderer):
     config = two_channels(tmp_path, webhook_receiver.url, smtp_server.port,
                           hook_events=["source.*"], mail_events=["source.unhealthy"])
     db = open_db(config.storage_path)
@@ -195,10 +206,10 @@ def test_an_event_without_a_renderer_is_still_sent_listing_its_payload(
     assert "period: 2026-11-22" in mail.get_body(("plain",)).get_content()
 
 
-def test_status_and_api_show_a_non_session_row_by_event_and_summary(tmp_path, secret):
+def test_status_and_api_show_a_non_session_row_by_event_and_summary(tmp_path, secret,
+                                                                   health_renderer):
     """A given-up source.unhealthy row: `dxmon status` names the event and says what it
     was about; nothing looks for a session it does not have."""
-    register_renderer("source.", _render_health)
     config = webhook_config(tmp_path, "http://127.0.0.1:9/hook",
                             'events = ["source.*"]\nmax_attempts = 1\ntimeout = 1')
     db = open_db(config.storage_path)
@@ -318,3 +329,37 @@ def test_session_alerts_keep_their_delivery_ids_and_payload_shape(tmp_path, webh
                                       + hashlib.sha256(raw.encode()).hexdigest()[:16])
     assert datetime.fromisoformat(
         next(db.query("SELECT sent_at FROM alerts"))["sent_at"]) - T0 < timedelta(seconds=1)
+
+
+def test_alerts_page_and_status_name_the_event_of_a_non_session_row(tmp_path, capsys, secret,
+                                                                    health_renderer):
+    """The Alerts page shows a source.unhealthy row by its event and one-line subject
+    (no link to a session it does not have) beside a session's row."""
+    import lxml.html
+
+    from monitor.cli import main as dxmon
+    from tests.test_web import Served
+
+    config = webhook_config(tmp_path, "http://127.0.0.1:9/hook",
+                            'events = ["*"]\nmax_attempts = 1\ntimeout = 1')
+    db = open_db(config.storage_path)
+    a_session(db, config)
+    enqueue_event(db, "source.unhealthy", "thanhhoa-tv-1", HEALTH, config.notify, T0)
+    assert len(dispatcher(db, config).run_due().failed) == 2  # nothing listens on port 9
+    db.close()
+    assert dxmon(["--config", str(config.path), "status"]) == 0
+    out = capsys.readouterr().out
+    assert ("(webhook, source.unhealthy: Nguồn thanhhoa-tv có vấn đề: no new article for "
+            "3 days) after 1 attempts") in out
+    served = Served(config)
+    try:
+        page = lxml.html.fromstring(served.get("/alerts").text)
+    finally:
+        served.stop()
+    rows = page.cssselect("table#outbox tr.alert")
+    assert [r.get("data-state") for r in rows] == ["failed", "failed"]
+    (cell,) = page.cssselect("td.event-summary")
+    assert cell.get("data-event") == "source.unhealthy"
+    assert cell.text_content() == "Nguồn thanhhoa-tv có vấn đề: no new article for 3 days"
+    links = [a.get("href") for a in page.cssselect("table#outbox a")]
+    assert links == ["/sessions/1"]  # the session's row links; the event's does not
