@@ -23,6 +23,7 @@ a control character (a CR/LF in an address would inject mail headers).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 import msgspec
 
@@ -129,6 +130,12 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Header names whose value is a credential: refused in `headers`, offered in `headers_env`
 _SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _SECRET_HEADER_WORDS = ("token", "secret", "key", "auth", "password")
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA zone names this system knows (tzdata)."""
+    return frozenset(available_timezones())
 
 
 def parse_duration(value: object) -> timedelta:
@@ -477,11 +484,12 @@ class _Checks:
 
     @staticmethod
     def check_time_zone(value: str) -> ZoneInfo:
-        try:
-            return ZoneInfo(value.strip())
-        except (ZoneInfoNotFoundError, ValueError):
+        # looked up in the list of zones, never opened as a path: "Asia" is a folder of
+        # the zone database and a 300-character name is too long for a file name
+        if value.strip() not in _zones():
             raise ValueError(f"must be an IANA time zone such as \"Asia/Ho_Chi_Minh\", "
-                             f"got {value!r}") from None
+                             f"got {value!r}")
+        return ZoneInfo(value.strip())
 
     @staticmethod
     def check_optional_at_least(value: int | None, minimum: int) -> int | None:

@@ -176,6 +176,8 @@ def test_a_period_starts_at_the_time_not_at_midnight():
     ('id = "d"\nat = "25:00"', "digest[0].at"),
     ('id = "d"\nat = "7h30"', "digest[0].at"),
     ('id = "d"\ntz = "Mars/Olympus"', "digest[0].tz"),
+    ('id = "d"\ntz = "Asia"', "digest[0].tz"),  # a folder of the zone database
+    (f'id = "d"\ntz = "{"A" * 300}"', "digest[0].tz"),  # too long for a file name
     ('id = "d"\nevery = "monthly"', "digest[0].every"),
     ('id = "d"\nchannels = ["nowhere"]', "digest[0].channels"),
     ('id = "d"\nday = "monday"', "digest[0].day"),
