@@ -9,7 +9,7 @@ day on), and the topic matches that raised a ``topic.match`` event in the period
 **Once per period.** :func:`send_due` is the whole rule: the latest scheduled time at
 or before ``now`` ends the due period; it is sent when ``digests_sent`` has no row for
 (digest, period start). The row is written in the transaction that queues the event,
-whose key is ``DIGEST-PERIODSTART`` (:func:`notifier.outbox.enqueue_event`: idempotent
+whose key is ``DIGEST+PERIODSTART`` (:func:`notifier.outbox.enqueue_event`: idempotent
 per channel too), so a restart, a second ``dxmon serve`` check or a crash between the
 two never sends a period twice.
 
@@ -60,7 +60,7 @@ def due_period(digest: Digest, now: datetime) -> tuple[datetime, datetime]:
 
 def period_key(digest: Digest, start: datetime) -> str:
     """The event key of one period: the digest id and the period's first day."""
-    return f"{digest.id}-{start.date().isoformat()}"
+    return f"{digest.id}+{start.date().isoformat()}"
 
 
 def digest_payload(db: sqlite_utils.Database, config: Config, digest: Digest,

@@ -15,7 +15,7 @@ of at least ``min_chars`` characters.
 - **Once per story.** The near-duplicate cluster (``articles.cluster_id``, assigned when
   the article was stored, :mod:`storage.neardup`) is the story: the first news match
   of a cluster whose topic has never matched it before raises the event, keyed
-  ``TOPIC-CLUSTER``; a copy syndicated by another outlet (now or later) is recorded
+  ``TOPIC+CLUSTER``; a copy syndicated by another outlet (now or later) is recorded
   and raises nothing. A cluster first seen as history stays history.
 - The message lists the cluster's outlets known when it is sent: a crawl stores every
   article before processing starts, so copies found by the same crawl are listed, and
@@ -84,8 +84,10 @@ def match_topics(db: sqlite_utils.Database, config: Config, article: dict,
         if alerted:
             _enqueue(db, config, topic, cluster, now)
         elif news and config.notify:  # a copy of a story already queued: list its outlet
-            rows.refresh_unsent(db, f"dxmon-{EVENT}-{_key(topic, cluster)}-", json.dumps(
-                topic_event(db, topic, cluster), ensure_ascii=False, sort_keys=True))
+            keys = [f"dxmon-{EVENT}-{_key(topic, cluster)}-{c.name or c.kind}"
+                    for c in config.notify]
+            rows.refresh_unsent(db, keys, json.dumps(topic_event(db, topic, cluster),
+                                                     ensure_ascii=False, sort_keys=True))
         out.append(TopicMatch(topic.id, article["id"], cluster, news, alerted))
     return out
 
@@ -102,8 +104,10 @@ def topic_event(db: sqlite_utils.Database, topic: Topic, cluster_id: int) -> dic
 
 
 def _key(topic: Topic, cluster_id: int) -> str:
-    """The event key of one story for one topic (the delivery id adds the channel)."""
-    return f"{topic.id}-{cluster_id}"
+    """The event key of one story for one topic (the delivery id adds the channel). A
+    ``+``, which no id or channel name may hold (and a Message-ID may), keeps every
+    (topic, story, channel)'s delivery id distinct."""
+    return f"{topic.id}+{cluster_id}"
 
 
 def _enqueue(db, config: Config, topic: Topic, cluster_id: int, now: datetime) -> int:

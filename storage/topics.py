@@ -53,14 +53,16 @@ def cluster_articles(db: sqlite_utils.Database, cluster_id: int) -> list[dict]:
         "WHERE cluster_id = ? ORDER BY first_seen, id", [cluster_id]))
 
 
-def refresh_unsent(db: sqlite_utils.Database, key_prefix: str, payload: str) -> int:
-    """Replace the payload of the outbox rows whose delivery id starts with
-    ``key_prefix`` and that no send has tried yet (so a retry still sends the bytes its
-    first attempt sent); how many rows changed."""
+def refresh_unsent(db: sqlite_utils.Database, keys: list[str], payload: str) -> int:
+    """Replace the payload of the outbox rows with these delivery ids that no send has
+    tried yet (so a retry still sends the bytes its first attempt sent); how many rows
+    changed."""
+    if not keys:
+        return 0
+    marks = ",".join("?" * len(keys))
     return db.execute(
-        "UPDATE alerts SET payload = ? WHERE status = 'pending' AND attempts = 0 "
-        "AND substr(idempotency_key, 1, ?) = ?",
-        [payload, len(key_prefix), key_prefix]).rowcount
+        f"UPDATE alerts SET payload = ? WHERE status = 'pending' AND attempts = 0 "
+        f"AND idempotency_key IN ({marks})", [payload, *keys]).rowcount
 
 
 def alerted_matches(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:

@@ -57,8 +57,8 @@ def run_service(config, clock: Clock, receiver, expect: int, *, move_to: datetim
         service.stop()
 
 
-def receiver_wait(receiver, count: int, hold: float = 1.5) -> None:
-    """Until ``count`` digests arrived, then ``hold`` s more (7 checks) to catch extras."""
+def receiver_wait(receiver, count: int, hold: float = 2.0) -> None:
+    """Until ``count`` digests arrived, then ``hold`` s more (10 checks) to catch extras."""
     deadline = clock_time.monotonic() + 30
     while len(digest_hits(receiver)) < count and clock_time.monotonic() < deadline:
         clock_time.sleep(0.05)
