@@ -76,15 +76,15 @@ def test_a_story_told_by_three_outlets_alerts_once_listing_them(crawl, portals,
                                         ("cao-toc", False)]
     assert stories[0][2] == "Bồi dưỡng kỹ năng an ninh mạng cho cán bộ cấp xã"
     assert stories[2][2] == "Khởi công tuyến đường cao tốc liên tỉnh"
+    # the premise: the three copies are one near-duplicate cluster, the others are not
+    copies = crawl.query("SELECT DISTINCT cluster_id FROM articles WHERE url LIKE "
+                         "'%dien-tap-ung-cuu-su-co-an-ninh-mang%'")
+    assert len(copies) == 1
     (story,) = [payload(h) for h in hits if payload(h)["title"] in drills]
     assert sorted(story["outlets"]) == ["hagiang-tv", "hanoi-portal", "thanhhoa-tv"]
     assert {a["url"] for a in story["articles"]} == {
         portals.url(s, drill(s, now, 0).slug) for s in ["thanhhoa-tv", "hagiang-tv",
                                                          "hanoi-portal"]}
-    # the premise: the three copies are one near-duplicate cluster, the others are not
-    copies = crawl.query("SELECT DISTINCT cluster_id FROM articles WHERE url LIKE "
-                         "'%dien-tap-ung-cuu-su-co-an-ninh-mang%'")
-    assert len(copies) == 1
     # the rice harvest matched nothing; the old course was recorded as history
     assert not crawl.query("SELECT 1 FROM topic_matches m JOIN articles a ON a.id = "
                            "m.article_id WHERE a.url LIKE '%thu-hoach-lua%'")
@@ -96,6 +96,8 @@ def test_a_story_told_by_three_outlets_alerts_once_listing_them(crawl, portals,
     # crawl process used gave the webhook's subject)
     (sent,) = [h for h in hits if payload(h)["title"] in drills]
     assert sent["subject"] == f"Chủ đề «An ninh mạng»: {story['title']}"
+    assert sent["delivery_id"] == f"dxmon-topic.match-an-ninh-mang+{copies[0]['cluster_id']}" \
+        "-webhook"
     subject, text, markdown = topic_message(story)
     assert "An ninh mạng" in subject and story["title"] in subject
     for a in story["articles"]:
