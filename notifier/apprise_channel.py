@@ -96,6 +96,7 @@ class AppriseNotifier:
     def __init__(self, config: AppriseConfig, *, policy: RetryPolicy | None = None):
         self.name = config.name or self.kind
         self.policy = policy or RetryPolicy()
+        self.events = tuple(config.events)  # the events it gets (the outbox filters)
         self.url_env = config.url_env
         self.format = config.format
         self.title_max = config.title_max

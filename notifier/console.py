@@ -21,6 +21,7 @@ class ConsoleNotifier:
     def __init__(self, config: ConsoleConfig, *, policy: RetryPolicy | None = None):
         self.name = config.name or self.kind
         self.policy = policy or RetryPolicy()
+        self.events = tuple(config.events)  # the events it gets (the outbox filters)
         self.timeout: float | None = None
 
     def missing_environment(self) -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ class EmailNotifier:
     def __init__(self, config: EmailConfig, *, policy: RetryPolicy | None = None):
         self.name = config.name or self.kind
         self.policy = policy or RetryPolicy()
+        self.events = tuple(config.events)  # the events it gets (the outbox filters)
         self.host = config.host
         self.security = config.security
         self.port = config.port or DEFAULT_PORTS[config.security]

@@ -1,6 +1,7 @@
 """The webhook channel: the DESIGN.md JSON payload, POSTed with httpx and signed.
 
-Headers: ``X-Dxmon-Event`` (``session.new``, ``session.corrected``, ``dxmon.test``),
+Headers: ``X-Dxmon-Event`` (``session.new``, ``session.corrected``, ``dxmon.test``, or
+another event of the outbox: ``source.unhealthy``, ``topic.match``, ``digest``, ...),
 ``X-Dxmon-Delivery`` (the outbox idempotency key: the same on every retry) and, when
 ``secret_env`` names a set variable, ``X-Dxmon-Signature: sha256=<hex>``, the
 HMAC-SHA256 of the raw body under that secret.
@@ -90,6 +91,7 @@ class WebhookNotifier:
                  transport: httpx.AsyncBaseTransport | None = None):
         self.name = config.name or self.kind
         self.policy = policy or RetryPolicy()
+        self.events = tuple(config.events)  # the events it gets (the outbox filters)
         self.url = config.url
         self.secret_env = config.secret_env
         # the total deadline of one send, in seconds (see the module docstring)

@@ -118,8 +118,10 @@ def test_telegram_style_receiver_gets_the_alert_exactly_once_through_an_outage(
     """500, 503, then an answer held far past the deadline, then recovery: four
     attempts, one delivery, one delivery id, each retry after its backoff."""
     monkeypatch.setenv("DXMON_APPRISE_URL", json_url(webhook_receiver))
-    timeout = 3.0
-    hold = 10 * timeout  # the receiver hangs ten times longer than the deadline
+    # the deadline covers starting the sender process (about 0.5 s of CPU, seconds of
+    # wall time on a loaded machine): 10 s leaves room, and the receiver hangs 10x that
+    timeout = 10.0
+    hold = 10 * timeout
     webhook_receiver.script = [(500, {}), (503, {}), (500, {}, hold)]
     config = apprise_config(tmp_path, f'format = "markdown"\nbody_max = 4096\n'
                                       f'timeout = {timeout}\n')
@@ -395,3 +397,38 @@ def test_init_writes_a_commented_apprise_example_that_loads(tmp_path):
     (channel,) = config.notify
     assert channel.kind == "apprise" and channel.url_env == "DXMON_TELEGRAM_URL"
     assert channel.accepts("source.unhealthy") and not channel.accepts("digest")
+
+
+def test_a_trickling_receiver_cannot_stretch_the_deadline_and_its_connection_is_closed(
+        tmp_path, monkeypatch):
+    """The status line arrives a byte every 0.2 s, forever: no read ever times out, yet
+    the send ends at its 2 s deadline and the connection is closed when it returns."""
+    from testsupport.receivers import HostileReceiver
+    receiver = HostileReceiver("trickle-status")
+    try:
+        monkeypatch.setenv("DXMON_APPRISE_URL",
+                           f"json://127.0.0.1:{receiver.port}/hook/{TOKEN}")
+        (channel,) = build_channels(apprise_config(tmp_path, "timeout = 2")).values()
+        started = time.monotonic()
+        with pytest.raises(TransientDeliveryError, match="no answer within the 2s deadline"):
+            channel.send(sample_alert("chat"))
+        returned = time.time()
+        assert time.monotonic() - started < 20
+        (post,) = receiver.posts
+        assert post.closed.wait(10)
+        assert post.closed_at - returned < 1.0
+    finally:
+        receiver.stop()
+
+
+_SPECIAL = set("\\`*_{}[]()#+-.!|<>~=")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_md_escape_leaves_no_markdown_and_keeps_the_words(text):
+    out = md_escape(text)
+    assert "\n" not in out and "\r" not in out
+    bare = re.sub(r"\\(.)", "", out)
+    assert not set(bare) & _SPECIAL
+    assert re.sub(r"\\(.)", r"\1", out) == " ".join(text.split())

@@ -363,3 +363,14 @@ def test_alerts_page_and_status_name_the_event_of_a_non_session_row(tmp_path, ca
     assert cell.text_content() == "Nguồn thanhhoa-tv có vấn đề: no new article for 3 days"
     links = [a.get("href") for a in page.cssselect("table#outbox a")]
     assert links == ["/sessions/1"]  # the session's row links; the event's does not
+
+
+def test_enqueue_event_takes_the_built_channels_as_well_as_their_configs(tmp_path, secret):
+    config = two_channels(tmp_path, "http://127.0.0.1:9/hook", 2525, hook_events=["source.*"])
+    db = open_db(config.storage_path)
+    channels = build_channels(config).values()
+    assert enqueue_event(db, "source.recovered", "s-1", HEALTH, channels, T0) == 1
+    assert enqueue_event(db, "session.new", "s-1", {}, channels, T0) == 1  # email only
+    assert [(r["channel"], r["event"]) for r in db.query(
+        "SELECT channel, event FROM alerts ORDER BY id")] == [
+        ("webhook", "source.recovered"), ("email", "session.new")]
