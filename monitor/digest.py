@@ -117,7 +117,8 @@ def _session_line(s: dict) -> str:
 
 def digest_message(payload: dict) -> tuple[str, str, str]:
     """(subject, plain text, Markdown) of a ``digest`` payload."""
-    from notifier.message import md_escape  # the notifier imports channels: late
+    # the notifier imports channels: late; _md_url keeps a link's destination closed
+    from notifier.message import _md_url, md_escape
 
     period = payload["period"]
     start, end = (datetime.fromisoformat(period[k]) for k in ("start", "end"))
@@ -134,7 +135,8 @@ def digest_message(payload: dict) -> tuple[str, str, str]:
             md.append("- (không có)")
         for line, url in items:
             text.append(f"- {line}" + (f"\n  {url}" if url else ""))
-            md.append(f"- [{md_escape(line)}]({url})" if url else f"- {md_escape(line)}")
+            md.append(f"- [{md_escape(line)}]({_md_url(url)})" if url
+                      else f"- {md_escape(line)}")
         text.append("")
         md.append("")
 
@@ -149,10 +151,9 @@ def digest_message(payload: dict) -> tuple[str, str, str]:
 
 def render_digest(alert):
     """The ``digest`` renderer for :func:`notifier.message.register_renderer`."""
-    from monitor.topics import payload_of
-    from notifier.message import Rendered
+    from monitor.topics import render_with
 
-    return Rendered(*digest_message(payload_of(alert)))
+    return render_with(digest_message, alert)
 
 
 def _register() -> None:

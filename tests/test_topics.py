@@ -22,7 +22,7 @@ from core.errors import ConfigError
 from core.models import VN_TZ, Extracted, Topic
 from core.text import fold
 from monitor.process import process_articles
-from monitor.topics import matches, topic_message
+from monitor.topics import matches, render_topic, topic_message
 from storage.articles import search_articles, store_article
 from storage.crawl_state import finish_crawl_run, start_crawl_run
 from storage.schema import open_db
@@ -220,3 +220,23 @@ def test_sources_and_min_chars_narrow_a_topic(archive):
     assert short < long
     long_only = Topic(id="t", name="t", query="an ninh mang", min_chars=short + 1)
     assert {s for s, r in rows.items() if matches(archive, long_only, r)} == {"thanhhoa-tv"}
+
+
+def test_a_hostile_title_cannot_format_the_message_and_a_strange_payload_still_renders():
+    from notifier.message import Alert
+
+    evil = "Tin ](http://evil.example) **đậm** [x"
+    story = {"topic": {"id": "t", "name": "An *ninh*", "query": "an ninh"}, "story": 1,
+             "title": evil, "outlets": ["a"], "articles": [
+                 {"url": "http://127.0.0.1/a) [b](c", "outlet": "a", "title": evil,
+                  "published": None}]}
+    rendered = render_topic(Alert(delivery_id="d", kind="topic.match", channel="c",
+                                  data=story))
+    assert "](http://evil.example)" not in rendered.markdown
+    assert "**đậm**" not in rendered.markdown and "\\*\\*đậm\\*\\*" in rendered.markdown
+    assert "(http://127.0.0.1/a%29%20%5Bb%5D%28c)" in rendered.markdown
+    assert evil in rendered.text  # the plain text is the title as published
+    # a payload this module did not write is listed key by key, not a failed alert
+    odd = render_topic(Alert(delivery_id="d", kind="topic.match", channel="c",
+                             data={"summary": "khác"}))
+    assert odd.subject == "dxmon: topic.match — khác"
