@@ -23,6 +23,7 @@ a control character (a CR/LF in an address would inject mail headers).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -30,27 +31,30 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 import msgspec
 
 from core.errors import ConfigError
-from core.models import Source, Watch
+from core.models import Digest, Source, Topic, Watch
 from core.schema import (
     CHANNEL_CONFIGS,
     EVENT_NAMES,
     ChannelConfig,
+    DigestEntry,
     EmailConfig,
     FileSchema,
     SourceEntry,
+    TopicEntry,
     WatchEntry,
     WebTable,
     events_accept,
     fields_of,
 )
-from core.text import normalize
+from core.text import fold, normalize
 
 __all__ = ["Config", "load_config", "config_path", "parse_duration", "DEFAULT_WATCH"]
 
@@ -98,6 +102,7 @@ DEFAULT_WATCH = (
     ),
 )
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -125,6 +130,12 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Header names whose value is a credential: refused in `headers`, offered in `headers_env`
 _SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _SECRET_HEADER_WORDS = ("token", "secret", "key", "auth", "password")
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA zone names this system knows (tzdata)."""
+    return frozenset(available_timezones())
 
 
 def parse_duration(value: object) -> timedelta:
@@ -163,6 +174,8 @@ class Config:
     watch: tuple[Watch, ...] = DEFAULT_WATCH
     notify: tuple[ChannelConfig, ...] = ()
     web: WebTable = WebTable()  # [web]: the web view's host, port, token_env, lang, proxy
+    topics: tuple[Topic, ...] = ()  # [[topic]]: subjects whose new articles alert
+    digests: tuple[Digest, ...] = ()  # [[digest]]: periodic summaries
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, name: str) -> Source:
@@ -335,11 +348,17 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
     c.unique([w.id for w in watch], "watch", "id")
     notify = tuple(c.channel(entry, f"notify[{i}]") for i, entry in enumerate(schema.notify))
     c.unique([n.name for n in notify], "notify", "name")
+    topics = tuple(c.topic(entry, f"topic[{i}]", {s.name for s in sources})
+                   for i, entry in enumerate(schema.topic))
+    c.unique([t.id for t in topics], "topic", "id")
+    digests = tuple(c.digest(entry, f"digest[{i}]", notify)
+                    for i, entry in enumerate(schema.digest))
+    c.unique([d.id for d in digests], "digest", "id")
     return Config(path=path, storage_path=storage_path, fresh_days=monitor["fresh_days"],
                   crawl_timeout=monitor["crawl_timeout"],
                   revisit_days=monitor["revisit_days"], full_sweep=monitor["full_sweep"],
                   sources=sources, watch=watch or DEFAULT_WATCH, notify=notify,
-                  web=schema.web, lines=lines)
+                  web=schema.web, topics=topics, digests=digests, lines=lines)
 
 
 class _Checks:
@@ -392,6 +411,33 @@ class _Checks:
             named = msgspec.structs.replace(named, to=[entry.to])
         return named
 
+    def topic(self, entry: TopicEntry, key: str, sources: set[str]) -> Topic:
+        v = self.table(entry, key, controls=True)
+        for i, name in enumerate(v["sources"]):
+            if name not in sources:
+                known = ", ".join(sorted(sources)) or "none"
+                raise self.fail(f"{key}.sources", f"item {i}: no source named {name!r} "
+                                f"(known: {known})")
+        return Topic(**v)
+
+    def digest(self, entry: DigestEntry, key: str, notify: tuple[ChannelConfig, ...]) -> Digest:
+        """The entry checked; each channel it names exists and takes ``digest`` events
+        (else the digest would be queued for no one, silently)."""
+        v = self.table(entry, key, controls=True)
+        channels = {n.name: n for n in notify}
+        for i, name in enumerate(v["channels"]):
+            if name not in channels:
+                known = ", ".join(sorted(channels)) or "none"
+                raise self.fail(f"{key}.channels", f"item {i}: no [[notify]] channel named "
+                                f"{name!r} (known: {known})")
+        named = [channels[n] for n in v["channels"]] or list(notify)
+        deaf = [n.name for n in named if not n.accepts("digest")]
+        if deaf and (v["channels"] or len(deaf) == len(named)):
+            raise self.fail(f"{key}.channels", f"channel {deaf[0]!r} does not take digests: "
+                            "add \"digest\" to its events")
+        v["day"] = _WEEKDAYS.index(v["day"])
+        return Digest(**v)
+
     def unique(self, names: list[str], key: str, field_name: str) -> None:
         seen: set[str] = set()
         for i, name in enumerate(names):
@@ -421,6 +467,29 @@ class _Checks:
     @staticmethod
     def check_at_least(value: int, minimum: int) -> int:
         return _bounded(value, minimum, None)
+
+    @staticmethod
+    def check_topic_query(value: str) -> str:
+        # storage.articles.search_match takes it: words, folded, quotes and '*' are text
+        if not re.search(r"\w", fold(normalize(value))):
+            raise ValueError(f"must hold at least one word to search for, got {value!r}")
+        return value.strip()
+
+    @staticmethod
+    def check_time_of_day(value: str) -> time:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if not m:
+            raise ValueError(f"must be a time of day as HH:MM (00:00 to 23:59), got {value!r}")
+        return time(int(m.group(1)), int(m.group(2)))
+
+    @staticmethod
+    def check_time_zone(value: str) -> ZoneInfo:
+        # looked up in the list of zones, never opened as a path: "Asia" is a folder of
+        # the zone database and a 300-character name is too long for a file name
+        if value.strip() not in _zones():
+            raise ValueError(f"must be an IANA time zone such as \"Asia/Ho_Chi_Minh\", "
+                             f"got {value!r}")
+        return ZoneInfo(value.strip())
 
     @staticmethod
     def check_optional_at_least(value: int | None, minimum: int) -> int | None:

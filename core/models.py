@@ -9,12 +9,12 @@ unless the source said otherwise).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from core import schema as _schema
 
-__all__ = ["VN_TZ", "Source", "Watch", "ChannelConfig", "Channel", "Extracted", "Mention", "ROLES"]
+__all__ = ["VN_TZ", "Source", "Watch", "Topic", "Digest", "ChannelConfig", "Channel", "Extracted", "Mention", "ROLES"]
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -68,6 +68,32 @@ class Watch:
     # "yearly": the body restarts its numbering each year, so an unqualified
     # "phiên họp thứ nhất" is the first of the session's year
     numbering: str = "continuous"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A subject whose new articles alert: ``[[topic]]`` in the config.
+
+    ``query`` is taken as ``dxmon search`` takes it (:func:`storage.articles.search_match`).
+    """
+
+    id: str
+    name: str
+    query: str
+    sources: tuple[str, ...] = ()  # empty: every source
+    min_chars: int = 0
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A periodic summary: ``[[digest]]`` in the config."""
+
+    id: str
+    every: str = "daily"  # "daily" or "weekly"
+    at: time = time(7, 30)
+    day: int = 0  # the weekday of a weekly digest, Monday = 0
+    tz: ZoneInfo = VN_TZ
+    channels: tuple[str, ...] = ()  # empty: every channel
 
 
 # A ``[[notify]]`` entry is a typed config Struct per kind (core.schema: WebhookConfig,

@@ -24,7 +24,8 @@ import msgspec.inspect
 from msgspec import Meta, Struct
 
 __all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "SourceEntry",
-           "WatchEntry", "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
+           "WatchEntry", "TopicEntry", "DigestEntry",
+           "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
            "AppriseConfig", "CHANNEL_CONFIGS", "EVENT_NAMES", "DEFAULT_EVENTS",
            "events_accept", "fields_of", "reference"]
 
@@ -245,6 +246,43 @@ CHANNEL_CONFIGS: dict[str, type[ChannelConfig]] = {
     cls.kind: cls for cls in (WebhookConfig, EmailConfig, ConsoleConfig, AppriseConfig)}
 
 
+# --- topic watches and digests (issue 15) ---------------------------------------------
+
+
+class TopicEntry(Struct, **_TABLE):
+    """``[[topic]]``: alert on new articles about a subject (``topic.match``)."""
+
+    id: Annotated[str, key("a short unique id: letters, digits, '.', '_', '-'", "a string",
+                           ("name",))]
+    name: Annotated[str, key("what the alert calls it", "a string", ("required_text",))]
+    query: Annotated[str, key(
+        "words every matching article holds, as `dxmon search` takes them (diacritics "
+        "optional; a word ending in * is a prefix)", "a string", ("topic_query",))]
+    sources: Annotated[list[str], key("only articles of these sources (default: all)",
+                                      "an array of strings", ("strings",))] = []
+    min_chars: Annotated[int, key("articles with a shorter text never match",
+                                  "an integer", ("at_least", 0))] = 0
+
+
+class DigestEntry(Struct, **_TABLE):
+    """``[[digest]]``: a periodic summary: sessions, upcoming sessions, topic matches."""
+
+    id: Annotated[str, key("a short unique id: letters, digits, '.', '_', '-'", "a string",
+                           ("name",))]
+    every: Annotated[str, key("\"daily\" or \"weekly\"", "a string",
+                              ("choice", ("daily", "weekly")))] = "daily"
+    at: Annotated[str, key("the time of day it is sent, HH:MM", "a time such as \"07:30\"",
+                           ("time_of_day",))] = "07:30"
+    day: Annotated[str, key("the weekday a weekly digest is sent (mon ... sun)", "a string",
+                            ("choice", ("mon", "tue", "wed", "thu", "fri", "sat", "sun")))
+                   ] = "mon"
+    tz: Annotated[str, key("the time zone of `at`", "an IANA time zone name",
+                           ("time_zone",))] = "Asia/Ho_Chi_Minh"
+    channels: Annotated[list[str], key("names of the [[notify]] channels it goes to "
+                                       "(default: all)", "an array of strings",
+                                       ("strings",))] = []
+
+
 class FileSchema(Struct, **_TABLE):
     """The whole file."""
 
@@ -260,6 +298,11 @@ class FileSchema(Struct, **_TABLE):
         "an array of tables ([[watch]])")] = []
     notify: Annotated[list[WebhookConfig | EmailConfig | ConsoleConfig | AppriseConfig], key(
         "notification channels", "an array of tables ([[notify]])")] = []
+    topic: Annotated[list[TopicEntry], key(
+        "topic watches: alert on new articles matching a search",
+        "an array of tables ([[topic]])")] = []
+    digest: Annotated[list[DigestEntry], key(
+        "periodic summaries sent through the channels", "an array of tables ([[digest]])")] = []
 
 
 @functools.cache
@@ -302,7 +345,8 @@ def _described(name: str, default: Any, meta: Meta | None) -> list[str]:
 def reference() -> str:
     """Every key with its default and doc, as TOML comments (``dxmon init`` appends it)."""
     tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable), ("[web]", WebTable),
-              ("[[sources]]", SourceEntry), ("[[watch]]", WatchEntry)]
+              ("[[sources]]", SourceEntry), ("[[watch]]", WatchEntry),
+              ("[[topic]]", TopicEntry), ("[[digest]]", DigestEntry)]
     tables += [(f'[[notify]] kind = "{kind}"', cls) for kind, cls in CHANNEL_CONFIGS.items()]
     out = ["# --- Every key: its default and what it does (from core/schema.py) " + "-" * 8]
     for title, cls in tables:

@@ -233,6 +233,8 @@ def deliver_due(db: sqlite_utils.Database, config: Config, *, now: datetime | No
     """
     if not config.notify:
         return None
+    import monitor.digest  # noqa: F401  registers the digest renderer
+    import monitor.topics  # noqa: F401  registers the topic.* renderer
     from notifier.outbox import Dispatcher
     from notifier.registry import build_channels
 

@@ -15,7 +15,9 @@ reports of all outlets into sessions by the rules of :mod:`monitor.grouping`
 - a new session that is news alerts (:mod:`monitor.alerting`); everything else is
   history and never alerts;
 - when an edit changes the number or date an article reported, the session is
-  corrected and one correction notice goes through the outbox (:mod:`monitor.corrections`).
+  corrected and one correction notice goes through the outbox (:mod:`monitor.corrections`);
+- a new article matching a ``[[topic]]`` query is recorded, and the first news match of
+  a near-duplicate cluster queues its one ``topic.match`` event (:mod:`monitor.topics`).
 
 It is idempotent: an article is marked with the content hash it was processed at,
 so running it twice changes nothing.
@@ -34,6 +36,7 @@ from core.models import VN_TZ, Mention
 from monitor.alerting import enqueue, is_news
 from monitor.corrections import apply_corrections
 from monitor.sessions import attach, find_or_create_session, stored_session
+from monitor.topics import match_topics
 from storage import articles, sessions
 from storage.schema import transaction
 
@@ -52,6 +55,7 @@ class ProcessReport:
     alerted_sessions: list[int] = field(default_factory=list)
     attached: int = 0
     corrected_sessions: list[int] = field(default_factory=list)
+    topic_matches: list = field(default_factory=list)  # monitor.topics.TopicMatch
 
 
 def _parse_dt(value: str | None) -> datetime | None:
@@ -118,6 +122,8 @@ def _process_one(db, config: Config, article: dict, mentions: list[Mention], now
             report.attached += attach(db, session["id"], article_id, m, now)
     waiting = [(article_id, m) for m in meetings
                if not _join_meeting(db, article_id, m, now, report)]
+    if config.topics and not edited:  # a new article: [[topic]] watches (monitor.topics)
+        report.topic_matches += match_topics(db, config, article, now)
     articles.mark_processed(db, article_id)
     return waiting
 

@@ -20,6 +20,10 @@ as a crawl has made some, and due retries every :data:`DISPATCH_EVERY_S`. Each s
 bounded by its channel's total deadline, so a stuck receiver holds the delivery thread
 for at most that long per attempt and never a crawl: crawls keep their schedule.
 
+Digests (``[[digest]]``, :mod:`monitor.digest`) are checked on start (a period whose
+time passed while the service was down goes out once) and then every
+:data:`DIGEST_CHECK_S`, on the service's clock; each period is sent once.
+
 SIGTERM/SIGINT stop it cleanly: no new jobs, running children get SIGTERM (Scrapy
 closes its spider and run row), a send in progress is cut short (its alert stays due,
 same delivery id, unless its 2xx status line had arrived), every write is
@@ -64,6 +68,9 @@ DELIVERY_STOP_GRACE_S = 10
 # Two crawls at once on a 2-core machine: a crawl is mostly waiting on the network,
 # extraction uses a process pool of its own.
 MAX_PARALLEL_CRAWLS = 2
+# How often due digests are looked for: a digest goes out at most this late after its
+# time, and a check is one indexed SELECT per [[digest]].
+DIGEST_CHECK_S = 30
 # Overdue sources started at once are spaced by this much.
 STARTUP_STAGGER_S = 3
 
@@ -96,8 +103,10 @@ def first_run_times(config: Config, db, now: datetime) -> dict[str, datetime]:
 class Service:
     """The long-running scheduler. ``clock`` returns an aware datetime (tests freeze it)."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] | None = None):
+    def __init__(self, config: Config, *, clock: Callable[[], datetime] | None = None,
+                 digest_check_s: float = DIGEST_CHECK_S):
         self.config = config
+        self.digest_check_s = digest_check_s
         self.clock = clock or (lambda: datetime.now(VN_TZ))
         self.stop_event = threading.Event()
         self.scheduler: BackgroundScheduler | None = None
@@ -148,6 +157,11 @@ class Service:
                 next_run_time=firsts[source.name])
             logger.info("source %s: every %s, first run %s", source.name, source.interval,
                         firsts[source.name].isoformat(timespec="seconds"))
+        if self.config.digests:
+            self.send_digests()  # catch up: a period that came due while we were down
+            self.scheduler.add_job(self.send_digests,
+                                   IntervalTrigger(seconds=self.digest_check_s, timezone=VN_TZ),
+                                   id="digests", name="digests")
         self.scheduler.start()
         self._delivery = threading.Thread(target=self._deliver_forever, name="dxmon-delivery",
                                           daemon=True)
@@ -203,6 +217,25 @@ class Service:
         if p.articles:
             logger.info("processed %d articles: %d new sessions, %d alerting", p.articles,
                         len(p.new_sessions), len(p.alerted_sessions))
+
+    def send_digests(self) -> None:
+        """Queue each digest whose period is due and unsent (monitor.digest), then deliver."""
+        from monitor.digest import send_due
+
+        if self.stop_event.is_set():
+            return
+        try:
+            db = open_db(self.config.storage_path)
+            try:
+                queued = send_due(db, self.config, self.clock())
+            finally:
+                db.close()
+        except Exception:  # a broken database must not end the schedule for good
+            logger.exception("digests failed; trying again in %ss", self.digest_check_s)
+            return
+        if queued:
+            logger.info("digests queued: %s", ", ".join(queued))
+            self._wake.set()
 
     def _deliver_forever(self) -> None:
         """The delivery thread: dispatch when woken or every DISPATCH_EVERY_S, until stopped."""

@@ -509,6 +509,34 @@ def _session_revisions(db: sqlite_utils.Database) -> None:
     )
 
 
+def _topics_digests(db: sqlite_utils.Database) -> None:
+    """Issue 15: topic watches (one ``topic.match`` per near-duplicate cluster) and
+    digests (once per period): see :mod:`storage.topics`."""
+    db.executescript(
+        """
+        CREATE TABLE topic_matches (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,               -- [[topic]] id
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            cluster_id INTEGER NOT NULL,       -- articles.cluster_id when it matched
+            matched_at TEXT NOT NULL,          -- UTC ISO
+            news INTEGER NOT NULL,             -- 1: after its source's baseline, fresh
+            alerted INTEGER NOT NULL,          -- 1: it raised its cluster's topic.match
+            UNIQUE (topic, article_id)
+        );
+        CREATE INDEX idx_topic_matches_cluster ON topic_matches(topic, cluster_id);
+        CREATE INDEX idx_topic_matches_at ON topic_matches(matched_at);
+        CREATE TABLE digests_sent (
+            digest TEXT NOT NULL,              -- [[digest]] id
+            period_start TEXT NOT NULL,        -- ISO, in the digest's time zone
+            period_end TEXT NOT NULL,
+            sent_at TEXT NOT NULL,             -- when it was queued (UTC ISO)
+            PRIMARY KEY (digest, period_start)
+        );
+        """
+    )
+
+
 def _events_outbox(db: sqlite_utils.Database) -> None:
     """Issue 15: the outbox carries any event, not only a session's alert.
 
@@ -590,6 +618,7 @@ MIGRATIONS: list[Migration] = [
     ("0005_web_published_index", _published_index),
     ("0006_session_revisions", _session_revisions),
     ("0007_health_source_health", _health),
+    ("0008_topics_digests", _topics_digests),
     ("0009_events_outbox", _events_outbox),
 ]
 

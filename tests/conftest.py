@@ -24,6 +24,8 @@ SLOW_FIRST = [
     "tests/test_timeline.py",          # every corpus page crawled, ~30 s
     "tests/test_packaging.py",         # builds the wheel once (whole), ~30 s
     "tests/test_alerting_e2e.py",      # several crawls each, 20-30 s
+    "tests/test_digest.py",            # two crawls, then `dxmon serve` restarted, ~15 s
+    "tests/test_topics.py",            # three crawls of the five portals, ~12 s
     "tests/test_recrawl.py",
     "tests/test_crawler.py",
     "tests/test_extraction.py",        # the F1 gate over the public benchmark, ~25 s
