@@ -253,6 +253,7 @@ def cmd_search(args) -> int:
 
 def cmd_status(args) -> int:
     """Per source: last crawl, outcome, articles; sessions; alerts by status."""
+    import monitor.renderers  # noqa: F401  the summaries of health, topic and digest rows
     from notifier.outbox import outbox_summary
     from storage.sessions import list_sessions
 

@@ -233,8 +233,7 @@ def deliver_due(db: sqlite_utils.Database, config: Config, *, now: datetime | No
     """
     if not config.notify:
         return None
-    import monitor.digest  # noqa: F401  registers the digest renderer
-    import monitor.topics  # noqa: F401  registers the topic.* renderer
+    import monitor.renderers  # noqa: F401  every event's message
     from notifier.outbox import Dispatcher
     from notifier.registry import build_channels
 

@@ -378,6 +378,7 @@ def sources_json(db: sqlite_utils.Database, config: Config, *,
 def alerts_json(db: sqlite_utils.Database) -> dict:
     """The outbox: counts by status, the rows given up or retrying (as ``dxmon status``
     shows them) and the newest rows, each with its session."""
+    import monitor.renderers  # noqa: F401  the summaries of health, topic and digest rows
     from notifier.outbox import outbox_summary, summarized
 
     return outbox_summary(db) | {"alerts": summarized(views.outbox_rows(db))}

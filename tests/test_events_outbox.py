@@ -374,3 +374,28 @@ def test_enqueue_event_takes_the_built_channels_as_well_as_their_configs(tmp_pat
     assert [(r["channel"], r["event"]) for r in db.query(
         "SELECT channel, event FROM alerts ORDER BY id")] == [
         ("webhook", "source.recovered"), ("email", "session.new")]
+
+
+def test_a_fresh_dxmon_status_names_a_health_row_by_its_own_message(tmp_path, secret):
+    """`dxmon status` in a process of its own (where no test registered a renderer): a
+    given-up source.unhealthy row is summed up by monitor/health's renderer, not shown as
+    the bare event name."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = webhook_config(tmp_path, "http://127.0.0.1:9/hook",
+                            'events = ["source.*"]\nmax_attempts = 1\ntimeout = 1')
+    db = open_db(config.storage_path)
+    enqueue_event(db, "source.unhealthy", "thanhhoa-tv-1",
+                  {"source": "thanhhoa-tv", "symptoms": ["silent"], "since": T0.isoformat()},
+                  config.notify, T0)
+    assert len(dispatcher(db, config).run_due().failed) == 1  # nothing listens on port 9
+    db.close()
+    dxmon = Path(sys.executable).with_name("dxmon")
+    out = subprocess.run([str(dxmon), "status", "--json", "--config",
+                          str(tmp_path / "dxmon.toml")], capture_output=True, text=True,
+                         check=True).stdout
+    (row,) = json.loads(out)["alerts"]["failed"]
+    assert row["event"] == "source.unhealthy"
+    assert row["summary"] == "Nguồn thanhhoa-tv gặp sự cố (source unhealthy)"
