@@ -71,7 +71,9 @@ def fit_body(body: str, footer: str, limit: int, *, markdown: bool = False) -> s
         if not kept and not markdown:  # not even the first line fits: cut inside it
             kept.append(_head(line, room))
         break
-    text = "\n".join(kept).rstrip()
+    while kept and not kept[-1].strip():  # no blank lines before the "…" (a kept line
+        kept.pop()                          # stays as rendered: "> " is Markdown)
+    text = "\n".join(kept)
     if not text:
         return f"{ELLIPSIS}\n\n{footer}"
     return f"{text}{tail}"
