@@ -24,6 +24,7 @@ SLOW_FIRST = [
     "tests/test_timeline.py",          # every corpus page crawled, ~30 s
     "tests/test_packaging.py",         # builds the wheel once (whole), ~30 s
     "tests/test_alerting_e2e.py",      # several crawls each, 20-30 s
+    "tests/test_health.py",            # crawl cycles of a portal going wrong, 8-25 s each
     "tests/test_digest.py",            # two crawls, then `dxmon serve` restarted, ~15 s
     "tests/test_topics.py",            # three crawls of the five portals, ~12 s
     "tests/test_recrawl.py",
@@ -41,6 +42,7 @@ SLOW_FIRST = [
     "tests/test_detection.py",         # the corpus gates, ~8 s each
     "tests/test_text_properties.py",
     "tests/test_notifier.py",
+    "tests/test_apprise.py",           # each send a child process loading apprise, ~1 s
 ]
 
 # Modules of SLOW_FIRST whose module-scoped fixture is a real crawl or a wheel build:
