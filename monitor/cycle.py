@@ -165,7 +165,8 @@ def _read_status(fd: int) -> str | None:
 
 def crawl_cycle(config: Config, source: str | None = None, *,
                 stop: threading.Event | None = None, now: Callable[[], datetime] | None = None,
-                deliver: bool = True) -> tuple[CrawlOutcome, CycleReport | None]:
+                deliver: bool = True, extra_settings: dict | None = None
+                ) -> tuple[CrawlOutcome, CycleReport | None]:
     """One cycle: crawl, then detect, group and deliver as soon as the crawl has closed.
 
     The report is None only when ``stop`` was set before processing could run.
@@ -181,7 +182,8 @@ def crawl_cycle(config: Config, source: str | None = None, *,
         finally:
             db.close()
 
-    outcome = run_crawl(config, source, stop=stop, on_closed=process)
+    outcome = run_crawl(config, source, stop=stop, on_closed=process,
+                        extra_settings=extra_settings)
     if not reports and not (stop is not None and stop.is_set()):
         process()  # the child ended without closing its runs (killed, timed out, failed)
     return outcome, (reports[0] if reports else None)

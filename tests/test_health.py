@@ -81,10 +81,11 @@ def health(portal, tmp_path, webhook_receiver):
     return crawl
 
 
-def cycle(crawl: Crawl, at: datetime | None = None) -> dict:
-    """One real crawl cycle of the site (crawl, process, judge, deliver) at ``at``; the
-    source's health row after it."""
-    outcome, report = crawl_cycle(crawl.config, SITE, now=(lambda: at) if at else None)
+def cycle(crawl: Crawl, at: datetime | None = None, **settings) -> dict:
+    """One real crawl cycle of the site (crawl, process, judge, deliver) at ``at``, with
+    Scrapy ``settings``; the source's health row after it."""
+    outcome, report = crawl_cycle(crawl.config, SITE, now=(lambda: at) if at else None,
+                                  extra_settings=settings)
     assert report is not None, outcome
     db = crawl.db()
     try:
@@ -331,7 +332,9 @@ def test_a_tls_failure_is_named_as_such(portal, tmp_path):
     crawl = Crawl(portal, tmp_path)
     crawl.config_path.write_text(crawl.config_path.read_text(encoding="utf-8").replace(
         "http://127.0.0.1", "https://127.0.0.1"), encoding="utf-8")
-    state = cycle(crawl)
+    # (each failed handshake doubles the host's delay, from 0.5 s up to a minute: held
+    # at 0.5 s, the crawl reaches its eighth failure in seconds instead of 25)
+    state = cycle(crawl, DXMON_MAX_HOST_DELAY=0.5)
     assert state["state"] == "healthy" and state["bad_streak"] == 1
     assert state["streak_symptoms"][0].startswith("tls:"), state["streak_symptoms"]
 
