@@ -117,8 +117,8 @@ def _session_line(s: dict) -> str:
 
 def digest_message(payload: dict) -> tuple[str, str, str]:
     """(subject, plain text, Markdown) of a ``digest`` payload."""
-    # the notifier imports channels: late; _md_url keeps a link's destination closed
-    from notifier.message import _md_url, md_escape
+    # the notifier imports channels: late; md_url keeps a link's destination closed
+    from notifier.message import md_escape, md_url
 
     period = payload["period"]
     start, end = (datetime.fromisoformat(period[k]) for k in ("start", "end"))
@@ -135,7 +135,7 @@ def digest_message(payload: dict) -> tuple[str, str, str]:
             md.append("- (không có)")
         for line, url in items:
             text.append(f"- {line}" + (f"\n  {url}" if url else ""))
-            md.append(f"- [{md_escape(line)}]({_md_url(url)})" if url
+            md.append(f"- [{md_escape(line)}]({md_url(url)})" if url
                       else f"- {md_escape(line)}")
         text.append("")
         md.append("")

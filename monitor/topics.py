@@ -128,8 +128,8 @@ def _oneline(text: str) -> str:
 
 def topic_message(payload: dict) -> tuple[str, str, str]:
     """(subject, plain text, Markdown) of a ``topic.match`` payload."""
-    # the notifier imports channels: late; _md_url keeps a link's destination closed
-    from notifier.message import _md_url, md_escape
+    # the notifier imports channels: late; md_url keeps a link's destination closed
+    from notifier.message import md_escape, md_url
 
     topic = payload["topic"]
     articles = payload.get("articles") or []
@@ -142,7 +142,7 @@ def topic_message(payload: dict) -> tuple[str, str, str]:
     for a in articles:
         when = a.get("published") or "không rõ ngày"
         text += [f"- {_oneline(a['title'])} ({a['outlet']}, {when})", f"  {a['url']}"]
-        md.append(f"- [{md_escape(_oneline(a['title']))}]({_md_url(a['url'])}) — "
+        md.append(f"- [{md_escape(_oneline(a['title']))}]({md_url(a['url'])}) — "
                   f"{md_escape(a['outlet'])}, {md_escape(when)}")
     text += ["", f"Truy vấn: {topic['query']}"]
     md += ["", f"Truy vấn: `{topic['query'].replace('`', '')}`"]
@@ -162,12 +162,12 @@ def render_with(message, alert):
     """``message(payload)`` as a Rendered; a payload not in its shape (queued by other
     code, or by another version) is listed key by key as the notifier lists an event
     it has no renderer for, instead of failing its alert."""
-    from notifier.message import Rendered, _generic
+    from notifier.message import Rendered, render_generic
 
     try:
         return Rendered(*message(payload_of(alert)))
     except _MISSHAPEN:
-        return _generic(alert)
+        return render_generic(alert)
 
 
 def payload_of(alert) -> dict:

@@ -34,8 +34,9 @@ import sqlite_utils
 from core.models import Watch
 from storage import sessions
 
-__all__ = ["Alert", "Rendered", "register_renderer", "renderer_for", "md_escape",
-           "load_alert", "sample_alert", "event_summary", "EVENTS", "SESSION_EVENTS"]
+__all__ = ["Alert", "Rendered", "register_renderer", "renderer_for", "render_generic",
+           "md_escape", "md_url", "load_alert", "sample_alert", "event_summary", "EVENTS",
+           "SESSION_EVENTS"]
 
 # kind in the outbox -> event type receivers see (other rows' kind is their event)
 EVENTS = {"session": "session.new", "correction": "session.corrected", "test": "dxmon.test"}
@@ -67,7 +68,7 @@ def register_renderer(event_prefix: str, renderer: Renderer) -> None:
 def renderer_for(event: str) -> Renderer:
     """The renderer of ``event``: the longest registered prefix, else the generic one."""
     matches = [p for p in _RENDERERS if event.startswith(p)]
-    return _RENDERERS[max(matches, key=len)] if matches else _generic
+    return _RENDERERS[max(matches, key=len)] if matches else render_generic
 
 
 # Markdown's special ASCII punctuation (CommonMark: any of it may be backslash-escaped)
@@ -189,12 +190,12 @@ def render_session(alert: Alert) -> Rendered:
         when = a.get("published") or "không rõ ngày"
         lines.append(f"- {a['title']} ({a['outlet']}, {when})")
         lines.append(f"  {a['url']}")
-        md.append(f"- [{md_escape(a['title'] or a['url'])}]({_md_url(a['url'])}) — "
+        md.append(f"- [{md_escape(a['title'] or a['url'])}]({md_url(a['url'])}) — "
                   f"{md_escape(a['outlet'])}, {md_escape(when)}")
     return Rendered(subject, "\n".join(lines), "\n".join(md))
 
 
-def _md_url(url: str) -> str:
+def md_url(url: str) -> str:
     """A URL as a link's destination ``(...)``: nothing in it may close the link early
     or escape out of it (CommonMark and Telegram's MarkdownV2 alike)."""
     for char, code in (("\\", "%5C"), ("(", "%28"), (")", "%29"), (" ", "%20"),
@@ -204,7 +205,7 @@ def _md_url(url: str) -> str:
     return url
 
 
-def _generic(alert: Alert) -> Rendered:
+def render_generic(alert: Alert) -> Rendered:
     """An event no module rendered: its name and its payload, key by key."""
     subject = f"dxmon: {alert.event}"
     data = alert.data or {}
