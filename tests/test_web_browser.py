@@ -65,6 +65,19 @@ def wait_url(driver, fragment: str) -> None:
                                         message=f"never reached {fragment}")
 
 
+def wait_text(driver, css: str, text: str) -> None:
+    """Until ``css`` shows ``text``: the element is looked up again at each try (the
+    address may change before the new document replaces the old one, whose element
+    then goes stale)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT_S).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text),
+        message=f"{css} never showed {text!r} on {driver.current_url}")
+
+
 def css(driver, selector: str) -> list:
     return driver.find_elements("css selector", selector)
 
@@ -409,7 +422,7 @@ def test_a_form_posted_from_another_site_is_refused(chromium, page, web_view):
         chromium.get("data:text/html;charset=utf-8," + quote(form))
         chromium.find_element("css selector", "#go").click()
         wait_url(chromium, "/sources/mst-portal/crawl")
-        assert "CSRF" in wait_for(chromium, "body").text
+        wait_text(chromium, "body", "CSRF")  # the 403 page says why
     page("/sources")
     row = chromium.find_element("css selector", 'tr.source[data-source="mst-portal"]')
     assert not row.find_elements("css selector", ".crawling")
