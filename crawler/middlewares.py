@@ -65,6 +65,7 @@ class ConditionalGetMiddleware:
         self.context = context
         self.db = context.db
         self.trust_304 = trust_304
+        self.window = timedelta(days=context.config.revisit_days)  # an article's revisits
         # listing/feed/sitemap URL -> (etag, last_modified, content hash, fetched at),
         # written when the crawl finishes: never before what the page led to is stored
         self.pending: dict[str, tuple] = {}
@@ -114,7 +115,7 @@ class ConditionalGetMiddleware:
         return response
 
     def _unchanged(self, url: str, kind: str, now: str) -> None:
-        mark_unchanged(self.db, url, now, article=kind == "article")
+        mark_unchanged(self.db, url, now, article=kind == "article", window=self.window)
 
     def spider_closed(self, spider, reason="finished"):
         """Save the listings' validators, unless the crawl was cut short or lost an article.

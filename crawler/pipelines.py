@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from crawler.addon import CrawlContext, crawl_context
 from storage.articles import Prepared, record_url_variants, store_article
-from storage.crawl_state import record_validators
+from storage.crawl_state import record_validators, schedule_revisit
 from storage.schema import transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class StorePipeline:
         self.timer: asyncio.TimerHandle | None = None
         self.size = size
         self.wait = wait
+        self.window = timedelta(days=context.config.revisit_days)  # young: revisited
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -107,6 +108,8 @@ class StorePipeline:
                                hint=item.get("canonical_hint"))
         if stored.conflict:
             self.crawler.stats.inc_value("dxmon/source_conflicts")
+        else:  # checked now (the claimed article of a conflict was not: another URL's)
+            schedule_revisit(self.db, stored.article_id, now, self.window)
         seen = utcnow_iso(now)
         for url in {item["url"], item.get("requested_url") or item["url"]}:
             record_validators(self.db, url, item.get("etag"), item.get("last_modified"), seen)

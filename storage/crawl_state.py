@@ -1,6 +1,7 @@
 """Crawl state: sources and their crawl runs, fetch validators, and host health.
 
-Tables: ``sources``, ``crawl_runs``, ``fetch_state``, ``host_state``. Each function
+Tables: ``sources``, ``crawl_runs``, ``fetch_state``, ``host_state``, and the revisit
+schedule of stored articles (``articles.next_check_at``). Each function
 takes the :class:`sqlite_utils.Database` first and is named after what it answers
 or does; writers that must be atomic open their own
 :func:`storage.schema.transaction` (nested calls become savepoints).
@@ -126,9 +127,12 @@ def crawl_runs_closed(db: sqlite_utils.Database, pid: int) -> bool:
 def last_full_sweep(db: sqlite_utils.Database, source: str) -> str | None:
     """When the latest successful crawl of ``source`` that followed every listing to its
     end started (UTC ISO), or None."""
+    # newest first along idx_crawl_runs_source, stopping at the first sweep (a day's
+    # runs back at most), not json_extract over every run the source ever had
     row = db.execute(
-        "SELECT MAX(started_at) FROM crawl_runs WHERE source = ? AND status = 'ok' "
-        "AND json_extract(stats, '$.full_sweep') = 1", [source]).fetchone()
+        "SELECT started_at FROM crawl_runs WHERE source = ? AND status = 'ok' "
+        "AND json_extract(stats, '$.full_sweep') = 1 ORDER BY started_at DESC LIMIT 1",
+        [source]).fetchone()
     return row[0] if row else None
 
 
@@ -168,31 +172,163 @@ def record_validators(db: sqlite_utils.Database, url: str, etag, last_modified, 
 
 
 def mark_unchanged(db: sqlite_utils.Database, url: str, now: str, *,
-                   article: bool = False) -> None:
+                   article: bool = False, window: timedelta | None = None) -> None:
     """``url`` answered "not changed" (a 304, or the same bytes): its streak counts up and
-    it was checked ``now``; an ``article`` URL's article was seen ``now`` too."""
+    it was checked ``now``; an ``article`` URL's article was seen ``now`` too, and its
+    next revisit is scheduled from then (``window``: the config's ``revisit_days``)."""
+    if article and window is None:
+        raise TypeError("mark_unchanged(article=True) needs the revisit window")
     with transaction(db):
         db.execute("UPDATE fetch_state SET checked_at = ?, unchanged = unchanged + 1 "
                    "WHERE url = ?", [now, url])
         if article:
-            db.execute("UPDATE articles SET last_seen = ? WHERE id = "
-                       "(SELECT article_id FROM article_urls WHERE url = ?)", [now, url])
+            db.execute(f"UPDATE articles SET last_seen = :at, next_check_at = "
+                       f"{_NEXT_CHECK.format(last='julianday(:at)')} WHERE id = "
+                       "(SELECT article_id FROM article_urls WHERE url = :url)",
+                       {"at": now, "url": url, "window": window / timedelta(days=1)})
 
 
-class KnownUrl(NamedTuple):
-    """One URL of a stored article, with what deciding to revisit it needs."""
+# --- revisits: when a stored article is due to be requested again -----------------------
+#
+# An article is revisited (requested again, conditionally) only while it is young: its
+# age (published_at, else first_seen) under the [monitor] revisit_days window. Each
+# check (stored new, updated or unchanged; a 304) sets ``articles.next_check_at`` to the
+# check's time plus :func:`revisit_interval` of the article's age then, or to NULL once
+# that time falls outside the window: an old article is never due again, and a partial
+# index holds only the young ones, so what a crawl start reads is what is due.
 
+# every crawl in an article's first hours: corrections come early
+FIRST_HOURS = timedelta(hours=2)
+# then a sixth of its age: a day-old article every 4 hours, a week-old one daily
+AGE_DIVISOR = 6
+# never longer than a week (only reached with a revisit_days above 42)
+MAX_INTERVAL = timedelta(days=7)
+# the window a migrated archive is scheduled with (core.config's default revisit_days;
+# a migration has no config): see storage.schema._revisits
+DEFAULT_WINDOW = timedelta(days=7)
+
+_DAY = 86400.0
+# an article's birth and the check, as Julian days (UTC; SQLite reads the +07:00 of
+# published_at and the +00:00 of internal times alike; an unreadable published_at
+# falls back to first_seen, as crawler.spiders.news._when did)
+def _born(table: str = "") -> str:
+    return f"COALESCE(julianday({table}published_at), julianday({table}first_seen))"
+
+
+_BORN = _born()
+_NEXT = (f"({{last}} + CASE WHEN {{last}} - {_BORN} < {FIRST_HOURS.total_seconds() / _DAY!r} "
+         f"THEN 0.0 ELSE MIN(({{last}} - {_BORN}) / {AGE_DIVISOR}.0, "
+         f"{MAX_INTERVAL.total_seconds() / _DAY!r}) END)")
+# next_check_at for a check at {last} (a Julian day expression), with :window in days
+_NEXT_CHECK = (f"CASE WHEN {_NEXT} - {_BORN} < :window "
+               f"THEN strftime('%Y-%m-%dT%H:%M:%S+00:00', {_NEXT}) END")
+
+
+def revisit_interval(age: timedelta) -> timedelta:
+    """How long after its last check a stored article is due again: edits come early.
+
+    Every crawl in its first hours, then a sixth of its age (a day-old article every
+    4 hours, a week-old one daily): about forty conditional requests over its first
+    week, whatever the crawl interval.
+    """
+    if age < FIRST_HOURS:
+        return timedelta(0)
+    return min(age / AGE_DIVISOR, MAX_INTERVAL)
+
+
+def next_check(born: datetime, checked: datetime, window: timedelta) -> datetime | None:
+    """When an article born at ``born`` and checked at ``checked`` is due again, or None
+    if it is old by then (never again). The rule :data:`_NEXT_CHECK` computes in SQL."""
+    due = checked + revisit_interval(checked - born)
+    return due if due - born < window else None
+
+
+def schedule_revisit(db: sqlite_utils.Database, article_id: int, checked: str | datetime,
+                     window: timedelta) -> None:
+    """The article was just checked (stored, or found unchanged) at ``checked``: set when
+    it is due again, NULL if never (``window``: the config's ``revisit_days``)."""
+    db.execute(f"UPDATE articles SET next_check_at = {_NEXT_CHECK.format(last='julianday(:at)')} "
+               "WHERE id = :id", {"at": _iso(checked), "window": window / timedelta(days=1),
+                                  "id": article_id})
+
+
+def schedule_all_revisits(db: sqlite_utils.Database, window: timedelta = DEFAULT_WINDOW
+                          ) -> None:
+    """Schedule every stored article from its last check: the latest ``checked_at`` of
+    its URLs in ``fetch_state``, else its ``first_seen`` (what crawl starts decided by
+    before issue 16). One statement; for the migration that adds ``next_check_at``."""
+    last = ("julianday(COALESCE((SELECT MAX(f.checked_at) FROM article_urls u "
+            "JOIN fetch_state f ON f.url = u.url WHERE u.article_id = articles.id), first_seen))")
+    db.execute(f"UPDATE articles SET next_check_at = {_NEXT_CHECK.format(last=last)}",
+               {"window": window / timedelta(days=1)})
+
+
+class Revisit(NamedTuple):
+    """A young article due now, and the URL to request it by."""
+
+    source: str  # the crawled source whose hosts the URL is on
     article_id: int
     url: str
-    published_at: str | None
-    first_seen: str
-    checked_at: str | None  # when this URL was last fetched or found unchanged
-    fetched: bool  # it was ever fetched in full (it has a fetch_state row)
 
 
-def known_article_urls(db: sqlite_utils.Database) -> list[KnownUrl]:
-    """Every URL that led to a stored article, grouped by article (oldest URL first)."""
-    return [KnownUrl(a, u, p, f, c, bool(x)) for a, u, p, f, c, x in db.execute(
-        "SELECT u.article_id, u.url, a.published_at, a.first_seen, f.checked_at, "
-        "f.url IS NOT NULL FROM article_urls u JOIN articles a ON a.id = u.article_id "
-        "LEFT JOIN fetch_state f ON f.url = u.url ORDER BY u.article_id, u.first_seen, u.url")]
+def due_revisits(db: sqlite_utils.Database, sources: list[str], now: datetime,
+                 window: timedelta, owner) -> list[Revisit]:
+    """The articles of ``sources`` due for a revisit at ``now``: one indexed range of
+    ``next_check_at``, never a scan of the archive.
+
+    One URL per article and source (``owner(url)`` names the source whose hosts a URL is
+    on, or None): the oldest one that was fetched before (the canonical form may be a
+    spelling the server does not answer). An article found old by now (no crawl of its
+    source came while it was due) is unscheduled instead: never due again.
+    """
+    if not sources:
+        return []
+    marks = ", ".join("?" * len(sources))
+    at = _iso(now)
+    rows = db.execute(
+        f"SELECT a.id, u.url, f.url IS NOT NULL, {_born('a.')} <= julianday(?) - ? FROM articles a JOIN article_urls u ON u.article_id = a.id "
+        f"LEFT JOIN fetch_state f ON f.url = u.url WHERE a.source IN ({marks}) "
+        "AND a.next_check_at IS NOT NULL AND a.next_check_at <= ? "
+        "ORDER BY a.id, u.first_seen, u.url",
+        [at, window / timedelta(days=1), *sources, at]).fetchall()
+    revisits, chosen, stale = [], set(), set()
+    for article_id, url, fetched, old in rows:
+        if old:
+            stale.add(article_id)
+            continue
+        source = owner(url)
+        if fetched and source is not None and (article_id, source) not in chosen:
+            chosen.add((article_id, source))
+            revisits.append(Revisit(source, article_id, url))
+    if stale:
+        with transaction(db):
+            db.conn.executemany("UPDATE articles SET next_check_at = NULL WHERE id = ?",
+                                [(i,) for i in sorted(stale)])
+    return revisits
+
+
+# SQLite accepts up to 32766 parameters; a sitemap can list 50,000 URLs
+_LOOKUP_CHUNK = 500
+
+
+def known_links(db: sqlite_utils.Database, urls, now: datetime, window: timedelta
+                ) -> dict[str, bool]:
+    """For each of ``urls`` that led to a stored article: whether that article is due
+    for a revisit at ``now`` (young and its ``next_check_at`` reached). One indexed
+    query per 500 URLs (``article_urls``' primary key): a crawl asks only about the
+    links its pages give, not about every URL it knows."""
+    urls = list(dict.fromkeys(urls))
+    found: dict[str, bool] = {}
+    at, days = _iso(now), window / timedelta(days=1)
+    for i in range(0, len(urls), _LOOKUP_CHUNK):
+        chunk = urls[i:i + _LOOKUP_CHUNK]
+        for url, due in db.execute(
+                "SELECT u.url, a.next_check_at IS NOT NULL AND a.next_check_at <= ? AND "
+                f"{_born('a.')} > julianday(?) - ? FROM article_urls u JOIN articles a ON a.id = u.article_id "
+                f"WHERE u.url IN ({', '.join('?' * len(chunk))})", [at, at, days, *chunk]):
+            found[url] = bool(due)
+    return found
+
+
+def _iso(value: str | datetime) -> str:
+    return value if isinstance(value, str) else utcnow_iso(value)

@@ -607,6 +607,47 @@ def _health(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _revisits(db: sqlite_utils.Database) -> None:
+    """Issue 16: a crawl start reads what is due, not what is known.
+
+    ``articles.next_check_at`` (UTC ISO, NULL = never again) says when a young article
+    is to be requested again (storage.crawl_state: :func:`~storage.crawl_state.revisit_interval`
+    after each check, while its age is under ``revisit_days``); a partial index holds
+    the scheduled rows only, by source, so the due ones of the crawled sources are one
+    index range and the archive's old articles cost nothing. A column rather than a
+    table of its own: it is written in the same statement that records the check
+    (``last_seen``), and the index is as small as such a table would be.
+
+    Existing archives are scheduled in one statement from what crawl starts decided
+    by until now: the latest ``fetch_state.checked_at`` of the article's URLs, else
+    its ``first_seen``, and its age from ``published_at``, else ``first_seen``. A
+    migration has no config: the window is the default ``revisit_days`` (7). A larger
+    configured window applies from each article's next check; a smaller one is
+    applied at crawl start (:func:`storage.crawl_state.due_revisits` unschedules what
+    it finds old).
+
+    Also indexed here, for the other costs of a crawl and its processing that grew
+    with the archive or its history: the articles detection has not run on
+    (``unprocessed_articles``, a partial index on exactly its condition), crawl runs by
+    process (``crawl_runs_closed``, ``crawl_runs_of``) and the runs still marked
+    running (``abandon_dead_runs`` at every crawl start).
+    """
+    from storage.crawl_state import schedule_all_revisits  # it imports this module
+
+    db.executescript(
+        """
+        ALTER TABLE articles ADD COLUMN next_check_at TEXT;
+        CREATE INDEX idx_articles_unprocessed ON articles(id)
+            WHERE processed_hash IS NULL OR processed_hash != content_hash;
+        CREATE INDEX idx_crawl_runs_pid ON crawl_runs(pid);
+        CREATE INDEX idx_crawl_runs_running ON crawl_runs(id) WHERE status = 'running';
+        """
+    )
+    schedule_all_revisits(db)
+    db.execute("CREATE INDEX idx_articles_next_check ON articles(source, next_check_at) "
+               "WHERE next_check_at IS NOT NULL")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 
@@ -620,6 +661,7 @@ MIGRATIONS: list[Migration] = [
     ("0007_health_source_health", _health),
     ("0008_topics_digests", _topics_digests),
     ("0009_events_outbox", _events_outbox),
+    ("0010_revisits", _revisits),
 ]
 
 

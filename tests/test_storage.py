@@ -224,7 +224,8 @@ def test_mark_unchanged_moves_an_articles_last_seen(db):
     page = Extracted(url="http://127.0.0.1/a/2", canonical_url="http://127.0.0.1/a/2",
                      title="Tin", text="Nội dung bài báo.")
     stored = articles.store_article(db, "a", page, now=datetime(2026, 1, 1, tzinfo=UTC))
-    crawl_state.mark_unchanged(db, page.url, "2026-02-01T00:00:00+00:00", article=True)
+    crawl_state.mark_unchanged(db, page.url, "2026-02-01T00:00:00+00:00", article=True,
+                               window=timedelta(days=7))
     assert db["articles"].get(stored.article_id)["last_seen"] == "2026-02-01T00:00:00+00:00"
     crawl_state.mark_unchanged(db, page.url, "2026-03-01T00:00:00+00:00")  # not an article
     assert db["articles"].get(stored.article_id)["last_seen"] == "2026-02-01T00:00:00+00:00"

@@ -23,7 +23,14 @@ What a re-crawl fetches, so that an unchanged portal costs almost nothing:
 - known articles are not fetched again, except those published within ``[monitor]
   revisit_days``: they are requested directly (conditionally) on a decaying schedule
   (:func:`revisit_interval`), whether or not a changed listing links them, so an
-  edit is caught even when every listing answers 304.
+  edit is caught even when every listing answers 304. An older one is never
+  requested again, however often a listing links it.
+
+What a crawl start costs does not grow with the archive: the due revisits of the
+crawled sources are one index range (``articles.next_check_at``,
+:func:`storage.crawl_state.due_revisits`), and whether a linked article is known is
+asked of the database for the links of each page, in one query per page
+(:func:`storage.crawl_state.known_links`), never by holding every known URL.
 
 Pages are read in worker processes (:mod:`crawler.reader`: extraction, preparing the
 article for storage, mining links); the spider decides what to follow and yields the
@@ -58,7 +65,7 @@ from crawler.urls import (
     owned_by,
     url_shape,
 )
-from storage.crawl_state import known_article_urls, last_full_sweep
+from storage.crawl_state import due_revisits, known_links, last_full_sweep, revisit_interval
 
 __all__ = ["NewsSpider", "revisit_interval"]
 
@@ -67,18 +74,6 @@ FEED_TYPES = ("xml", "rss", "atom")
 # source's health counts (monitor.health): a lead alone is 150-300 characters, a
 # news article's body is well over a thousand.
 SHORT_TEXT_CHARS = 300
-
-
-def revisit_interval(age: timedelta) -> timedelta:
-    """How long after its last check a stored article is due again: edits come early.
-
-    Every crawl in its first hours, then a sixth of its age (a day-old article every
-    4 hours, a week-old one daily): about forty conditional requests over its first
-    week, whatever the crawl interval.
-    """
-    if age < timedelta(hours=2):
-        return timedelta(0)
-    return min(age / 6, timedelta(days=7))
 
 
 class NewsSpider(scrapy.Spider):
@@ -95,7 +90,6 @@ class NewsSpider(scrapy.Spider):
         self.shapes: Counter = Counter()
         self.seen: set[str] = set()
         self.now = datetime.now(UTC)
-        self.not_yet_due: dict[str, set[str]] = {}  # source -> known article URLs not due
         self.revisits: dict[str, list[str]] = {}  # source -> young article URLs due now
         self.sweep: dict[str, bool] = {}  # source -> follow every listing to the end
         self.reader: PageReader | None = None  # made by start(), closed with the spider
@@ -125,7 +119,8 @@ class NewsSpider(scrapy.Spider):
         self._use(crawl_context(self.crawler))
         self.reader = PageReader(self.extract_workers)
         db = self.context.db
-        self._sort_known_articles(db)
+        self.window = timedelta(days=self.dxmon_config.revisit_days)
+        self._due_revisits(db)
         for source in self.sources:
             self.sweep[source.name] = self._sweep_due(db, source.name)
         for name, sweep in self.sweep.items():
@@ -142,7 +137,8 @@ class NewsSpider(scrapy.Spider):
                     yield request
             for url in source.start_urls:
                 yield self._request(url, source, "listing", self.parse, start=True, sweep=sweep)
-            for request in self._follow_all(self.revisits[source.name], source, "article", 0):
+            for request in self._follow_all(self.revisits[source.name], source, "article", 0,
+                                            lookup=False):
                 self.crawler.stats.inc_value("dxmon/revisits")
                 yield request
 
@@ -150,37 +146,35 @@ class NewsSpider(scrapy.Spider):
         """Whether ``url`` is http(s) on one of the hosts of the source named ``source``."""
         return self.context.owns(source, url)
 
-    def _sort_known_articles(self, db) -> None:
-        """Sort known article URLs by the source whose hosts they are on: not due yet
-        (``self.not_yet_due``), or young and due now (``self.revisits``).
+    def _due_revisits(self, db) -> None:
+        """The young articles of the crawled sources due now (``self.revisits``), by
+        the source whose hosts the URL to request is on: one indexed query.
 
-        A URL counts wherever its article was first stored: a syndicated copy on this
-        site is an alias of another site's article, and is not fetched again either.
         One URL per article and source is revisited: one that was fetched before (the
         canonical form may be a spelling the server does not answer).
         """
         for source in self.sources:
-            self.not_yet_due[source.name], self.revisits[source.name] = set(), []
-        window = timedelta(days=self.dxmon_config.revisit_days)
-        articles: dict[int, list] = {}
-        for article_id, url, published, first_seen, checked, fetched in known_article_urls(db):
-            entry = articles.setdefault(article_id, [published, first_seen, None, []])
-            entry[2] = max(entry[2] or "", checked or "") or None  # UTC ISO: sorts as text
-            entry[3].append((url, fetched))
-        for published, first_seen, checked, urls in articles.values():
-            born = _when(published) or _when(first_seen) or self.now
-            last = _when(checked) or _when(first_seen) or self.now
-            due = self.now - last < revisit_interval(self.now - born)
-            chosen: set[str] = set()
-            for url, fetched in urls:
-                source = self.context.owner(url)
-                if source is None:
-                    continue
-                if due:
-                    self.not_yet_due[source.name].add(canonical_url(url))
-                elif fetched and self.now - born < window and source.name not in chosen:
-                    chosen.add(source.name)
-                    self.revisits[source.name].append(url)
+            self.revisits[source.name] = []
+        for revisit in due_revisits(db, [s.name for s in self.sources], self.now, self.window,
+                                    lambda url: getattr(self.context.owner(url), "name", None)):
+            if revisit.source in self.revisits:
+                self.revisits[revisit.source].append(revisit.url)
+
+    def _known(self, pairs: list[tuple[str, str]]) -> set[str]:
+        """The canonical URLs among ``pairs`` (URL as linked, canonical) that lead to a
+        stored article not due for a revisit: one query for a page's links, asking for
+        each link as linked and in its canonical form.
+
+        A URL counts wherever its article was first stored: a syndicated copy on this
+        site is an alias of another site's article, and is not fetched again either.
+        """
+        fresh = [(u, c) for u, c in pairs if c not in self.seen]
+        if not fresh:
+            return set()
+        found = known_links(self.context.db, [x for pair in fresh for x in pair], self.now,
+                            self.window)
+        return {c for u, c in fresh
+                if (u in found or c in found) and not (found.get(u) or found.get(c))}
 
     def _sweep_due(self, db, source: str) -> bool:
         """Whether this crawl follows every listing of ``source`` to its end."""
@@ -201,27 +195,20 @@ class NewsSpider(scrapy.Spider):
         return scrapy.Request(url, callback=callback, errback=self.failed, priority=priority,
                               dont_filter=kind in ("feed", "sitemap"), meta=meta)
 
-    def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None = None,
-                *, canonical: str | None = None):
-        """A request for ``url`` as linked (fragment dropped), unless its ``canonical``
-        form is a duplicate or not due, or it is off the source or over a limit. A URL
-        given with its ``canonical`` form comes from :func:`crawler.reader.read_page`,
-        which has dropped the fragment and every link off the source's hosts or never
-        fetched already (a portal page repeats 200 links: each checked once, there).
-
-        ``via`` is the listing, feed or sitemap that linked it. Every spelling of an
-        article link is noted in :attr:`variants`, followed or not.
+    def _follow(self, url: str, source: Source, kind: str, depth: int, via: str | None,
+                canonical: str, *, known: bool = False):
+        """A request for ``url`` as linked (fragment dropped, on the source's hosts:
+        vetted by :meth:`_follow_all` or by :func:`crawler.reader.read_page`), unless its
+        ``canonical`` form is a duplicate or ``known`` (it leads to a stored article not
+        due: :meth:`_known`), or it is over a limit. ``via`` is the listing, feed or
+        sitemap that linked it. Every spelling of an article link is noted in
+        :attr:`variants`, followed or not.
         """
-        if canonical is None:  # the page reader's pairs were vetted against these hosts
-            url = fetch_url(url)
-            if is_skippable(url) or not owned_by(url, self.hosts[source.name]):
-                return None
-            canonical = canonical_url(url)
         if kind == "article" and url != canonical:  # the canonical one is stored anyway
             self.variants.setdefault(canonical, set()).add(url)
         if canonical in self.seen:
             return None
-        if kind == "article" and canonical in self.not_yet_due.get(source.name, ()):
+        if kind == "article" and known:
             self.crawler.stats.inc_value("dxmon/known_skipped")
             return None
         if kind != "article":
@@ -243,12 +230,25 @@ class NewsSpider(scrapy.Spider):
         return self._request(url, source, kind, self.parse, via=via,
                              sweep=self.sweep[source.name])
 
-    def _follow_all(self, links, source: Source, kind: str, depth: int, via: str | None = None):
+    def _follow_all(self, links, source: Source, kind: str, depth: int, via: str | None = None,
+                    *, lookup: bool = True):
         """The requests :meth:`_follow` makes of ``links``: URLs, or (URL as linked,
-        canonical URL) pairs (the page reader's)."""
+        canonical URL) pairs (the page reader's). Article links are first looked up
+        together (:meth:`_known`), unless ``lookup`` is off (revisits: due by choice)."""
+        pairs = []
         for link in links:
             url, canonical = (link, None) if isinstance(link, str) else link
-            request = self._follow(url, source, kind, depth, via, canonical=canonical)
+            if canonical is None:  # a page reader's pair was vetted there (a page repeats
+                # 200 links: each checked once, in crawler.reader)
+                url = fetch_url(url)
+                if is_skippable(url) or not owned_by(url, self.hosts[source.name]):
+                    continue
+                canonical = canonical_url(url)
+            pairs.append((url, canonical))
+        known = self._known(pairs) if kind == "article" and lookup else set()
+        for url, canonical in pairs:
+            request = self._follow(url, source, kind, depth, via, canonical,
+                                   known=canonical in known)
             if request is not None:
                 yield request
 
