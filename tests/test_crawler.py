@@ -203,7 +203,8 @@ def test_a_batch_with_one_bad_article_stores_the_others(tmp_path):
                 "etag": f'"e{i}"', "last_modified": None}
 
     crawler = get_crawler()
-    context = CrawlContext(config=SimpleNamespace(storage_path=tmp_path / "dxmon.db"),
+    context = CrawlContext(config=SimpleNamespace(storage_path=tmp_path / "dxmon.db",
+                                                   revisit_days=7),
                            sources=[], db=open_db(tmp_path / "dxmon.db"))
     pipeline = StorePipeline(crawler, context, size=10, wait=0.05)
 
