@@ -57,10 +57,13 @@ def save_health(db: sqlite_utils.Database, source: str, row: dict) -> None:
 def unjudged_runs(db: sqlite_utils.Database) -> list[dict]:
     """The latest finished crawl run of each source, when it was not judged yet
     (stats decoded)."""
+    # one index probe per source (idx_crawl_runs_finished), not a pass over every run
+    # of the history (48 a day per source at a half-hourly cadence)
     rows = db.query(
-        "SELECT r.* FROM crawl_runs r LEFT JOIN source_health h ON h.source = r.source "
-        "WHERE r.id IN (SELECT MAX(id) FROM crawl_runs WHERE finished_at IS NOT NULL "
-        "GROUP BY source) AND (h.last_run_id IS NULL OR r.id > h.last_run_id) ORDER BY r.id")
+        "SELECT r.* FROM sources s JOIN crawl_runs r ON r.id = (SELECT MAX(id) FROM "
+        "crawl_runs WHERE source = s.name AND finished_at IS NOT NULL) "
+        "LEFT JOIN source_health h ON h.source = r.source "
+        "WHERE h.last_run_id IS NULL OR r.id > h.last_run_id ORDER BY r.id")
     out = []
     for row in rows:
         row = dict(row)

@@ -629,8 +629,9 @@ def _revisits(db: sqlite_utils.Database) -> None:
     Also indexed here, for the other costs of a crawl and its processing that grew
     with the archive or its history: the articles detection has not run on
     (``unprocessed_articles``, a partial index on exactly its condition), crawl runs by
-    process (``crawl_runs_closed``, ``crawl_runs_of``) and the runs still marked
-    running (``abandon_dead_runs`` at every crawl start).
+    process (``crawl_runs_closed``, ``crawl_runs_of``), the runs still marked running
+    (``abandon_dead_runs`` at every crawl start) and each source's latest finished run
+    (``storage.health.unjudged_runs`` after every crawl).
     """
     from storage.crawl_state import schedule_all_revisits  # it imports this module
 
@@ -641,6 +642,8 @@ def _revisits(db: sqlite_utils.Database) -> None:
             WHERE processed_hash IS NULL OR processed_hash != content_hash;
         CREATE INDEX idx_crawl_runs_pid ON crawl_runs(pid);
         CREATE INDEX idx_crawl_runs_running ON crawl_runs(id) WHERE status = 'running';
+        CREATE INDEX idx_crawl_runs_finished ON crawl_runs(source, id)
+            WHERE finished_at IS NOT NULL;
         """
     )
     schedule_all_revisits(db)
