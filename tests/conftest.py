@@ -28,6 +28,7 @@ SLOW_FIRST = [
     "tests/test_digest.py",            # two crawls, then `dxmon serve` restarted, ~15 s
     "tests/test_topics.py",            # three crawls of the five portals, ~12 s
     "tests/test_recrawl.py",
+    "tests/test_revisits.py",          # five crawls of two portals, ~20 s; 2x4 crawls, ~25 s
     "tests/test_crawler.py",
     "tests/test_extraction.py",        # the F1 gate over the public benchmark, ~25 s
     "tests/hostile/test_cli_ops.py",   # 20-26 s crawls among quick CLI checks
