@@ -191,7 +191,8 @@ def test_a_crawl_start_reads_what_is_due_not_what_is_known(tmp_path):
     """An unchanged re-crawl of a one-page portal asks as much of SQLite with 20,000
     archived articles of another source as with 20: the known-URL handling reads the
     links the page gives and the due revisits, not the archive (before issue 16, every
-    crawl start read every article URL: about 30 times the work here)."""
+    crawl start read every article URL: 1,282 steps with 20 articles, 820,462 with
+    20,000)."""
     work = {}
     with PortalWeb(articles=[], sites=["thanhhoa-tv"], traps=False, page_size=5) as web:
         web.add_synthetic("thanhhoa-tv", 5, words=120)  # one listing page
