@@ -185,7 +185,7 @@ def mark_unchanged(db: sqlite_utils.Database, url: str, now: str, *,
             db.execute(f"UPDATE articles SET last_seen = :at, next_check_at = "
                        f"{_NEXT_CHECK.format(last='julianday(:at)')} WHERE id = "
                        "(SELECT article_id FROM article_urls WHERE url = :url)",
-                       {"at": now, "url": url, "window": window / timedelta(days=1)})
+                       {"at": now, "url": url, "window": _days(window)})
 
 
 # --- revisits: when a stored article is due to be requested again -----------------------
@@ -207,20 +207,25 @@ MAX_INTERVAL = timedelta(days=7)
 # a migration has no config): see storage.schema._revisits
 DEFAULT_WINDOW = timedelta(days=7)
 
-_DAY = 86400.0
-# an article's birth and the check, as Julian days (UTC; SQLite reads the +07:00 of
-# published_at and the +00:00 of internal times alike; an unreadable published_at
-# falls back to first_seen, as crawler.spiders.news._when did)
+
+
 def _born(table: str = "") -> str:
+    """An article's birth as a Julian day (UTC: SQLite reads the +07:00 of published_at
+    and the +00:00 of internal times alike); an unreadable published_at falls back to
+    first_seen, as the crawl start's Python did before issue 16."""
     return f"COALESCE(julianday({table}published_at), julianday({table}first_seen))"
 
 
-_BORN = _born()
-_NEXT = (f"({{last}} + CASE WHEN {{last}} - {_BORN} < {FIRST_HOURS.total_seconds() / _DAY!r} "
-         f"THEN 0.0 ELSE MIN(({{last}} - {_BORN}) / {AGE_DIVISOR}.0, "
-         f"{MAX_INTERVAL.total_seconds() / _DAY!r}) END)")
-# next_check_at for a check at {last} (a Julian day expression), with :window in days
-_NEXT_CHECK = (f"CASE WHEN {_NEXT} - {_BORN} < :window "
+def _days(span: timedelta) -> float:
+    return span / timedelta(days=1)
+
+
+# revisit_interval in SQL, for a check at {last} (a Julian day expression)
+_NEXT = (f"({{last}} + CASE WHEN {{last}} - {_born()} < {_days(FIRST_HOURS)!r} THEN 0.0 "
+         f"ELSE MIN(({{last}} - {_born()}) / {AGE_DIVISOR}.0, {_days(MAX_INTERVAL)!r}) END)")
+# next_check_at after a check at {last}: NULL if the article is old by then (:window
+# in days); to the second, in the form of every internal time (utcnow_iso)
+_NEXT_CHECK = (f"CASE WHEN {_NEXT} - {_born()} < :window "
                f"THEN strftime('%Y-%m-%dT%H:%M:%S+00:00', {_NEXT}) END")
 
 
@@ -247,9 +252,9 @@ def schedule_revisit(db: sqlite_utils.Database, article_id: int, checked: str | 
                      window: timedelta) -> None:
     """The article was just checked (stored, or found unchanged) at ``checked``: set when
     it is due again, NULL if never (``window``: the config's ``revisit_days``)."""
-    db.execute(f"UPDATE articles SET next_check_at = {_NEXT_CHECK.format(last='julianday(:at)')} "
-               "WHERE id = :id", {"at": _iso(checked), "window": window / timedelta(days=1),
-                                  "id": article_id})
+    next_check_at = _NEXT_CHECK.format(last="julianday(:at)")
+    db.execute(f"UPDATE articles SET next_check_at = {next_check_at} WHERE id = :id",
+               {"at": _iso(checked), "window": _days(window), "id": article_id})
 
 
 def schedule_all_revisits(db: sqlite_utils.Database, window: timedelta = DEFAULT_WINDOW
@@ -260,7 +265,7 @@ def schedule_all_revisits(db: sqlite_utils.Database, window: timedelta = DEFAULT
     last = ("julianday(COALESCE((SELECT MAX(f.checked_at) FROM article_urls u "
             "JOIN fetch_state f ON f.url = u.url WHERE u.article_id = articles.id), first_seen))")
     db.execute(f"UPDATE articles SET next_check_at = {_NEXT_CHECK.format(last=last)}",
-               {"window": window / timedelta(days=1)})
+               {"window": _days(window)})
 
 
 class Revisit(NamedTuple):
@@ -286,11 +291,11 @@ def due_revisits(db: sqlite_utils.Database, sources: list[str], now: datetime,
     marks = ", ".join("?" * len(sources))
     at = _iso(now)
     rows = db.execute(
-        f"SELECT a.id, u.url, f.url IS NOT NULL, {_born('a.')} <= julianday(?) - ? FROM articles a JOIN article_urls u ON u.article_id = a.id "
+        f"SELECT a.id, u.url, f.url IS NOT NULL, {_born('a.')} <= julianday(?) - ? "
+        "FROM articles a JOIN article_urls u ON u.article_id = a.id "
         f"LEFT JOIN fetch_state f ON f.url = u.url WHERE a.source IN ({marks}) "
         "AND a.next_check_at IS NOT NULL AND a.next_check_at <= ? "
-        "ORDER BY a.id, u.first_seen, u.url",
-        [at, window / timedelta(days=1), *sources, at]).fetchall()
+        "ORDER BY a.id, u.first_seen, u.url", [at, _days(window), *sources, at]).fetchall()
     revisits, chosen, stale = [], set(), set()
     for article_id, url, fetched, old in rows:
         if old:
@@ -319,13 +324,15 @@ def known_links(db: sqlite_utils.Database, urls, now: datetime, window: timedelt
     links its pages give, not about every URL it knows."""
     urls = list(dict.fromkeys(urls))
     found: dict[str, bool] = {}
-    at, days = _iso(now), window / timedelta(days=1)
+    at = _iso(now)
     for i in range(0, len(urls), _LOOKUP_CHUNK):
         chunk = urls[i:i + _LOOKUP_CHUNK]
         for url, due in db.execute(
                 "SELECT u.url, a.next_check_at IS NOT NULL AND a.next_check_at <= ? AND "
-                f"{_born('a.')} > julianday(?) - ? FROM article_urls u JOIN articles a ON a.id = u.article_id "
-                f"WHERE u.url IN ({', '.join('?' * len(chunk))})", [at, at, days, *chunk]):
+                f"{_born('a.')} > julianday(?) - ? "
+                "FROM article_urls u JOIN articles a ON a.id = u.article_id "
+                f"WHERE u.url IN ({', '.join('?' * len(chunk))})",
+                [at, at, _days(window), *chunk]):
             found[url] = bool(due)
     return found
 
