@@ -257,15 +257,18 @@ def schedule_revisit(db: sqlite_utils.Database, article_id: int, checked: str | 
                {"at": _iso(checked), "window": _days(window), "id": article_id})
 
 
-def schedule_all_revisits(db: sqlite_utils.Database, window: timedelta = DEFAULT_WINDOW
-                          ) -> None:
-    """Schedule every stored article from its last check: the latest ``checked_at`` of
-    its URLs in ``fetch_state``, else its ``first_seen`` (what crawl starts decided by
-    before issue 16). One statement; for the migration that adds ``next_check_at``."""
+def schedule_young_articles(db: sqlite_utils.Database, now: datetime,
+                            window: timedelta = DEFAULT_WINDOW) -> int:
+    """Schedule the articles still young at ``now`` from their last check: the latest
+    ``checked_at`` of their URLs in ``fetch_state``, else their ``first_seen`` (what
+    crawl starts decided by before issue 16). The others are left as they are (NULL in
+    the new column: never due). One statement, for the migration that adds
+    ``next_check_at``; the number of articles scheduled."""
     last = ("julianday(COALESCE((SELECT MAX(f.checked_at) FROM article_urls u "
             "JOIN fetch_state f ON f.url = u.url WHERE u.article_id = articles.id), first_seen))")
-    db.execute(f"UPDATE articles SET next_check_at = {_NEXT_CHECK.format(last=last)}",
-               {"window": _days(window)})
+    return db.execute(f"UPDATE articles SET next_check_at = {_NEXT_CHECK.format(last=last)} "
+                      f"WHERE {_born()} > julianday(:now) - :window",
+                      {"now": _iso(now), "window": _days(window)}).rowcount
 
 
 class Revisit(NamedTuple):

@@ -620,7 +620,8 @@ def _revisits(db: sqlite_utils.Database) -> None:
 
     Existing archives are scheduled in one statement from what crawl starts decided
     by until now: the latest ``fetch_state.checked_at`` of the article's URLs, else
-    its ``first_seen``, and its age from ``published_at``, else ``first_seen``. A
+    its ``first_seen``, and its age from ``published_at``, else ``first_seen``; an
+    article already old (most of an archive) stays NULL. A
     migration has no config: the window is the default ``revisit_days`` (7). A larger
     configured window applies from each article's next check; a smaller one is
     applied at crawl start (:func:`storage.crawl_state.due_revisits` unschedules what
@@ -633,7 +634,7 @@ def _revisits(db: sqlite_utils.Database) -> None:
     (``abandon_dead_runs`` at every crawl start) and each source's latest finished run
     (``storage.health.unjudged_runs`` after every crawl).
     """
-    from storage.crawl_state import schedule_all_revisits  # it imports this module
+    from storage.crawl_state import schedule_young_articles  # it imports this module
 
     db.executescript(
         """
@@ -646,7 +647,7 @@ def _revisits(db: sqlite_utils.Database) -> None:
             WHERE finished_at IS NOT NULL;
         """
     )
-    schedule_all_revisits(db)
+    schedule_young_articles(db, datetime.now(UTC))
     db.execute("CREATE INDEX idx_articles_next_check ON articles(source, next_check_at) "
                "WHERE next_check_at IS NOT NULL")
 

@@ -182,7 +182,7 @@ def add_other_source(crawl: Crawl, count: int) -> None:
         bulk.bulk_add_articles(db, rows, urls, versions, search)
         db.conn.executemany("INSERT INTO fetch_state (url, fetched_at, checked_at) "
                             "VALUES (?, ?, ?)", [(u, s, s) for u, _, s in urls])
-        crawl_state.schedule_all_revisits(db)  # as the store path would have left them
+        crawl_state.schedule_young_articles(db, now)  # as the store path would have left them
     finally:
         db.close()
 
@@ -300,6 +300,9 @@ def test_the_migration_schedules_an_existing_archive(tmp_path):
         5: (now - timedelta(days=6, hours=20), now - timedelta(days=6, hours=20),
             now - timedelta(hours=6)),  # due again only after the window: never
         6: ("not a date", now - timedelta(days=2), now - timedelta(days=1)),
+        # old, never checked since it was stored (an archive's usual article): by the
+        # rule of its check, it would have been due at once; it is old now: never
+        7: (now - timedelta(days=300), now - timedelta(days=300, minutes=-20), None),
     }
     for i, (published, first_seen, checked) in cases.items():
         url, seen = f"https://s.example.test/bai-{i}.htm", crawl_state.utcnow_iso(first_seen)
@@ -336,12 +339,14 @@ def test_the_migration_schedules_an_existing_archive(tmp_path):
         window = timedelta(days=7)
         for i, (published, first_seen, checked) in cases.items():
             born = published if isinstance(published, datetime) else first_seen
-            want = crawl_state.next_check(born, checked or first_seen, window)
+            want = crawl_state.next_check(born, checked or first_seen, window) \
+                if now - born < window else None
             got = scheduled[i] and datetime.fromisoformat(scheduled[i])
             assert (got is None) == (want is None), (i, got, want)
             if want is not None:
                 assert abs((got - want).total_seconds()) < 2, i
-        assert scheduled[1] is None and scheduled[5] is None  # old, and old by its next check
+        # old, old by its next check, old now
+        assert scheduled[1] is None and scheduled[5] is None and scheduled[7] is None
         assert scheduled[2] is not None and scheduled[4] is not None
         due = {r.article_id for r in crawl_state.due_revisits(db, ["s"], now, window,
                                                               lambda u: "s")}
