@@ -154,6 +154,7 @@ def test_events_of_the_wrong_type_are_refused(tmp_path):
 def health_renderer():
     """A "source." renderer for these tests only: the registry is the process's, and
     monitor/health.py registers its own there."""
+    import monitor.renderers  # noqa: F401  the real ones first: alerts_json imports them
     from notifier import message
     saved = dict(message._RENDERERS)
     register_renderer("source.", _render_health)
