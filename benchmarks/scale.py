@@ -1,0 +1,677 @@
+"""Costs against archive size: one archive grown through dxmon's real store path to
+10k, 100k and 1M articles, measured at each size next to plain SQLite + FTS5.
+
+The articles come from :mod:`benchmarks.scale_corpus` (deterministic for ``--seed``:
+Vietnamese news stories, ~10 % syndicated copies, ~2 % edits, AMP/mobile spellings).
+They are written as a crawl writes them:
+
+* ``storage.articles.prepare`` (the CPU work: normalise, hash, fold, MinHash) runs in a
+  process pool beside the writer (``--prep-workers``, default 1: on a 2-core machine
+  the writer and one worker fill the CPU, as the crawl's extraction workers do);
+* the writer stores batches of 50 in one transaction, each article with
+  ``store_article(db, source, prepared, now=, urls=, hint=)`` and its validators, as
+  ``crawler/pipelines.py`` ``StorePipeline._flush``/``_store`` do (:func:`store_batch`);
+  then marks them processed (detection has run on them, as after a crawl; not timed).
+
+The baseline grows alongside with the same articles: a sqlite-utils table
+``articles(url primary key, title, text, published)`` with sqlite-utils' own FTS5 index
+over title and text (``enable_fts``, triggers), same pragmas (WAL, synchronous=NORMAL),
+same batches; an edit is an upsert of the row.
+
+At each size (``--sizes``), the table gets, dxmon / plain:
+
+* store ms/article: the writer's wall time over the last ``--window`` articles before
+  the size (marginal cost, not an average since 0);
+* bytes/article: file + WAL after a checkpoint, over the articles stored;
+* crawl: an unchanged re-crawl of a one-page test portal (another source than the
+  archive's, its one article already known), a real ``scrapy crawl news`` process, its
+  wall time and peak RSS (``wait4``); the plain column is the same crawl against an
+  archive holding only that article;
+* search p50/p95 over a fixed query set (:data:`benchmarks.scale_corpus.QUERIES`:
+  common, mid and rare words, with and without diacritics) through
+  ``storage.articles.search_articles`` vs plain ``MATCH ... ORDER BY rank LIMIT 20``;
+* CLI whole-process times (``dxmon search``, ``sessions``, ``status``, ``articles``),
+  next to ``python -c pass`` (and a plain search script for ``search``);
+* build time and rate of the step.
+
+The archive is kept in ``--dir`` (and can be grown further by a later run: it continues
+from the size it holds); results in ``DIR/results.json``; ``--plot cost.png`` draws
+every cost against size with a projection to 10M (a fit of each cost against log size).
+
+    python benchmarks/scale.py --dir /tmp/scale --sizes 10000,100000,1000000 --plot s.png
+    python benchmarks/scale.py --workers 1,2,3    # cluster throughput (scrapy-redis)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BATCH = 50  # the pipeline's DXMON_STORE_BATCH default
+CHUNK = 500  # items per task of the preparing pool (pickled as one result)
+IN_FLIGHT = 3  # chunks prepared ahead of the writer: memory stays constant
+PROJECT_TO = 10_000_000
+CRAWL_SITE = "thanhhoa-tv"
+
+
+# --- preparing (in the pool) -------------------------------------------------------------
+
+
+def prepare_chunk(seed: int, start: int, end: int) -> list[tuple[dict, tuple]]:
+    """Items ``start``..``end`` of the stream, each as the pipeline's item (with its
+    :class:`storage.articles.Prepared`) and the baseline's row."""
+    from benchmarks.scale_corpus import item
+    from storage.articles import prepare
+
+    out = []
+    for i in range(start, end):
+        it = item(seed, i)
+        prepared = prepare(it.extracted)
+        ext = it.extracted
+        out.append(({"source": it.source, "prepared": prepared, "url": ext.url,
+                     "requested_url": ext.url, "variants": it.variants,
+                     "canonical_hint": None, "etag": it.etag,
+                     "last_modified": None, "stored_at": it.stored_at, "kind": it.kind},
+                    (ext.canonical_url, prepared.title, prepared.text,
+                     ext.published_at.isoformat(timespec="seconds"))))
+    return out
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def store_batch(db, items: list[dict], now: datetime) -> tuple[list, int]:
+    """One batch as ``crawler/pipelines.py`` ``StorePipeline._flush`` writes it: every
+    item's ``store_article`` and validators in one transaction; if it fails, one by one
+    (a failure costs only its article). ``now``: one clock reading for the batch, here
+    the stream's clock. (The crawl's Scrapy stats counters are left out.)
+    Returns (the stored results, how many items failed)."""
+    from storage.schema import transaction
+
+    try:
+        with transaction(db):
+            return [_store_one(db, item, now) for item in items], 0
+    except Exception as exc:  # noqa: BLE001 - retried one by one, as the pipeline does
+        print(f"warning: a batch failed ({type(exc).__name__}: {exc}); storing one by one",
+              file=sys.stderr)
+    results, failed = [], 0
+    for item in items:
+        try:
+            with transaction(db):
+                results.append(_store_one(db, item, now))
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            failed += 1
+            print(f"warning: item failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return results, failed
+
+
+def _store_one(db, item: dict, now: datetime):
+    """``StorePipeline._store``: the article, then the validators of the URLs fetched."""
+    from storage.articles import store_article
+    from storage.crawl_state import record_validators
+    from storage.schema import utcnow_iso
+
+    stored = store_article(db, item["source"], item["prepared"], now=now,
+                           urls=item.get("variants", ()), hint=item.get("canonical_hint"))
+    seen = utcnow_iso(now)
+    for url in {item["url"], item.get("requested_url") or item["url"]}:
+        record_validators(db, url, item.get("etag"), item.get("last_modified"), seen)
+    return stored
+
+
+def mark_processed(db, results) -> None:
+    """Detection has run on these articles (as after a crawl): not part of the store cost."""
+    from storage.articles import mark_processed as mark
+    from storage.schema import transaction
+
+    with transaction(db):
+        for article_id in {r.article_id for r in results}:
+            mark(db, article_id)
+
+
+def open_plain(path: Path):
+    """The baseline: plain sqlite-utils + FTS5, the pragmas dxmon uses."""
+    import sqlite_utils
+
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    db = sqlite_utils.Database(conn)
+    if "articles" not in db.table_names():
+        db["articles"].create({"url": str, "title": str, "text": str, "published": str},
+                              pk="url")
+        db["articles"].enable_fts(["title", "text"], create_triggers=True,
+                                  tokenize="unicode61 remove_diacritics 2")
+        # the bench's own bookkeeping (one row): the stream position both files hold
+        conn.execute("CREATE TABLE bench_progress (id INTEGER PRIMARY KEY, position INTEGER)")
+        conn.execute("INSERT INTO bench_progress VALUES (1, 0)")
+    return db
+
+
+def plain_batch(plain, rows: list[tuple], position: int) -> None:
+    """The same articles into the baseline (an edit replaces its row), with the stream
+    position, in one transaction."""
+    conn = plain.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "INSERT INTO articles (url, title, text, published) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(url) DO UPDATE SET title = excluded.title, text = excluded.text, "
+            "published = excluded.published", rows)
+        conn.execute("UPDATE bench_progress SET position = ? WHERE id = 1", [position])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def position(plain) -> int:
+    return plain.conn.execute("SELECT position FROM bench_progress WHERE id = 1").fetchone()[0]
+
+
+class Window:
+    """Writer time over the last articles before a size (the marginal cost)."""
+
+    def __init__(self):
+        self.items = 0
+        self.dxmon_s = self.plain_s = 0.0
+
+
+def grow(db, plain, seed: int, target: int, window_start: int, workers: int,
+         log=print) -> tuple[Window, float, int]:
+    """Store items position..``target`` through the store path and the baseline; time
+    the writer over items from ``window_start``. Returns (window, wall s, failures)."""
+    start = position(plain)
+    window, failures = Window(), 0
+    began = time.perf_counter()
+    last_log = began
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        chunks = deque()
+        next_chunk = start
+
+        def submit():
+            nonlocal next_chunk
+            while len(chunks) < IN_FLIGHT and next_chunk < target:
+                end = min(next_chunk + CHUNK, target)
+                chunks.append((next_chunk, pool.submit(prepare_chunk, seed, next_chunk, end)))
+                next_chunk = end
+
+        submit()
+        while chunks:
+            first, future = chunks.popleft()
+            prepared = future.result()
+            submit()
+            for b in range(0, len(prepared), BATCH):
+                part = prepared[b:b + BATCH]
+                items = [p[0] for p in part]
+                now = items[-1]["stored_at"]
+                t0 = time.perf_counter()
+                results, failed = store_batch(db, items, now)
+                t1 = time.perf_counter()
+                failures += failed
+                mark_processed(db, results)
+                end = first + b + len(part)
+                t2 = time.perf_counter()
+                plain_batch(plain, [p[1] for p in part], end)
+                t3 = time.perf_counter()
+                if first + b >= window_start:
+                    window.items += len(part)
+                    window.dxmon_s += t1 - t0
+                    window.plain_s += t3 - t2
+            if time.perf_counter() - last_log > 30:
+                last_log = time.perf_counter()
+                done = end - start
+                rate = done / (last_log - began)
+                log(f"  ... {end:,} items ({rate:,.0f}/s, {(target - end) / rate / 60:.1f} min "
+                    f"to {target:,})")
+    return window, time.perf_counter() - began, failures
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+def file_bytes(path: Path, conn) -> int:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def plain_match(query: str) -> str:
+    """The query as plain FTS5 terms, each quoted (no folding: plain FTS5's unicode61
+    removes diacritics itself, but keeps đ apart from d)."""
+    return " ".join('"' + w.replace('"', "") + '"' for w in query.split())
+
+
+PLAIN_SQL = ("SELECT a.url, a.title FROM articles_fts JOIN articles a ON a.rowid = "
+             "articles_fts.rowid WHERE articles_fts MATCH ? ORDER BY rank LIMIT 20")
+
+
+def measure_search(archive: Path, plain_path: Path, runs: int) -> dict:
+    """p50/p95 (ms) of every query, ``runs`` times each after one warm-up, both ways;
+    hits per query."""
+    from benchmarks.scale_corpus import QUERIES
+    from storage.articles import search_articles
+    from storage.schema import open_db
+
+    db = open_db(archive, readonly=True)
+    plain = sqlite3.connect(str(plain_path))
+    out: dict = {"queries": {}}
+    times: dict[str, dict[str, list[float]]] = {"dxmon": {}, "plain": {}}
+    try:
+        for label, query in QUERIES:
+            hits = {}
+            for who, run in (("dxmon", lambda q=query: search_articles(db, q, limit=20)),
+                             ("plain", lambda q=query: plain.execute(
+                                 PLAIN_SQL, [plain_match(q)]).fetchall())):
+                hits[who] = len(run())  # warm-up
+                ms = []
+                for _ in range(runs):
+                    t = time.perf_counter()
+                    run()
+                    ms.append((time.perf_counter() - t) * 1000)
+                times[who][query] = ms
+            out["queries"][query] = {"label": label, "hits_dxmon": hits["dxmon"],
+                                     "hits_plain": hits["plain"],
+                                     "ms_dxmon": statistics.median(times["dxmon"][query]),
+                                     "ms_plain": statistics.median(times["plain"][query])}
+    finally:
+        db.close()
+        plain.close()
+    for who in ("dxmon", "plain"):
+        every = [t for ms in times[who].values() for t in ms]
+        out[f"p50_{who}"] = percentile(every, 0.5)
+        out[f"p95_{who}"] = percentile(every, 0.95)
+        for cls in ("common", "rare"):
+            picked = [t for (label, q) in QUERIES if label.startswith(cls)
+                      for t in times[who][q]]
+            out[f"p95_{cls}_{who}"] = percentile(picked, 0.95)
+    return out
+
+
+def run_process(cmd: list[str], env: dict, cwd: Path, timeout: float = 1800
+                ) -> tuple[float, float, int, str]:
+    """(wall s, peak RSS MiB of the process and its children, exit code, stderr tail)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.005)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        tail = err.read()[-3000:].decode("utf-8", "replace")
+    return wall, usage.ru_maxrss / 1024, proc.returncode, tail
+
+
+def crawl_once(config: Path, db_path: Path) -> dict:
+    """One ``scrapy crawl news`` of the test portal: wall, peak RSS, Scrapy's stats."""
+    env = {**os.environ, "DXMON_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
+    wall, rss, code, err = run_process(
+        [sys.executable, "-m", "scrapy", "crawl", "news", "-a", f"source={CRAWL_SITE}",
+         "-s", "DXMON_PROCESS_AFTER_CRAWL=False", "-s", "LOG_LEVEL=WARNING"], env, ROOT)
+    if code != 0:
+        raise RuntimeError(f"scrapy crawl failed ({code}):\n{err}")
+    conn = sqlite3.connect(str(db_path))
+    try:
+        row = conn.execute("SELECT stats FROM crawl_runs WHERE source = ? ORDER BY id DESC "
+                           "LIMIT 1", [CRAWL_SITE]).fetchone()
+    finally:
+        conn.close()
+    stats = json.loads(row[0] or "{}") if row else {}
+    return {"wall_s": wall, "rss_mib": rss, "elapsed_s": stats.get("elapsed_time_seconds"),
+            "known_skipped": stats.get("dxmon/known_skipped", 0),
+            "stored_new": stats.get("dxmon/articles_new", 0)}
+
+
+def portal():
+    """The one-page test portal: one section listing one article, published 40 days ago
+    (old: a re-crawl should not fetch it again)."""
+    from core.models import VN_TZ
+    from testsupport.content import PortalArticle
+    from testsupport.portals import PortalWeb
+
+    article = PortalArticle(
+        slug="hoi-nghi-tong-ket-cong-tac-nam", site=CRAWL_SITE, section="thoi-su",
+        title="Hội nghị tổng kết công tác năm của ngành văn hóa tỉnh",
+        published=datetime.now(VN_TZ) - timedelta(days=40), author="Thu Trang",
+        sapo="Ngành văn hóa tỉnh tổng kết một năm nhiều sự kiện lớn.",
+        paragraphs=("Sáng nay, ngành văn hóa tỉnh tổ chức hội nghị tổng kết công tác năm và "
+                    "triển khai nhiệm vụ năm tới, với sự tham dự của lãnh đạo các huyện.",
+                    "Trong năm, toàn ngành tổ chức hơn ba trăm chương trình biểu diễn phục vụ "
+                    "nhân dân vùng sâu, vùng xa, trùng tu bảy di tích cấp tỉnh."))
+    return PortalWeb(articles=[article], sites=[CRAWL_SITE], traps=False)
+
+
+def measure_crawl(archive: Path, folder: Path) -> dict:
+    """The unchanged re-crawl of the portal against the archive (a first crawl stores
+    its article), and the same two crawls against an archive of that article alone."""
+    out = {}
+    with portal() as web:
+        for who, db_path in (("dxmon", archive), ("plain", folder / "crawl-alone.db")):
+            if who == "plain":
+                for p in folder.glob("crawl-alone.db*"):
+                    p.unlink()
+            config = folder / f"crawl-{who}.toml"
+            config.write_text(web.config_toml(db_path, delay=0), encoding="utf-8")
+            crawl_once(config, db_path)  # the article becomes known
+            before = len(web.requests)
+            result = crawl_once(config, db_path)
+            result["requests"] = len(web.requests) - before
+            out[who] = result
+    return out
+
+
+def measure_cli(archive: Path, plain_path: Path, folder: Path, runs: int) -> dict:
+    """Median whole-process wall (ms) of dxmon's read commands on the archive."""
+    config = folder / "cli.toml"
+    config.write_text(f'[storage]\npath = "{archive}"\n', encoding="utf-8")
+    dxmon = Path(sys.executable).with_name("dxmon")
+    base = [str(dxmon)] if dxmon.exists() else [sys.executable, "-m", "monitor.cli"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    plain_search = (f"import sqlite3; c = sqlite3.connect({str(plain_path)!r}); "
+                    f"print(c.execute({PLAIN_SQL!r}, ['\"chuyển\" \"đổi\" \"số\"']).fetchall())")
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "plain search script": [sys.executable, "-c", plain_search],
+        "dxmon search": [*base, "search", "chuyển", "đổi", "số", "--config", str(config)],
+        "dxmon sessions": [*base, "sessions", "--config", str(config)],
+        "dxmon status": [*base, "status", "--config", str(config)],
+        "dxmon articles": [*base, "articles", "--config", str(config)],
+    }
+    out = {}
+    for name, cmd in commands.items():
+        walls = []
+        for _ in range(runs):
+            wall, _, code, err = run_process(cmd, env, folder, timeout=600)
+            if code != 0:
+                raise RuntimeError(f"{name} failed ({code}):\n{err}")
+            walls.append(wall * 1000)
+        out[name] = statistics.median(walls)
+    return out
+
+
+def measure(size: int, archive: Path, plain_path: Path, db, plain, window: Window,
+            wall: float, failures: int, args) -> dict:
+    """Every cost at this size."""
+    # the generated articles (the crawl measurement adds the test portal's, one a size)
+    articles = db.execute("SELECT COUNT(*) FROM articles WHERE source != ?",
+                          [CRAWL_SITE]).fetchone()[0]
+    plain_rows = plain.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+    versions = db.execute("SELECT COUNT(*) FROM article_versions").fetchone()[0]
+    urls = db.execute("SELECT COUNT(*) FROM article_urls").fetchone()[0]
+    step = {"size": size, "articles": articles, "plain_rows": plain_rows,
+            "version_rows": versions, "article_urls": urls, "store_failures": failures,
+            "build_s": wall, "window_items": window.items,
+            "store_ms": {"dxmon": window.dxmon_s / window.items * 1000 if window.items else None,
+                         "plain": window.plain_s / window.items * 1000 if window.items else None},
+            "bytes_per_article": {"dxmon": file_bytes(archive, db.conn) / max(articles, 1),
+                                  "plain": file_bytes(plain_path, plain.conn) / max(plain_rows, 1)}}
+    search = measure_search(archive, plain_path, args.search_runs)
+    step["search"] = search
+    for key in ("p50", "p95", "p95_common", "p95_rare"):
+        step[f"search_{key}_ms"] = {"dxmon": search[f"{key}_dxmon"],
+                                    "plain": search[f"{key}_plain"]}
+    if not args.no_crawl:
+        crawl = measure_crawl(archive, args.dir)
+        step["crawl"] = crawl
+        step["crawl_wall_s"] = {w: crawl[w]["wall_s"] for w in ("dxmon", "plain")}
+        step["crawl_rss_mib"] = {w: crawl[w]["rss_mib"] for w in ("dxmon", "plain")}
+    if not args.no_cli:
+        cli = measure_cli(archive, plain_path, args.dir, args.cli_runs)
+        step["cli"] = cli
+        for name in ("search", "sessions", "status", "articles"):
+            baseline = cli["plain search script"] if name == "search" else cli["python -c pass"]
+            step[f"cli_{name}_ms"] = {"dxmon": cli[f"dxmon {name}"], "plain": baseline}
+    return step
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+# (key in a step, label, format); every one is {"dxmon": v, "plain": v}
+METRICS = (
+    ("store_ms", "store ms/article (writer, marginal)", "{:.2f}"),
+    ("bytes_per_article", "KiB/article (file+WAL)", "kib"),
+    ("crawl_wall_s", "unchanged re-crawl, whole process s", "{:.2f}"),
+    ("crawl_rss_mib", "re-crawl peak RSS MiB", "{:.0f}"),
+    ("search_p50_ms", "search p50 ms (all queries)", "{:.1f}"),
+    ("search_p95_ms", "search p95 ms (all queries)", "{:.1f}"),
+    ("search_p95_common_ms", "search p95 ms, common words", "{:.1f}"),
+    ("search_p95_rare_ms", "search p95 ms, rare words", "{:.1f}"),
+    ("cli_search_ms", "`dxmon search` whole process ms", "{:.0f}"),
+    ("cli_sessions_ms", "`dxmon sessions` ms", "{:.0f}"),
+    ("cli_status_ms", "`dxmon status` ms", "{:.0f}"),
+    ("cli_articles_ms", "`dxmon articles` ms", "{:.0f}"),
+)
+
+
+def fmt(value, spec: str) -> str:
+    if value is None:
+        return "–"
+    if spec == "kib":
+        return f"{value / 1024:.1f}"
+    return spec.format(value)
+
+
+def size_label(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return f"{n:,}"
+
+
+def project(steps: list[dict], key: str, who: str, at: int = PROJECT_TO) -> float | None:
+    """The cost at ``at`` articles from a least-squares line of cost against log size
+    (two sizes or more; None otherwise)."""
+    points = [(math.log(s["size"]), s[key][who]) for s in steps
+              if key in s and s[key].get(who) is not None]
+    if len(points) < 2:
+        return None
+    xs, ys = zip(*points, strict=True)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
+    return max(0.0, my + slope * (math.log(at) - mx))  # a cost is never below 0
+
+
+def table(steps: list[dict]) -> str:
+    """The Markdown table: one row per metric, a column per size (dxmon / plain), and
+    the projection to 10M."""
+    steps = sorted(steps, key=lambda s: s["size"])
+    head = ["metric (dxmon / plain SQLite+FTS5)", *(size_label(s["size"]) for s in steps),
+            f"{size_label(PROJECT_TO)} (projected)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, label, spec in METRICS:
+        if not any(key in s for s in steps):
+            continue
+        cells = [f"{fmt(s[key]['dxmon'], spec)} / {fmt(s[key]['plain'], spec)}" if key in s
+                 else "–" for s in steps]
+        cells.append(f"{fmt(project(steps, key, 'dxmon'), spec)} / "
+                     f"{fmt(project(steps, key, 'plain'), spec)}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    build = [f"{s['build_s']:.0f} s ({(s['size'] - prev) / max(s['build_s'], 1e-9):,.0f}/s)"
+             for prev, s in zip([0, *(t['size'] for t in steps)], steps, strict=False)]
+    lines.append("| build time of the step (items/s, both archives) | " + " | ".join(build)
+                 + " | – |")
+    rows = [f"{s['articles']:,} / {s['plain_rows']:,}" for s in steps]
+    lines.append("| articles stored (rows) | " + " | ".join(rows) + " | – |")
+    return "\n".join(lines)
+
+
+def plot(steps: list[dict], path: Path) -> None:
+    """Every cost against archive size (log x): dxmon solid, plain dotted, the
+    projection to 10M dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = sorted(steps, key=lambda s: s["size"])
+    shown = [m for m in METRICS if any(m[0] in s for s in steps)]
+    cols = 4
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (key, label, spec) in zip(axes.flat, shown, strict=False):
+        scale = 1 / 1024 if spec == "kib" else 1
+        for who, style in (("dxmon", "-o"), ("plain", ":s")):
+            pts = [(s["size"], s[key][who] * scale) for s in steps
+                   if key in s and s[key][who] is not None]
+            if not pts:
+                continue
+            xs, ys = zip(*pts, strict=True)
+            line, = ax.plot(xs, ys, style, label=who)
+            far = project(steps, key, who)
+            if far is not None:
+                ax.plot([xs[-1], PROJECT_TO], [ys[-1], far * scale], "--",
+                        color=line.get_color(), alpha=0.7)
+        ax.set_xscale("log")
+        ax.set_title(label.replace("`", ""), fontsize=9)
+        ax.set_xlabel("articles")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("dxmon costs against archive size (dashed: projection to 10M)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def cluster_mode(workers: str) -> int:
+    """``--workers 1,2,3``: the cluster throughput benchmark of helper R's
+    ``benchmarks/cluster_bench.py`` (scrapy-redis), its ``main(workers)``."""
+    counts = [int(w) for w in workers.split(",") if w.strip()]
+    try:
+        from benchmarks import cluster_bench
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("benchmarks.cluster_bench", "benchmarks"):
+            raise
+        sys.exit("--workers: benchmarks/cluster_bench.py (the cluster throughput benchmark) "
+                 "is not in this checkout")
+    return cluster_bench.main(counts) or 0
+
+
+def parse_sizes(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        mult = {"k": 1000, "m": 1_000_000}.get(part[-1:], 1)
+        number = int(float(part[:-1] if mult > 1 else part) * mult)
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"sizes must be positive: {part}")
+        out.append(number)
+    return sorted(set(out))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("10k,100k,1M"),
+                        help="archive sizes to measure at, in items stored (default 10k,100k,1M)")
+    parser.add_argument("--dir", type=Path, help="where the archives and results.json are "
+                        "kept (a later run continues from there; default: a temporary folder)")
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--window", type=int, default=5000,
+                        help="store cost measured over the last N items before each size")
+    parser.add_argument("--prep-workers", type=int, default=1,
+                        help="processes preparing articles beside the writer (default 1)")
+    parser.add_argument("--search-runs", type=int, default=7)
+    parser.add_argument("--cli-runs", type=int, default=3)
+    parser.add_argument("--no-crawl", action="store_true", help="skip the crawl measurement")
+    parser.add_argument("--no-cli", action="store_true", help="skip the CLI measurement")
+    parser.add_argument("--plot", type=Path, help="draw the costs to this PNG (matplotlib)")
+    parser.add_argument("--workers", help="cluster mode: throughput with 1,2,3 workers")
+    args = parser.parse_args(argv)
+    if args.workers:
+        return cluster_mode(args.workers)
+    if args.dir is None:
+        with tempfile.TemporaryDirectory(prefix="dxmon-scale-") as tmp:
+            args.dir = Path(tmp)
+            return run(args)
+    args.dir = args.dir.resolve()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    return run(args)
+
+
+def run(args) -> int:
+    from storage.schema import open_db
+
+    archive, plain_path = args.dir / "archive.db", args.dir / "plain.db"
+    results_path = args.dir / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    if results and results.get("seed") != args.seed:
+        sys.exit(f"{args.dir} was built with seed {results.get('seed')}, not {args.seed}")
+    if plain_path.exists() != archive.exists():
+        sys.exit(f"{args.dir} holds only one of archive.db and plain.db: start afresh")
+    db, plain = open_db(archive), open_plain(plain_path)
+    steps = {int(k): v for k, v in results.get("steps", {}).items()}
+    try:
+        at = position(plain)
+        print(f"archive {archive}: {at:,} items stored; sizes {args.sizes}", flush=True)
+        previous = max([s for s in steps if s <= at], default=0)
+        for size in args.sizes:
+            if size in steps:
+                continue
+            if size < at:
+                print(f"{size:,}: the archive already holds {at:,} items; skipped")
+                continue
+            window_start = max(size - args.window, previous, at)
+            print(f"growing to {size:,} (store cost timed from item {window_start:,})",
+                  flush=True)
+            window, wall, failures = grow(db, plain, args.seed, size, window_start,
+                                          args.prep_workers)
+            at = size
+            steps[size] = measure(size, archive, plain_path, db, plain, window, wall,
+                                  failures, args)
+            previous = size
+            results = {"seed": args.seed, "steps": {str(k): v for k, v in sorted(steps.items())}}
+            results_path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+            print(f"\nat {size:,} items ({steps[size]['articles']:,} articles, "
+                  f"{steps[size]['version_rows']:,} version rows):", flush=True)
+            print(table(list(steps.values())), flush=True)
+    finally:
+        db.close()
+        plain.close()
+    print("\n" + table(list(steps.values())))
+    if args.plot and steps:
+        plot(list(steps.values()), args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
