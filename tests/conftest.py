@@ -28,6 +28,7 @@ SLOW_FIRST = [
     "tests/test_digest.py",            # two crawls, then `dxmon serve` restarted, ~15 s
     "tests/test_topics.py",            # three crawls of the five portals, ~12 s
     "tests/test_recrawl.py",
+    "tests/test_scale_bench.py",       # benchmarks/scale.py at 300/600: 8 crawls, the CLI, ~60 s
     "tests/test_crawler.py",
     "tests/test_extraction.py",        # the F1 gate over the public benchmark, ~25 s
     "tests/hostile/test_cli_ops.py",   # 20-26 s crawls among quick CLI checks
@@ -48,6 +49,7 @@ SLOW_FIRST = [
 # Modules of SLOW_FIRST whose module-scoped fixture is a real crawl or a wheel build:
 # they stay whole on one worker (spread over several, each would build its own copy).
 ONE_WORKER = {
+    "tests/test_scale_bench.py",
     "tests/test_web_browser.py",
     "tests/test_packaging.py",
     "tests/test_reading_e2e.py",
