@@ -8,10 +8,11 @@ They are written as a crawl writes them:
 * ``storage.articles.prepare`` (the CPU work: normalise, hash, fold, MinHash) runs in a
   process pool beside the writer (``--prep-workers``, default 1: on a 2-core machine
   the writer and one worker fill the CPU, as the crawl's extraction workers do);
-* the writer stores batches of 50 in one transaction, each article with
-  ``store_article(db, source, prepared, now=, urls=, hint=)`` and its validators, as
-  ``crawler/pipelines.py`` ``StorePipeline._flush``/``_store`` do (:func:`store_batch`);
-  then marks them processed (detection has run on them, as after a crawl; not timed).
+* the writer is the crawl's own store pipeline (``crawler/pipelines.py``
+  ``StorePipeline``, its ``_flush``: batches of 50 in one transaction, each article's
+  ``store_article(db, source, prepared, now=, urls=, hint=)``, revisit schedule and
+  validators), fed directly with the stream's clock as its ``now``; then the articles
+  are marked processed (detection has run on them, as after a crawl; not timed).
 
 The baseline grows alongside with the same articles: a sqlite-utils table
 ``articles(url primary key, title, text, published)`` with sqlite-utils' own FTS5 index
@@ -45,6 +46,7 @@ every cost against size with a projection to 10M (a fit of each cost against log
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import multiprocessing
@@ -57,7 +59,7 @@ import tempfile
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,52 +98,121 @@ def prepare_chunk(seed: int, start: int, end: int) -> list[tuple[dict, tuple]]:
 # --- writing -----------------------------------------------------------------------------
 
 
-def store_batch(db, items: list[dict], now: datetime) -> tuple[list, int]:
-    """One batch as ``crawler/pipelines.py`` ``StorePipeline._flush`` writes it: every
-    item's ``store_article`` and validators in one transaction; if it fails, one by one
-    (a failure costs only its article). ``now``: one clock reading for the batch, here
-    the stream's clock. (The crawl's Scrapy stats counters are left out.)
-    Returns (the stored results, how many items failed)."""
-    from storage.schema import transaction
+class _StreamClock(datetime):
+    """Stands in for ``crawler.pipelines``' ``datetime``: its ``now()`` (the batch's one
+    clock reading) is the stream's clock, so first_seen and last checks are spread over
+    the months the archive covers, as a real archive's are."""
 
-    try:
-        with transaction(db):
-            return [_store_one(db, item, now) for item in items], 0
-    except Exception as exc:  # noqa: BLE001 - retried one by one, as the pipeline does
-        print(f"warning: a batch failed ({type(exc).__name__}: {exc}); storing one by one",
-              file=sys.stderr)
-    results, failed = [], 0
-    for item in items:
+    at: datetime = datetime(2025, 1, 1, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz=None):
+        return cls.at
+
+
+class _Stats:
+    """Scrapy's stats collector, as far as the store pipeline uses it."""
+
+    def __init__(self):
+        self.values: dict = {}
+
+    def inc_value(self, key, count=1, start=0, spider=None):
+        self.values[key] = self.values.get(key, start) + count
+
+    def set_value(self, key, value, spider=None):
+        self.values[key] = value
+
+    def get_value(self, key, default=None, spider=None):
+        return self.values.get(key, default)
+
+
+class Writer:
+    """The crawl's writer: ``crawler.pipelines.StorePipeline`` itself, fed batch by batch
+    (its ``_flush``: every item's ``store_article``, revisit schedule and validators in
+    one transaction, one by one if that fails), with the stream's clock. If the pipeline
+    cannot be built here (its constructor changed), the same writes are made by
+    :meth:`_mimic` and ``path`` says so."""
+
+    def __init__(self, db, config_path: Path):
+        self.db = db
         try:
-            with transaction(db):
-                results.append(_store_one(db, item, now))
-        except Exception as exc:  # noqa: BLE001 - counted and reported
-            failed += 1
-            print(f"warning: item failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-    return results, failed
+            from core.config import load_config
+            from crawler import pipelines
+            from crawler.addon import CrawlContext
+
+            context = CrawlContext(config=load_config(config_path), sources=[], db=db)
+            self.stats = _Stats()
+            crawler = type("Crawler", (), {"stats": self.stats})()
+            self.pipeline = pipelines.StorePipeline(crawler, context, size=BATCH, wait=3600)
+            pipelines.datetime = _StreamClock  # the batch's clock reading: the stream's
+            self.loop = asyncio.new_event_loop()  # never run: the futures only hold results
+            self.path = "crawler.pipelines.StorePipeline._flush"
+        except Exception as exc:  # noqa: BLE001 - said in the output and results.json
+            print(f"warning: the store pipeline cannot be built here ({type(exc).__name__}: "
+                  f"{exc}); writing as it did on main (store_article + validators)",
+                  file=sys.stderr)
+            self.pipeline = None
+            self.path = "mimic of StorePipeline._flush (store_article, record_validators)"
+
+    def write(self, items: list[dict], now: datetime) -> tuple[list[int], int]:
+        """One batch; (the stored article ids, how many items failed)."""
+        if self.pipeline is None:
+            return self._mimic(items, now)
+        _StreamClock.at = now
+        futures = [self.loop.create_future() for _ in items]
+        self.pipeline.batch = list(zip(items, futures, strict=True))
+        self.pipeline._flush()
+        ids, failed = [], 0
+        for future in futures:
+            if not future.done() or future.exception() is not None:
+                failed += 1
+                print(f"warning: an item failed: {future.exception() if future.done() else '?'}",
+                      file=sys.stderr)
+            else:
+                ids.append(future.result()["article_id"])
+        return ids, failed
+
+    def _mimic(self, items: list[dict], now: datetime) -> tuple[list[int], int]:
+        from storage import articles
+        from storage.schema import transaction
+
+        batch = getattr(articles, "store_batch", None) or transaction
+        try:
+            with batch(self.db):
+                return [self._store_one(item, now) for item in items], 0
+        except Exception as exc:  # noqa: BLE001 - retried one by one, as the pipeline does
+            print(f"warning: a batch failed ({type(exc).__name__}: {exc}); one by one",
+                  file=sys.stderr)
+        ids, failed = [], 0
+        for item in items:
+            try:
+                with batch(self.db):
+                    ids.append(self._store_one(item, now))
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                failed += 1
+                print(f"warning: an item failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return ids, failed
+
+    def _store_one(self, item: dict, now: datetime) -> int:
+        from storage.articles import store_article
+        from storage.crawl_state import record_validators
+        from storage.schema import utcnow_iso
+
+        stored = store_article(self.db, item["source"], item["prepared"], now=now,
+                               urls=item.get("variants", ()), hint=item.get("canonical_hint"))
+        seen = utcnow_iso(now)
+        for url in {item["url"], item.get("requested_url") or item["url"]}:
+            record_validators(self.db, url, item.get("etag"), item.get("last_modified"), seen)
+        return stored.article_id
 
 
-def _store_one(db, item: dict, now: datetime):
-    """``StorePipeline._store``: the article, then the validators of the URLs fetched."""
-    from storage.articles import store_article
-    from storage.crawl_state import record_validators
-    from storage.schema import utcnow_iso
-
-    stored = store_article(db, item["source"], item["prepared"], now=now,
-                           urls=item.get("variants", ()), hint=item.get("canonical_hint"))
-    seen = utcnow_iso(now)
-    for url in {item["url"], item.get("requested_url") or item["url"]}:
-        record_validators(db, url, item.get("etag"), item.get("last_modified"), seen)
-    return stored
-
-
-def mark_processed(db, results) -> None:
+def mark_processed(db, article_ids) -> None:
     """Detection has run on these articles (as after a crawl): not part of the store cost."""
     from storage.articles import mark_processed as mark
     from storage.schema import transaction
 
     with transaction(db):
-        for article_id in {r.article_id for r in results}:
+        for article_id in set(article_ids):
             mark(db, article_id)
 
 
@@ -193,8 +264,8 @@ class Window:
         self.dxmon_s = self.plain_s = 0.0
 
 
-def grow(db, plain, seed: int, target: int, window_start: int, workers: int,
-         log=print) -> tuple[Window, float, int]:
+def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
+         workers: int, log=print) -> tuple[Window, float, int]:
     """Store items position..``target`` through the store path and the baseline; time
     the writer over items from ``window_start``. Returns (window, wall s, failures)."""
     start = position(plain)
@@ -224,7 +295,7 @@ def grow(db, plain, seed: int, target: int, window_start: int, workers: int,
                 items = [p[0] for p in part]
                 now = items[-1]["stored_at"]
                 t0 = time.perf_counter()
-                results, failed = store_batch(db, items, now)
+                results, failed = writer.write(items, now)
                 t1 = time.perf_counter()
                 failures += failed
                 stored += results
@@ -423,6 +494,14 @@ def measure_cli(archive: Path, plain_path: Path, folder: Path, runs: int) -> dic
     return out
 
 
+def _count(db, table: str) -> int | None:
+    """Rows of a table (None if this schema has no such table)."""
+    try:
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return None
+
+
 def measure(size: int, archive: Path, plain_path: Path, db, plain, window: Window,
             wall: float, failures: int, args) -> dict:
     """Every cost at this size."""
@@ -430,8 +509,7 @@ def measure(size: int, archive: Path, plain_path: Path, db, plain, window: Windo
     articles = db.execute("SELECT COUNT(*) FROM articles WHERE source != ?",
                           [CRAWL_SITE]).fetchone()[0]
     plain_rows = plain.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-    versions = db.execute("SELECT COUNT(*) FROM article_versions").fetchone()[0]
-    urls = db.execute("SELECT COUNT(*) FROM article_urls").fetchone()[0]
+    versions, urls = (_count(db, "article_versions"), _count(db, "article_urls"))
     step = {"size": size, "articles": articles, "plain_rows": plain_rows,
             "version_rows": versions, "article_urls": urls, "store_failures": failures,
             "build_s": wall, "window_items": window.items,
@@ -643,6 +721,10 @@ def run(args) -> int:
     if plain_path.exists() != archive.exists():
         sys.exit(f"{args.dir} holds only one of archive.db and plain.db: start afresh")
     db, plain = open_db(archive), open_plain(plain_path)
+    config = args.dir / "archive.toml"
+    config.write_text(f'[storage]\npath = "{archive}"\n', encoding="utf-8")
+    writer = Writer(db, config)
+    print(f"writer: {writer.path}", flush=True)
     steps = {int(k): v for k, v in results.get("steps", {}).items()}
     try:
         at = position(plain)
@@ -657,16 +739,17 @@ def run(args) -> int:
             window_start = max(size - args.window, previous, at)
             print(f"growing to {size:,} (store cost timed from item {window_start:,})",
                   flush=True)
-            window, wall, failures = grow(db, plain, args.seed, size, window_start,
+            window, wall, failures = grow(db, writer, plain, args.seed, size, window_start,
                                           args.prep_workers)
             at = size
             steps[size] = measure(size, archive, plain_path, db, plain, window, wall,
                                   failures, args)
             previous = size
+            steps[size]["writer"] = writer.path
             results = {"seed": args.seed, "steps": {str(k): v for k, v in sorted(steps.items())}}
             results_path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
             print(f"\nat {size:,} items ({steps[size]['articles']:,} articles, "
-                  f"{steps[size]['version_rows']:,} version rows):", flush=True)
+                  f"{steps[size]['version_rows'] or 0:,} version rows):", flush=True)
             print(table(list(steps.values())), flush=True)
     finally:
         db.close()
