@@ -710,6 +710,18 @@ def main(argv=None) -> int:
     return run(args)
 
 
+def code_version() -> str:
+    """The commit measured (and "+changes" if the checkout has uncommitted ones)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+changes" if dirty.strip() else "")
+
+
 def run(args) -> int:
     from storage.schema import open_db
 
@@ -729,6 +741,11 @@ def run(args) -> int:
     try:
         at = position(plain)
         print(f"archive {archive}: {at:,} items stored; sizes {args.sizes}", flush=True)
+        earlier = {step.get("code") for step in steps.values()} - {code_version()}
+        if earlier:
+            print(f"warning: sizes already in {results_path.name} were measured on "
+                  f"{', '.join(sorted(map(str, earlier)))}, not on {code_version()}: "
+                  "start a new --dir to compare like with like", flush=True)
         previous = max([s for s in steps if s <= at], default=0)
         for size in args.sizes:
             if size in steps:
@@ -746,6 +763,7 @@ def run(args) -> int:
                                   failures, args)
             previous = size
             steps[size]["writer"] = writer.path
+            steps[size]["code"] = code_version()
             results = {"seed": args.seed, "steps": {str(k): v for k, v in sorted(steps.items())}}
             results_path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
             print(f"\nat {size:,} items ({steps[size]['articles']:,} articles, "
