@@ -751,7 +751,8 @@ def run(args) -> int:
     try:
         at = position(plain)
         print(f"archive {archive}: {at:,} items stored; sizes {args.sizes}", flush=True)
-        earlier = {step.get("code") for step in steps.values()} - {code_version()}
+        earlier = {step.get("code") or "an unrecorded commit" for step in steps.values()}
+        earlier -= {code_version()}
         if earlier:
             print(f"warning: sizes already in {results_path.name} were measured on "
                   f"{', '.join(sorted(map(str, earlier)))}, not on {code_version()}: "
