@@ -265,6 +265,9 @@ class Window:
         # the writer's CPU time too: on a busy machine wall time also counts waiting
         # for a core; CPU time does not count waiting for the disk
         self.dxmon_cpu_s = self.plain_cpu_s = 0.0
+        # the whole step's time the writer waited for prepared articles: high, the
+        # preparing workers are the bottleneck (--prep-workers); low, the writer is
+        self.waited_s = 0.0
 
 
 def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
@@ -290,7 +293,9 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
         submit()
         while chunks:
             first, future = chunks.popleft()
+            waited = time.perf_counter()
             prepared = future.result()
+            window.waited_s += time.perf_counter() - waited
             submit()
             stored = []
             for b in range(0, len(prepared), BATCH):
@@ -517,7 +522,7 @@ def measure(size: int, archive: Path, plain_path: Path, db, plain, window: Windo
     versions, urls = (_count(db, "article_versions"), _count(db, "article_urls"))
     step = {"size": size, "articles": articles, "plain_rows": plain_rows,
             "version_rows": versions, "article_urls": urls, "store_failures": failures,
-            "build_s": wall, "window_items": window.items,
+            "build_s": wall, "writer_waited_s": window.waited_s, "window_items": window.items,
             "store_ms": {"dxmon": window.dxmon_s / window.items * 1000 if window.items else None,
                          "plain": window.plain_s / window.items * 1000 if window.items else None},
             "store_cpu_ms": {"dxmon": window.dxmon_cpu_s / window.items * 1000
@@ -611,7 +616,9 @@ def table(steps: list[dict]) -> str:
         cells.append(f"{fmt(project(steps, key, 'dxmon'), spec)} / "
                      f"{fmt(project(steps, key, 'plain'), spec)}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    build = [f"{s['build_s']:.0f} s ({(s['size'] - prev) / max(s['build_s'], 1e-9):,.0f}/s)"
+    build = [f"{s['build_s']:.0f} s ({(s['size'] - prev) / max(s['build_s'], 1e-9):,.0f}/s"
+             + (f", writer idle {s['writer_waited_s'] / s['build_s']:.0%})"
+                if s.get("writer_waited_s") is not None and s["build_s"] else ")")
              for prev, s in zip([0, *(t['size'] for t in steps)], steps, strict=False)]
     lines.append("| build time of the step (items/s, both archives) | " + " | ".join(build)
                  + " | – |")
