@@ -297,7 +297,6 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
             prepared = future.result()
             window.waited_s += time.perf_counter() - waited
             submit()
-            stored = []
             for b in range(0, len(prepared), BATCH):
                 part = prepared[b:b + BATCH]
                 items = [p[0] for p in part]
@@ -306,7 +305,7 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
                 results, failed = writer.write(items, now)
                 c1, t1 = time.process_time(), time.perf_counter()
                 failures += failed
-                stored += results
+                mark_processed(db, results)  # before the position moves on; not timed
                 end = first + b + len(part)
                 c2, t2 = time.process_time(), time.perf_counter()
                 plain_batch(plain, [p[1] for p in part], end)
@@ -317,7 +316,6 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
                     window.plain_s += t3 - t2
                     window.dxmon_cpu_s += c1 - c0
                     window.plain_cpu_s += c3 - c2
-            mark_processed(db, stored)  # one transaction a chunk: not timed
             if time.perf_counter() - last_log > 30:
                 last_log = time.perf_counter()
                 done = end - start
