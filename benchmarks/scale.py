@@ -51,6 +51,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -714,6 +715,9 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", type=Path, help="draw the costs to this PNG (matplotlib)")
     parser.add_argument("--workers", help="cluster mode: throughput with 1,2,3 workers")
     args = parser.parse_args(argv)
+    # stopped with SIGTERM (kill, a timeout): unwind as for Ctrl-C, so the preparing
+    # workers are shut down, not orphaned; the archive continues on the next run
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.workers:
         return cluster_mode(args.workers)
     if args.dir is None:
