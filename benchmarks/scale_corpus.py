@@ -13,7 +13,8 @@ its source, fetched URL, URL spellings and validators), of one of three kinds:
   through their AMP copy;
 * ``copy`` (~10 %): a syndicated copy of an earlier story on another source: the same
   body with that outlet's own opening line, footer and byline (a near-duplicate, a new
-  article);
+  article; no two copies are the same text, so dxmon and the plain baseline hold the
+  same number of articles);
 * ``edit`` (~2 %): an earlier story stored again at its own URL with a paragraph
   rewritten and one added (a new version of that article).
 
@@ -188,7 +189,8 @@ LEADS = (
     "Theo thông tin từ Ủy ban nhân dân tỉnh {prov}, đến nay {t} đã đạt nhiều kết quả tích cực.",
 )
 COPY_HEADS = ("({outlet}) - ", "Theo {outlet}, ", "[{outlet}] ")
-COPY_FOOTS = ("Nguồn: {outlet}", "Theo {outlet}", "{person} (tổng hợp từ {outlet})")
+COPY_FOOTS = ("{person} - Nguồn: {outlet}", "{person} (theo {outlet})",
+              "{person} (tổng hợp từ {outlet})")
 
 
 def _sources() -> tuple[tuple[str, str], ...]:
@@ -438,6 +440,7 @@ def item(seed: int, i: int) -> Item:
         if source == s.source:
             source, host = SOURCES[(SOURCES.index((source, host)) + 1) % len(SOURCES)]
         outlet = rng.choice(OUTLETS)
+        s.rng = rng  # the copy's own draws from here: its byline is its outlet's writer
         person = s.person()
         head = rng.choice(COPY_HEADS).format(outlet=outlet)
         foot = rng.choice(COPY_FOOTS).format(outlet=outlet, person=person)
