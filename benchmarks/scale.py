@@ -610,12 +610,24 @@ def project(steps: list[dict], key: str, who: str, at: int = PROJECT_TO) -> floa
     return value if value > 0 else None  # a line falling below 0 is noise, not a cost
 
 
+def growth(steps: list[dict], key: str) -> str:
+    """dxmon's cost at the largest size measured over its cost at the smallest, and
+    whether that is flat (the issue's bar: within ±20 %; lower is no failure)."""
+    values = [(s["size"], s[key]["dxmon"]) for s in steps
+              if key in s and s[key].get("dxmon") is not None]
+    if len(values) < 2 or not values[0][1]:
+        return "–"
+    ratio = values[-1][1] / values[0][1]
+    verdict = "flat" if 0.8 <= ratio <= 1.2 else "lower" if ratio < 0.8 else "NOT flat"
+    return f"×{ratio:.2f} {verdict}"
+
+
 def table(steps: list[dict]) -> str:
     """The Markdown table: one row per metric, a column per size (dxmon / plain), and
     the projection to 10M."""
     steps = sorted(steps, key=lambda s: s["size"])
     head = ["metric (dxmon / plain SQLite+FTS5)", *(size_label(s["size"]) for s in steps),
-            f"{size_label(PROJECT_TO)} (projected)"]
+            f"{size_label(PROJECT_TO)} (projected)", "dxmon: largest ÷ smallest size"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, label, spec in METRICS:
         if not any(key in s for s in steps):
@@ -624,15 +636,16 @@ def table(steps: list[dict]) -> str:
                  else "–" for s in steps]
         cells.append(f"{fmt(project(steps, key, 'dxmon'), spec)} / "
                      f"{fmt(project(steps, key, 'plain'), spec)}")
+        cells.append(growth(steps, key))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     build = [f"{s['build_s']:.0f} s ({(s['size'] - prev) / max(s['build_s'], 1e-9):,.0f}/s"
              + (f", writer idle {s['writer_waited_s'] / s['build_s']:.0%})"
                 if s.get("writer_waited_s") is not None and s["build_s"] else ")")
              for prev, s in zip([0, *(t['size'] for t in steps)], steps, strict=False)]
     lines.append("| build time of the step (items/s, both archives) | " + " | ".join(build)
-                 + " | – |")
+                 + " | – | – |")
     rows = [f"{s['articles']:,} / {s['plain_rows']:,}" for s in steps]
-    lines.append("| articles stored (rows) | " + " | ".join(rows) + " | – |")
+    lines.append("| articles stored (rows) | " + " | ".join(rows) + " | – | – |")
     return "\n".join(lines)
 
 
