@@ -40,7 +40,8 @@ import sqlite_utils
 
 from core.text import fold
 
-__all__ = ["signature", "estimate", "similarity", "assign_cluster", "cluster_members", "THRESHOLD"]
+__all__ = ["signature", "estimate", "similarity", "assign_cluster", "closest_cluster",
+           "add_bands", "band_keys", "cluster_members", "THRESHOLD"]
 
 SHINGLE = 3
 NUM_PERM = 128
@@ -102,12 +103,56 @@ def similarity(a: str, b: str) -> float:
 
 
 MAX_CANDIDATES = 25
+# One LSH bucket as one INTEGER: the band in the top 5 bits (BANDS = 32), the first 58
+# bits of the band's 8-byte BLAKE2b digest below (a positive int64). Before issue 16 a
+# row held (band, hex digest, article id) under a text key and a second index on the
+# article: ~3x the bytes. Two different bands' values meeting in 58 bits only add a
+# candidate, which the signature comparison then turns away.
+_KEY_SHIFT = 64 - 58
 
 
-def _bands(values: np.ndarray) -> list[tuple[int, str]]:
-    return [(band, hashlib.blake2b(values[band * ROWS:(band + 1) * ROWS].tobytes(),
-                                   digest_size=8).hexdigest())
-            for band in range(BANDS)]
+def band_keys(values: np.ndarray) -> list[int]:
+    """The article's LSH bucket keys, one per band (``minhash_bands.key``)."""
+    return [(band << 58) | (int.from_bytes(hashlib.blake2b(
+        values[band * ROWS:(band + 1) * ROWS].tobytes(), digest_size=8).digest(), "big")
+        >> _KEY_SHIFT) for band in range(BANDS)]
+
+
+def key_of(band: int, bucket_hex: str) -> int:
+    """The key of a bucket as stored before issue 16 (hex digest): migration 0011."""
+    return (band << 58) | (int(bucket_hex, 16) >> _KEY_SHIFT)
+
+
+def closest_cluster(db: sqlite_utils.Database, values: np.ndarray, keys: list[int],
+                    article_id: int | None = None) -> int | None:
+    """The cluster of the stored article closest to ``values`` (at least THRESHOLD
+    alike) among those sharing a bucket, or None; ``article_id`` itself is left out.
+
+    Candidates share at least one band; the ones sharing most come first, and a few
+    are enough (a big cluster of copies must not make every store quadratic).
+    """
+    rows = db.execute(
+        f"SELECT b.article_id, COUNT(*) AS shared, a.minhash, a.cluster_id FROM minhash_bands b "
+        f"JOIN articles a ON a.id = b.article_id "
+        f"WHERE b.key IN ({', '.join('?' * len(keys))}) AND b.article_id != ? "
+        f"GROUP BY b.article_id ORDER BY shared DESC, b.article_id LIMIT {MAX_CANDIDATES}",
+        [*keys, -1 if article_id is None else article_id]).fetchall()
+    best_id, best = None, THRESHOLD
+    for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
+        if blob is None:
+            continue
+        score = estimate(values, np.frombuffer(blob, dtype=np.uint32))
+        if score >= best:
+            best_id, best = cluster_id or other, score
+    return best_id
+
+
+def add_bands(db: sqlite_utils.Database, article_id: int, keys: list[int]) -> None:
+    """The article's rows in ``minhash_bands``: one statement, every band."""
+    if keys:
+        db.execute("INSERT OR IGNORE INTO minhash_bands (key, article_id) VALUES "
+                   + ", ".join("(?, ?)" for _ in keys),
+                   [x for key in keys for x in (key, article_id)])
 
 
 def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.ndarray,
@@ -116,32 +161,28 @@ def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.n
     of its closest copy, if any. ``new``: the article has no bands stored yet.
 
     Returns the cluster id: the id of the cluster's first article (its own id when it
-    has no near-duplicate). Call inside the transaction that stores the article.
+    has no near-duplicate). Call inside the transaction that stores the article, before
+    ``articles.minhash`` is overwritten: an article's old buckets are recomputed from it
+    (``minhash_bands`` has no index by article; only the buckets that changed are
+    deleted and written).
     """
     values = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else sig
-    bands = _bands(values)
+    keys = band_keys(values)
+    fresh = keys
     if not new:
-        db.execute("DELETE FROM minhash_bands WHERE article_id = ?", [article_id])
-    # candidates share at least one band; the ones sharing most come first, and a few
-    # are enough (a big cluster of copies must not make every store quadratic)
-    marks = " OR ".join("(band = ? AND bucket = ?)" for _ in bands)
-    rows = db.execute(
-        f"SELECT b.article_id, COUNT(*) AS shared, a.minhash, a.cluster_id FROM minhash_bands b "
-        f"JOIN articles a ON a.id = b.article_id WHERE ({marks}) AND b.article_id != ? "
-        f"GROUP BY b.article_id ORDER BY shared DESC, b.article_id LIMIT {MAX_CANDIDATES}",
-        [x for pair in bands for x in pair] + [article_id]).fetchall()
-    best_id, best = None, THRESHOLD
-    for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
-        if blob is None:
-            continue
-        score = estimate(values, np.frombuffer(blob, dtype=np.uint32))
-        if score >= best:
-            best_id, best = cluster_id or other, score
-    cluster = best_id if best_id is not None else article_id
+        row = db.execute("SELECT minhash FROM articles WHERE id = ?", [article_id]).fetchone()
+        if row and row[0] is not None:
+            stale = set(band_keys(np.frombuffer(row[0], dtype=np.uint32)))
+            gone = sorted(stale - set(keys))
+            if gone:
+                db.execute(f"DELETE FROM minhash_bands WHERE article_id = ? AND key IN "
+                           f"({', '.join('?' * len(gone))})", [article_id, *gone])
+            fresh = [key for key in keys if key not in stale]
+    cluster = closest_cluster(db, values, keys, article_id)
+    cluster = article_id if cluster is None else cluster
     db.execute("UPDATE articles SET minhash = ?, cluster_id = ? WHERE id = ?",
                [values.tobytes(), cluster, article_id])
-    db.conn.executemany("INSERT OR IGNORE INTO minhash_bands (band, bucket, article_id) "
-                        "VALUES (?, ?, ?)", [(b, h, article_id) for b, h in bands])
+    add_bands(db, article_id, fresh)
     return cluster
 
 
