@@ -175,15 +175,65 @@ def run(sizes: list[int], window: int, folder: Path) -> list[dict]:
     return rows
 
 
+def bands_only(sizes: list[int], folder: Path, batches: int = 40) -> None:
+    """The near-duplicate lookup and LSH inserts alone, against archives of ``sizes``
+    articles (filled in key order, quickly, with random buckets): how the one random-key
+    table's cost moves as it outgrows SQLite's page cache (the rest of the store path
+    appends, or touches small tables)."""
+    from storage.neardup import BANDS, add_bands, closest_cluster
+
+    rng = np.random.default_rng(7)
+    for size in sizes:
+        path = folder / f"bands-{size}.db"
+        db = open_db(path)
+        keys = np.sort(rng.integers(0, 1 << 63, size * BANDS, dtype=np.int64))
+        ids = rng.integers(1, size + 1, keys.size)
+        with transaction(db):
+            for start in range(0, keys.size, 1 << 20):
+                db.conn.executemany(
+                    "INSERT OR IGNORE INTO minhash_bands (key, article_id) VALUES (?, ?)",
+                    zip(keys[start:start + (1 << 20)].tolist(),
+                        ids[start:start + (1 << 20)].tolist(), strict=True))
+        del keys, ids
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cpu = wall = 0.0
+        for b in range(batches):
+            sigs = [rng.integers(0, 1 << 32, 128, dtype=np.uint32) for _ in range(BATCH)]
+            t0, c0 = time.perf_counter(), time.process_time()
+            with store_batch(db):
+                for n, sig in enumerate(sigs):
+                    article_keys = _band_keys(sig)
+                    closest_cluster(db, sig, article_keys)
+                    add_bands(db, size + 1 + b * BATCH + n, article_keys)
+            wall += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+        n = batches * BATCH
+        print(f"{size:>10,} articles' buckets ({path.stat().st_size / 2**20:,.0f} MiB): "
+              f"lookup + insert {1000 * cpu / n:.3f} CPU ms/article (wall {1000 * wall / n:.3f})",
+              flush=True)
+        db.close()
+        path.unlink()
+
+
+def _band_keys(sig):
+    from storage.neardup import band_keys
+    return band_keys(sig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,30000,100000",
                         help="archive sizes (pages stored) at which to measure")
     parser.add_argument("--window", type=int, default=2000, help="pages timed at each size")
     parser.add_argument("--dir", help="folder for the two databases (default: a temporary one)")
+    parser.add_argument("--bands-only", action="store_true",
+                        help="time only the LSH lookup and inserts, at --sizes articles")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        if args.bands_only:
+            bands_only(sizes, Path(folder))
+            return 0
         print(f"sqlite {sqlite_utils.Database(memory=True).execute('select sqlite_version()').fetchone()[0]}"
               f", batches of {BATCH}, {args.window} pages timed at each size, pid {os.getpid()}")
         run(sizes, args.window, Path(folder))

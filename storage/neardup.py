@@ -103,24 +103,38 @@ def similarity(a: str, b: str) -> float:
 
 
 MAX_CANDIDATES = 25
-# One LSH bucket as one INTEGER: the band in the top 5 bits (BANDS = 32), the first 58
-# bits of the band's 8-byte BLAKE2b digest below (a positive int64). Before issue 16 a
-# row held (band, hex digest, article id) under a text key and a second index on the
-# article: ~3x the bytes. Two different bands' values meeting in 58 bits only add a
-# candidate, which the signature comparison then turns away.
+# One LSH bucket as one INTEGER: the band in the top 5 bits (BANDS = 32), below them 58
+# bits of a hash of the band's ROWS values (a positive int64). Before issue 16 a row
+# held (band, hex BLAKE2b digest, article id) under a text key, with a second index on
+# the article: ~3x the bytes, and 32 BLAKE2b calls an article. Two articles share a
+# bucket when the band's values are equal; two different bands' values meeting in 58
+# bits only add a candidate, which the signature comparison then turns away.
 _KEY_SHIFT = 64 - 58
+_BAND_SALT = (np.arange(BANDS, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a bijection on 64 bits that spreads every input bit."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def band_keys_of(values: np.ndarray) -> np.ndarray:
+    """The LSH bucket keys (int64, ``minhash_bands.key``) of signatures ``values``
+    (shape ``(..., NUM_PERM)``), one per band: shape ``(..., BANDS)``."""
+    v = values.reshape(*values.shape[:-1], BANDS, ROWS).astype(np.uint64)
+    low = v[..., 0] | (v[..., 1] << np.uint64(32))
+    high = v[..., 2] | (v[..., 3] << np.uint64(32))
+    with np.errstate(over="ignore"):  # arithmetic mod 2^64 is the point
+        h = _mix64(_mix64(low ^ _BAND_SALT) ^ high)
+    bands = np.arange(BANDS, dtype=np.uint64) << np.uint64(58)
+    return (bands | (h >> np.uint64(_KEY_SHIFT))).astype(np.int64)
 
 
 def band_keys(values: np.ndarray) -> list[int]:
-    """The article's LSH bucket keys, one per band (``minhash_bands.key``)."""
-    return [(band << 58) | (int.from_bytes(hashlib.blake2b(
-        values[band * ROWS:(band + 1) * ROWS].tobytes(), digest_size=8).digest(), "big")
-        >> _KEY_SHIFT) for band in range(BANDS)]
-
-
-def key_of(band: int, bucket_hex: str) -> int:
-    """The key of a bucket as stored before issue 16 (hex digest): migration 0011."""
-    return (band << 58) | (int(bucket_hex, 16) >> _KEY_SHIFT)
+    """One article's LSH bucket keys, one per band."""
+    return band_keys_of(values).tolist()
 
 
 def closest_cluster(db: sqlite_utils.Database, values: np.ndarray, keys: list[int],

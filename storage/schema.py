@@ -662,13 +662,18 @@ def _compact(db: sqlite_utils.Database) -> None:
     - ``minhash_bands`` becomes ``(key, article_id)`` WITHOUT ROWID, one INTEGER key per
       band and bucket (:func:`storage.neardup.band_keys`), no index by article and no
       foreign key (an article's rows are found again from its stored MinHash; rows of an
-      article that no longer exists are dropped by the candidate query's join).
+      article that no longer exists are dropped by the candidate query's join). The
+      keys are made again from each article's stored MinHash (``articles.minhash``, the
+      signature the old rows were cut from): two articles share a key exactly when they
+      shared a bucket, so every article keeps its candidates.
 
     Cost: the folding of every stored article (about a millisecond each) and a copy of
     the versions and band rows, once, inside the migration's transaction.
     """
+    import numpy as np
+
     from storage.articles import search_forms
-    from storage.neardup import BANDS, key_of
+    from storage.neardup import band_keys_of
 
     db.executescript(
         """
@@ -718,12 +723,20 @@ def _compact(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (key, article_id)
         ) WITHOUT ROWID;
         """)
-    for band in range(BANDS):  # in key order: the new B-tree is written densely
+    last = 0
+    while True:  # the keys from each article's stored MinHash, as the store path makes them
+        rows = db.execute("SELECT id, minhash FROM articles WHERE id > ? AND minhash IS NOT NULL "
+                          "ORDER BY id LIMIT 20000", [last]).fetchall()
+        if not rows:
+            break
+        keys = band_keys_of(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
+                            .reshape(len(rows), -1))
+        ids = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), keys.shape[1])
+        order = np.argsort(keys, axis=None, kind="stable")  # in key order: denser pages
         db.conn.executemany(
             "INSERT OR IGNORE INTO minhash_bands_compact (key, article_id) VALUES (?, ?)",
-            ((key_of(band, bucket), article_id) for bucket, article_id in db.execute(
-                "SELECT bucket, article_id FROM minhash_bands WHERE band = ? "
-                "ORDER BY bucket, article_id", [band])))
+            zip(keys.ravel()[order].tolist(), ids[order].tolist(), strict=True))
+        last = rows[-1][0]
     db.executescript(
         """
         DROP TABLE minhash_bands;
