@@ -38,17 +38,19 @@ __all__ = ["open_db", "transaction", "migrate", "MIGRATIONS", "utcnow_iso", "sto
 BUSY_TIMEOUT_S = 30
 
 
-# Page cache of one connection, in KiB (SQLite's default is 2 MiB). A crawl's batch
-# touches the top levels of every index (article URLs, content hashes, the LSH buckets,
-# the FTS segments' index pages); 64 MiB keeps them and the current leaves cached up to
-# millions of articles. Pages are allocated as they are used: a CLI command that reads
-# a few pages costs a few pages.
-CACHE_KIB = 64 * 1024
+# Page cache of a writing connection, in KiB (SQLite's default is 2 MiB). Each stored
+# article inserts 32 random keys into minhash_bands (storage.neardup) and a few into
+# the URL and content-hash indexes: once those indexes outgrow the cache, every insert
+# first fetches its leaf. benchmarks/store_cost.py --bands-only, LSH lookup + insert
+# per article: 0.41 -> 0.52 CPU ms from 100k to 300k articles with 64 MiB, 0.39 ->
+# 0.44 with 256 MiB. 128 MiB holds the buckets of ~200k articles, and the memory map
+# below serves the rest without a system call. Pages are allocated as they are used.
+CACHE_KIB = 128 * 1024
 # Clean pages are read straight from the OS's page cache through a memory map instead
-# of being copied into SQLite's cache (writes still go through write(), WAL included).
-# 256 MiB of address space: the hot part of an archive of millions of articles, with
-# little to gain beyond it on this class of machine.
-MMAP_BYTES = 256 * 1024 * 1024
+# of being copied into SQLite's cache (writes still go through write(), WAL included):
+# readers and the writer alike. 1 GiB of address space (file-backed: the OS reclaims
+# it as it needs), the hot indexes of an archive of millions of articles.
+MMAP_BYTES = 1024 * 1024 * 1024
 # Pages written to the WAL before a checkpoint copies them into the database (SQLite's
 # default: 1000). At 4 KiB pages this is 32 MiB: a page rewritten by many batches (an
 # index's root and current leaves, the FTS tail) is copied back once per checkpoint
@@ -137,8 +139,7 @@ def _open_readonly(path: Path) -> sqlite_utils.Database | None:
             conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                    check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # (SQLite's small cache is enough)
         if _pending_migrations(conn):
             conn.close()
             return None
