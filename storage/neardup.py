@@ -6,6 +6,15 @@ with MinHash over syllable shingles of the folded text, and LSH banding stored i
 SQLite (``minhash_bands``) so a new article is compared only with the few stored
 articles that share a band, whatever the archive's size.
 
+Storage (issue 16): one ``(key, article_id)`` row per band, WITHOUT ROWID, the key an
+INTEGER made of the band and a hash of its values (:func:`band_keys`): ~16 bytes a row,
+32 rows an article. Those 32 inserts land at random places of the biggest random-key
+table of the archive; once it is larger than a batch's share of it, each dirties its
+own page (one WAL frame each), which is what the store cost grows with before it levels
+off (benchmarks/store_cost.py --bands-only). A log-structured index (inserts into a
+small recent table, merged level by level in key order) would make that write cost
+flat at the price of probing every level on lookup: not done.
+
 The MinHash is datasketch's (2.x, scheme "affine32", SHA-1 hashing), computed here
 with numpy in a dozen lines: importing datasketch imports scipy (0.4 s and 35 MB in
 every crawl process and page-reading worker), for nothing dxmon uses.
