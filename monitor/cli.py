@@ -20,6 +20,8 @@ read (status, sessions, articles, search, history) open the database read-only.
     dxmon detect FILE|-        an article's session mentions as JSON (debug a miss)
     dxmon notify-test          send a sample alert through every channel
     dxmon history URL          an article's versions and what changed
+    dxmon backup PATH          copy the archive from a read snapshot, crawl running
+    dxmon maintenance          check, back up, merge the search index, prune by policy
 """
 
 from __future__ import annotations
@@ -446,6 +448,97 @@ def cmd_history(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    """Copy the archive to a new file from one read snapshot, while the crawl runs."""
+    from storage.maintenance import backup, check
+
+    config = _config(args)
+    size = backup(config.storage_path, args.path)
+    problems = check(args.path, quick=True)
+    if problems:
+        print(f"dxmon backup: the copy {args.path} fails its check: {problems[0]}",
+              file=sys.stderr)
+        return 1
+    print(f"backed up {config.storage_path} to {args.path} ({size / 2**20:.1f} MiB)")
+    return 0
+
+
+def cmd_maintenance(args) -> int:
+    """Check the archive, back it up, merge the search index, prune by [maintenance]."""
+    import time
+
+    from storage import maintenance
+    from storage.schema import open_db
+
+    config = _config(args)
+    path, policy = config.storage_path, config.maintenance
+    report = maintenance.MaintenanceReport()
+    started = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal started
+        report.seconds[name] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+
+    report.problems = maintenance.check(path, quick=args.quick)
+    lap("check")
+    if report.problems:  # nothing is written to a damaged file, no backup is made of it
+        return _maintenance_done(args, report, path)
+    target = args.backup or _dated_backup(config)
+    if target:
+        report.backup = str(target)
+        report.backup_bytes = maintenance.backup(path, target)
+        report.problems = (maintenance.check(target, quick=True)
+                           + maintenance.check_search_index(target))
+        lap("backup")
+        if report.problems:
+            return _maintenance_done(args, report, path)
+    db = open_db(path)
+    try:
+        if not target:  # FTS5's check writes: on the live file, one short transaction
+            report.problems = maintenance.check_search_index(path)
+        if not args.no_merge:
+            report.merge_steps = maintenance.merge_search_index(db)
+            lap("merge")
+        report.versions_pruned = maintenance.prune_versions(db, policy.keep_versions)
+        report.runs_pruned = maintenance.prune_runs(db, policy.keep_runs_days)
+        lap("prune")
+    finally:
+        db.close()
+    return _maintenance_done(args, report, path)
+
+
+def _dated_backup(config: Config) -> Path | None:
+    """``[maintenance] backup_dir``/dxmon-<UTC time>.db, or None when it is unset."""
+    if not config.maintenance.backup_dir:
+        return None
+    folder = Path(config.maintenance.backup_dir)
+    if not folder.is_absolute():
+        folder = (config.path.parent if config.path else Path.cwd()) / folder
+    return folder / f"dxmon-{datetime.now().astimezone().strftime('%Y%m%dT%H%M%S%z')}.db"
+
+
+def _maintenance_done(args, report, path: Path) -> int:
+    """Print the report; 1 if a check found problems (named, with what to do)."""
+    if args.json:
+        print(_dumps(report.__dict__))
+    elif not report.problems:
+        if report.backup:
+            print(f"backup: {report.backup} ({report.backup_bytes / 2**20:.1f} MiB), checked")
+        print(f"check: ok; search index merged in {report.merge_steps} steps; pruned "
+              f"{report.versions_pruned} versions, {report.runs_pruned} crawl runs")
+    if report.problems:
+        where = report.backup if report.backup and "check" in report.seconds else path
+        print(f"dxmon maintenance: {where} is damaged ({len(report.problems)} problems); "
+              "nothing was changed. Stop dxmon and restore the latest good backup (dxmon "
+              "backup / [maintenance] backup_dir), or try `sqlite3 FILE .recover`. First "
+              "problems:", file=sys.stderr)
+        for line in report.problems[:5]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
 DEMO_MISSING = ("dxmon demo: the demo is not part of the installed dxmon; it runs from a source "
                 "checkout: `make demo` there (installs '.[demo]' and runs it)")
 DEMO_EXTRA_MISSING = ("dxmon demo needs the demo extra (aiosmtpd): pip install -e '.[demo]' "
@@ -560,6 +653,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, default=20, help="most results (default 20)")
     p.add_argument("--json", action="store_true")
     p = add("status", cmd_status)
+    p.add_argument("--json", action="store_true")
+    p = add("backup", cmd_backup)
+    p.add_argument("path", help="the new backup file (must not exist)")
+    p = add("maintenance", cmd_maintenance)
+    p.add_argument("--backup", help="back up to this new file (default: a dated file in "
+                   "[maintenance] backup_dir, if set)")
+    p.add_argument("--quick", action="store_true",
+                   help="PRAGMA quick_check instead of the full integrity_check")
+    p.add_argument("--no-merge", action="store_true", help="leave the search index as it is")
     p.add_argument("--json", action="store_true")
     p = add("detect", cmd_detect)
     p.add_argument("file", help="an article's HTML or plain text, or - for stdin")
