@@ -138,11 +138,9 @@ def test_the_writer_check_sees_a_blocking_backup(archive, tmp_path):
 
     def blocking_copy():
         db = open_db(path)
-        dest = sqlite3.connect(tmp_path / "blocked.db")
-        with transaction(db):
-            db.conn.backup(dest)
+        with transaction(db):  # the copy itself, taken while holding the write lock
+            maintenance.backup(path, tmp_path / "blocked.db")
             time.sleep(0.5)  # at least 10x a commit, whatever the copy took
-        dest.close()
         db.close()
 
     lines, began, ended, _ = _with_writer(path, tmp_path, blocking_copy)
