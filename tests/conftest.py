@@ -51,11 +51,8 @@ SLOW_FIRST = [
 # Modules of SLOW_FIRST whose module-scoped fixture is a real crawl or a wheel build:
 # they stay whole on one worker (spread over several, each would build its own copy).
 ONE_WORKER = {
-<<<<<<< HEAD
     "tests/test_scale_bench.py",
-=======
     "tests/test_maintenance.py",
->>>>>>> wip/query
     "tests/test_web_browser.py",
     "tests/test_packaging.py",
     "tests/test_reading_e2e.py",
