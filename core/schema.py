@@ -23,7 +23,7 @@ import msgspec
 import msgspec.inspect
 from msgspec import Meta, Struct
 
-__all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "SourceEntry",
+__all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "ClusterTable", "SourceEntry",
            "WatchEntry", "TopicEntry", "DigestEntry",
            "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
            "AppriseConfig", "CHANNEL_CONFIGS", "EVENT_NAMES", "DEFAULT_EVENTS",
@@ -82,6 +82,19 @@ class WebTable(Struct, **_TABLE):
     trusted_proxy: Annotated[str | None, key(
         "address of a reverse proxy in front that authenticates users (its "
         "X-Forwarded-For/-Proto are trusted)", "a string")] = None
+
+
+class ClusterTable(Struct, **_TABLE):
+    """``[cluster]``: crawling spread over machines through Redis (crawler.cluster)."""
+
+    redis_url_env: Annotated[str | None, key(
+        "environment variable holding the Redis URL (redis://[:password@]host:port/db); "
+        "when set, crawls go through Redis: `dxmon worker` processes fetch, the process "
+        "owning the archive seeds and writes", "the name of an environment variable "
+        "(letters, digits, _)", ("env_name",))] = None
+    prefix: Annotated[str, key("prefix of every Redis key dxmon uses (one Redis may "
+                               "serve several archives)", "a string",
+                               ("required_text",))] = "dxmon"
 
 
 class SourceEntry(Struct, **_TABLE):
@@ -291,6 +304,8 @@ class FileSchema(Struct, **_TABLE):
     monitor: Annotated[MonitorTable, key("detection and crawl settings", "a table")] = \
         MonitorTable()
     web: Annotated[WebTable, key("the web view", "a table")] = WebTable()
+    cluster: Annotated[ClusterTable, key("crawling over several machines (Redis)",
+                                         "a table")] = ClusterTable()
     sources: Annotated[list[SourceEntry], key(
         "portals to crawl", "an array of tables ([[sources]])")] = []
     watch: Annotated[list[WatchEntry], key(
@@ -344,7 +359,7 @@ def _described(name: str, default: Any, meta: Meta | None) -> list[str]:
 
 def reference() -> str:
     """Every key with its default and doc, as TOML comments (``dxmon init`` appends it)."""
-    tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable), ("[web]", WebTable),
+    tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable), ("[web]", WebTable), ("[cluster]", ClusterTable),
               ("[[sources]]", SourceEntry), ("[[watch]]", WatchEntry),
               ("[[topic]]", TopicEntry), ("[[digest]]", DigestEntry)]
     tables += [(f'[[notify]] kind = "{kind}"', cls) for kind, cls in CHANNEL_CONFIGS.items()]

@@ -124,6 +124,8 @@ class NewsSpider(scrapy.Spider):
     async def start(self):
         self._use(crawl_context(self.crawler))
         self.reader = PageReader(self.extract_workers)
+        if self._cluster_worker():  # a cluster worker's requests come from Redis
+            return
         db = self.context.db
         self._sort_known_articles(db)
         for source in self.sources:
@@ -149,6 +151,36 @@ class NewsSpider(scrapy.Spider):
     def owns(self, source: str, url: str) -> bool:
         """Whether ``url`` is http(s) on one of the hosts of the source named ``source``."""
         return self.context.owns(source, url)
+
+    # --- cluster mode (crawler.cluster): a worker crawls what the seeder pushed ---------
+
+    def _cluster_worker(self) -> bool:
+        cluster = self.context.cluster
+        return cluster is not None and cluster.role == "worker"
+
+    def _cluster_cycle(self, response) -> None:
+        """A worker lives through many cycles: per-crawl limits and sets start again
+        with each new one, and a page's sweep flag is its seeder's."""
+        from crawler.cluster import CYCLE
+
+        cycle = response.meta.get(CYCLE, 0)
+        if cycle > getattr(self, "cycle", 0):
+            self.cycle = cycle
+            for state in (self.pages, self.discovered, self.sitemaps, self.shapes, self.seen):
+                state.clear()
+            self.not_yet_due.clear()
+        name = response.meta[meta_keys.SOURCE]
+        self.sweep[name] = bool(response.meta.get(meta_keys.SWEEP))
+
+    def _cluster_known(self, source: Source, links) -> list:
+        """A worker skips stored articles by asking Redis (one round trip per page)."""
+        from crawler.cluster import known_links
+
+        links = list(links)
+        known = known_links(self.context.cluster, links)
+        if known:
+            self.not_yet_due.setdefault(source.name, set()).update(known)
+        return links
 
     def _sort_known_articles(self, db) -> None:
         """Sort known article URLs by the source whose hosts they are on: not due yet
@@ -280,6 +312,8 @@ class NewsSpider(scrapy.Spider):
     # --- parsing ------------------------------------------------------------------
 
     def _source(self, response) -> Source:
+        if self._cluster_worker():
+            self._cluster_cycle(response)
         return self.named[response.meta[meta_keys.SOURCE]]
 
     @staticmethod
