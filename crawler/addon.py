@@ -127,7 +127,8 @@ class DxmonAddon:
             name = getattr(spider, "source_name", None)
             sources = [config.source(name)] if name else [s for s in config.sources
                                                           if s.enabled]
-            cluster = cluster_state(config, settings.get("DXMON_CLUSTER_ROLE") or None)
+            cluster = cluster_state(config, settings.get("DXMON_CLUSTER_ROLE") or None,
+                                    settings.getfloat("DXMON_CLUSTER_LEASE", 10.0))
             # a worker has no archive: its components write to a scratch database
             worker = cluster is not None and cluster.role == "worker"
             db = open_db(":memory:" if worker else config.storage_path)
@@ -156,7 +157,7 @@ class DxmonAddon:
             self.context.db.close()
 
 
-def cluster_state(config: Config, role: str | None):
+def cluster_state(config: Config, role: str | None, lease: float = 10.0):
     """This process's cluster side when ``[cluster] redis_url_env`` is set, else None.
     The URL is read from the environment here and kept out of Scrapy's settings
     (which Scrapy logs)."""
@@ -171,7 +172,7 @@ def cluster_state(config: Config, role: str | None):
     from crawler.cluster import ClusterState
 
     try:
-        return ClusterState(url, config.cluster.prefix, role or "seeder")
+        return ClusterState(url, config.cluster.prefix, role or "seeder", lease)
     except ConnectionError as exc:
         raise DxmonError(str(exc)) from None
 
@@ -186,6 +187,7 @@ def cluster_settings(settings: BaseSettings, role: str) -> None:
                 ("ITEM_PIPELINES", "crawler.pipelines.StorePipeline", None),
                 ("ITEM_PIPELINES", "crawler.cluster.StreamPipeline", 300),
                 ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamValidatorsMiddleware", 590),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.LeaseGuardMiddleware", 1),
                 ("SPIDER_MIDDLEWARES", "crawler.cluster.CycleMiddleware", 950),
                 ("EXTENSIONS", "crawler.cluster.ClusterWorker", 120)):
             components = settings.getdict(setting)

@@ -82,14 +82,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ClusterScheduler", "CycleDupeFilter", "HostLeaseQueue", "StreamPipeline",
            "ClusterWorker", "ClusterWriter", "CycleMiddleware", "StreamValidatorsMiddleware",
+           "LeaseGuardMiddleware",
            "Keys", "connect", "redacted", "url_key", "reap_dead_workers"]
 
 CYCLE = "dxmon_cycle"  # request meta: the cycle (seeding) a request belongs to
 KEY = "dxmon_cluster_key"  # request meta: its id in the queues and in-flight hashes
-# A worker's heartbeat renews its leases this often; a worker silent for LEASE_S is
-# dead (its hosts free, its in-flight requests re-queued). 10 s: a loaded machine can
-# stall a process for seconds, and a lease lost while requests are in flight would let
-# two workers at one host; a dead worker costs that long.
+# A worker's heartbeat renews its leases this often; a worker silent for the lease time
+# (DXMON_CLUSTER_LEASE, default LEASE_S) is dead: its hosts free, its in-flight requests
+# re-queued. 10 s: a loaded machine can stall a process for seconds, and a lease lost
+# while requests are in flight would let two workers at one host; a dead worker costs
+# that long.
 HEARTBEAT_S = 0.5
 LEASE_S = 10.0
 # Requests of one host a worker has taken and not finished, at most: its download slot
@@ -210,6 +212,7 @@ class HostLeaseQueue(Base):
         super().__init__(server, spider, key, serializer or pickle)
         self.keys: Keys = spider.cluster.keys
         self.worker: str = spider.cluster.worker
+        self.lease: float = spider.cluster.lease
         self.held: dict[str, int] = {}  # host -> requests taken and not done
         self.mine: dict[str, tuple[str, int]] = {}  # request key -> (host, cycle)
         self.delay_of = lambda host: 0.0  # set by ClusterWorker: the host's slot delay
@@ -217,6 +220,10 @@ class HostLeaseQueue(Base):
         self._ack = server.register_script(_ACK)
         self._renew = server.register_script(_RENEW)
         self._turn = 0
+        # no host is taken before the worker can read pages in its reader processes:
+        # until then pages are read in the crawl process itself, which can stall it for
+        # seconds (imports, a loaded machine), long enough to lose a lease mid-request
+        self.ready = False
 
     def __len__(self):
         return self.server.scard(self.keys.hosts)
@@ -249,6 +256,8 @@ class HostLeaseQueue(Base):
         return self._decode_request(member[32:])
 
     def pop(self, timeout=0):
+        if not self.ready:
+            return None
         hosts = list(self.held)
         n = len(hosts)
         for i in range(n):  # round robin over the hosts held
@@ -276,7 +285,7 @@ class HostLeaseQueue(Base):
 
     def share(self) -> int:
         """How many hosts this worker may hold: hosts with work over live workers."""
-        live = self.server.zcount(self.keys.workers, time.time() * 1000 - LEASE_S * 1000,
+        live = self.server.zcount(self.keys.workers, time.time() * 1000 - self.lease * 1000,
                                   "+inf")
         busy = self.server.scard(self.keys.hosts) + len([h for h, n in self.held.items() if n])
         return max(1, math.ceil(busy / max(live, 1)))
@@ -298,7 +307,7 @@ class HostLeaseQueue(Base):
         return None
 
     def _lease_ms(self, host: str) -> float:
-        return max(LEASE_S, 2 * self.delay_of(host)) * 1000
+        return max(self.lease, 2 * self.delay_of(host)) * 1000
 
     def _release(self, host: str) -> None:
         """Let ``host`` go: its lease runs out after the host's delay, so whoever takes
@@ -308,7 +317,14 @@ class HostLeaseQueue(Base):
         self._renew(keys=[self.keys.lease(host)], args=[self.worker, ms])
 
     def renew(self) -> None:
-        """The heartbeat: every lease held renewed (one lost to a stall is dropped)."""
+        """The heartbeat: every lease held renewed (one lost to a stall is dropped), and
+        hosts beyond this worker's share handed back (workers that joined later get
+        theirs) once nothing of them is in flight."""
+        share = self.share()
+        for host in [h for h, n in self.held.items() if n == 0][:max(0, len(self.held) - share)]:
+            logger.info("cluster: handing %s back (%d hosts held, share %d)", host,
+                        len(self.held), share)
+            self._release(host)
         for host in list(self.held):
             if not self._renew(keys=[self.keys.lease(host)],
                                args=[self.worker, int(self._lease_ms(host))]):
@@ -410,8 +426,9 @@ class ClusterScheduler(Scheduler):
 class ClusterState:
     """One process's side of the cluster: its client, keys, role and identity."""
 
-    def __init__(self, url: str, prefix: str, role: str):
+    def __init__(self, url: str, prefix: str, role: str, lease: float = LEASE_S):
         self.server = connect(url)
+        self.lease = lease  # seconds (DXMON_CLUSTER_LEASE)
         self.url_safe = redacted(url)
         self.keys = Keys(prefix)
         self.role = role
@@ -443,7 +460,7 @@ def reap_dead_workers(state: ClusterState) -> int:
     run it; a lock per dead worker keeps two reapers from doubling work (and a re-add of
     the same member is a no-op anyway)."""
     server, keys = state.server, state.keys
-    dead = server.zrangebyscore(keys.workers, "-inf", time.time() * 1000 - LEASE_S * 1000)
+    dead = server.zrangebyscore(keys.workers, "-inf", time.time() * 1000 - state.lease * 1000)
     moved = 0
     for raw in dead:
         worker = raw.decode()
@@ -477,6 +494,33 @@ class CycleMiddleware:
             if cycle is not None and hasattr(out, "meta") and CYCLE not in out.meta:
                 out.meta[CYCLE] = cycle
             yield out
+
+
+class LeaseGuardMiddleware:
+    """Downloader middleware (worker), first of all: a request of a host whose lease
+    this worker no longer holds (lost to a stall longer than the lease time, the host
+    now another worker's) goes back to its queue instead of to the host."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request, spider=None):
+        from scrapy.exceptions import IgnoreRequest
+
+        queue = getattr(getattr(self.crawler.spider, "cluster", None), "queue", None)
+        key = request.meta.get(KEY)
+        if queue is None or key is None or key not in queue.mine:
+            return None
+        host, _ = queue.mine[key]
+        if host in queue.held:
+            return None
+        self.crawler.stats.inc_value("dxmon/cluster_lease_lost_requeued")
+        queue.push(request)  # moved back: another worker (or this one, later) sends it
+        raise IgnoreRequest(f"the lease of {host} was lost; queued again")
 
 
 class StreamValidatorsMiddleware:
@@ -577,7 +621,12 @@ class ClusterWorker:
         return slot.delay if slot is not None else 0.0
 
     def beat(self):
-        state = self.crawler.spider.cluster
+        spider = self.crawler.spider
+        state = spider.cluster
+        if not state.queue.ready and spider.reader is not None:
+            if spider.reader.workers > 1:
+                spider.reader._started()  # the pool starts now, not on the first page
+            state.queue.ready = spider.reader.workers == 1 or spider.reader.up.done()
         try:
             state.server.zadd(state.keys.workers, {state.worker: time.time() * 1000})
             state.queue.renew()
@@ -630,6 +679,7 @@ class ClusterWriter:
         self.seeded = False
         self.closing = False
         self.done_since: float | None = None
+        self.retry = False  # a batch failed: its entries (pending) are read again first
         self.validators: dict[str, tuple] = {}
         self.dirty: set[str] = set()
         self.last_report = time.monotonic()
@@ -688,18 +738,24 @@ class ClusterWriter:
         if self.closing:
             return
         try:
-            self.drain()
+            self.drain(pending=self.retry)
+            self.retry = False
             reap_dead_workers(self.state)
             self._maybe_done()
         except redis.RedisError as exc:
             logger.warning("cluster: Redis: %s", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - the batch stays pending: tried again
+            self.retry = True
+            logger.warning("cluster: a batch could not be stored (%s: %s); trying again",
+                           type(exc).__name__, exc)
 
     def _maybe_done(self) -> None:
         server, keys = self.state.server, self.state.keys
         left = int(server.get(keys.left(self.state.cycle)) or 0)
         if time.monotonic() - self.last_report > 30:
             self.last_report = time.monotonic()
-            live = server.zcount(keys.workers, time.time() * 1000 - LEASE_S * 1000, "+inf")
+            live = server.zcount(keys.workers, time.time() * 1000 - self.state.lease * 1000,
+                                 "+inf")
             logger.info("cluster: cycle %d: %d requests outstanding, %d live workers",
                         self.state.cycle, left, live)
         if not self.seeded or left > 0:

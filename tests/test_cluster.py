@@ -1,0 +1,263 @@
+"""The crawl spread over machines (crawler.cluster): a real ``redis-server``, three real
+``dxmon worker`` processes, the seeding and writing ``scrapy crawl news`` that owns the
+SQLite archive, and the test portals on a real HTTP server whose clock stamps each
+request. Workers here share the machine, but nothing passes between them except
+through Redis: no worker opens the archive.
+
+What is attacked: every article stored exactly once; each host's pace on the server's
+clock with three workers; a worker SIGKILLed with requests in hand; the writer
+SIGKILLed with stream entries read and not acknowledged; the Redis URL (with its
+password) in any log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from testsupport.cluster import ENV, PASSWORD, RedisServer, Worker
+from testsupport.crawl import ROOT, Crawl
+from testsupport.portals import PortalWeb
+
+SITES = ["thanhhoa-tv", "hagiang-tv", "mst-portal", "hanoi-portal"]
+DELAY = 0.3  # every site's robots.txt Crawl-delay: exact (no jitter), as in test_recrawl
+LEASE = "DXMON_CLUSTER_LEASE=3"  # a dead worker is noticed in 3 s (10 s by default)
+CLUSTER = '\n[cluster]\nredis_url_env = "DXMON_REDIS_URL"\n'
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rds(redis_server, monkeypatch):
+    redis_server.flush()
+    monkeypatch.setenv(ENV, redis_server.url)
+    return redis_server
+
+
+@pytest.fixture
+def web():
+    portal = PortalWeb(articles=[], sites=SITES, traps=False, page_size=5)
+    for site in SITES:
+        portal.add_synthetic(site, 9, words=120)  # each site its own text: 36 articles
+        portal.crawl_delays[site] = DELAY
+    with portal:
+        yield portal
+
+
+@pytest.fixture
+def crawl(web, tmp_path, rds):
+    c = Crawl(web, tmp_path)
+    c.write_config(extra=CLUSTER)
+    return c
+
+
+@pytest.fixture
+def workers(crawl, rds, tmp_path):
+    started: list[Worker] = []
+
+    def start(n: int = 3) -> list[Worker]:
+        for _ in range(n):
+            started.append(Worker(crawl.config_path, rds.url,
+                                  tmp_path / f"worker-{len(started)}.log", settings=[LEASE]))
+        client = rds.client()  # all of them beating before the crawl is seeded
+        wait_for(lambda: client.zcard("dxmon:workers") >= len(started), 90, "workers")
+        return started[-n:]
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def seeder(crawl: Crawl, log: Path) -> subprocess.Popen:
+    """The process owning the archive: ``scrapy crawl news`` in cluster mode."""
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "news", "-s", LEASE,
+           "-s", "DXMON_PROCESS_AFTER_CRAWL=False", "-s", "DXMON_STORE_BATCH=3"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=crawl.env(), stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def assert_stored_once(crawl: Crawl, web: PortalWeb) -> None:
+    """Every article of the portals is in the archive once: one article row, one
+    version, its URL once (what a single-machine crawl gives: 36 different stories)."""
+    expected = [web.url(a.site, a.slug) for a in web.all_articles()]
+    rows = crawl.query("SELECT url FROM article_urls")
+    urls = [r["url"] for r in rows]
+    missing = [u for u in expected if u not in urls]
+    assert not missing, f"{len(missing)} articles never stored: {missing[:3]}"
+    (n,) = crawl.query("SELECT count(*) AS n FROM articles")
+    (v,) = crawl.query("SELECT count(*) AS n FROM article_versions")
+    assert n["n"] == len(expected) == len(set(urls) & set(expected))
+    assert v["n"] == len(expected), "an article was stored twice (a second version)"
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_three_workers_store_every_article_once_and_keep_each_hosts_pace(
+        crawl, web, rds, workers, tmp_path):
+    pool = workers(3)
+    result = crawl.scrapy("-s", LEASE)  # seeds, writes, ends when the cycle is done
+    assert_stored_once(crawl, web)
+    # each host's pace on the server's clock: the Crawl-delay (0.3 s, exact) between any
+    # two requests, whichever worker sent them. A stamp is late by up to a tenth of a
+    # second on a loaded 2-core machine, which shortens the next gap by as much: so no
+    # gap under half the delay (two workers at one host would be ~0 apart) and 0.9 of
+    # it on average (test_recrawl's tolerance)
+    for site in SITES:
+        times = [r.at for r in web.requests if r.site == site and r.path != "/robots.txt"]
+        spacing = gaps(times)
+        assert len(times) >= 10, site
+        assert min(spacing) >= DELAY / 2, (site, sorted(spacing)[:3])
+        assert sum(spacing) / len(spacing) >= 0.9 * DELAY, site
+    # the three workers really shared the portals (each took hosts)
+    took = [w.log.read_text(errors="replace").count("cluster: crawling") for w in pool]
+    assert all(took), took
+    # the run rows say what a local crawl's say
+    for site in SITES:
+        stats = crawl.last_run_stats(site)
+        assert stats["articles_new"] == 9 and stats["pages_ok"] >= 10, (site, stats)
+    # a second cycle: every article is known (through Redis), none fetched again
+    mark = len(web.requests)
+    crawl.scrapy("-s", LEASE)
+    again = [r for r in web.requests[mark:] if r.path in
+             {web.article_path(a.site, a.slug) for a in web.all_articles()}]
+    assert again == []
+    assert_stored_once(crawl, web)
+    # the password of the Redis URL is in no log: the workers', the seeder's
+    logs = [w.log.read_text(errors="replace") for w in pool] + [result.stdout + result.stderr]
+    assert all(PASSWORD not in text and rds.url not in text for text in logs)
+    assert any("redis://***@127.0.0.1" in text for text in logs)
+
+
+def test_a_worker_killed_with_requests_in_hand_loses_nothing(crawl, web, rds, workers,
+                                                             tmp_path):
+    pool = workers(3)
+    client = rds.client()
+    proc = seeder(crawl, tmp_path / "seeder.log")
+    try:
+        # a worker that has taken requests and not finished them (its in-flight hash)
+        victim, taken = None, {}
+
+        def someone_holds():
+            nonlocal victim, taken
+            for key in client.scan_iter("dxmon:inflight:*"):
+                entries = client.hgetall(key)
+                if entries:
+                    victim, taken = key.decode().split(":", 2)[2], entries
+                    return True
+            return False
+
+        wait_for(lambda: crawl.query("SELECT count(*) AS n FROM articles")[0]["n"] >= 3
+                 and someone_holds(), what="a worker with requests in hand")
+        pid = int(victim.split(":")[1])
+        (worker,) = [w for w in pool if w.pid == pid or _child_of(w.pid, pid)]
+        worker.kill()
+        assert proc.wait(120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_stored_once(crawl, web)
+    # what it had taken was queued again and crawled by the others
+    assert not client.exists(f"dxmon:inflight:{victim}")
+    urls = [pickle_url(member) for member in taken.values()]
+    for url in urls:
+        path = url.split("127.0.0.1:", 1)[1].split("/", 1)[1]
+        assert len([r for r in web.requests if r.path == "/" + path]) >= 1, url
+    assert "queued again" in (tmp_path / "seeder.log").read_text() or any(
+        "queued again" in w.log.read_text(errors="replace") for w in pool if w is not worker)
+
+
+def pickle_url(member: bytes) -> str:
+    import pickle
+
+    return pickle.loads(member[32:])["url"]
+
+
+def _child_of(parent: int, pid: int) -> bool:
+    """Whether ``pid`` is ``parent`` itself (dxmon worker execs scrapy in place)."""
+    return parent == pid
+
+
+def test_the_writer_killed_mid_batch_loses_nothing_and_duplicates_nothing(
+        crawl, web, rds, workers, tmp_path):
+    workers(3)
+    client = rds.client()
+    proc = seeder(crawl, tmp_path / "seeder.log")
+    lock = None
+    try:
+        wait_for(lambda: crawl.query("SELECT count(*) AS n FROM articles")[0]["n"] >= 3,
+                 what="the first articles stored")
+        # another connection holds the archive's write lock: the writer's next batch,
+        # read from the stream, waits in its transaction, unacknowledged: killed there
+        lock = sqlite3.connect(crawl.db_path, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        wait_for(lambda: client.xpending("dxmon:stream", "writer")["pending"] > 0,
+                 what="the writer holding a batch")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if lock is not None:
+            lock.rollback()
+            lock.close()
+        if proc.poll() is None:
+            proc.kill()
+    stored_before = crawl.query("SELECT count(*) AS n FROM articles")[0]["n"]
+    assert stored_before < 36, "the writer was killed after the end: nothing was attacked"
+    # the workers finish the cycle without the writer; what they send waits in Redis
+    wait_for(lambda: int(client.get("dxmon:left:1") or 0) == 0, 120, "the workers to finish")
+    assert client.xpending("dxmon:stream", "writer")["pending"] > 0 or \
+        client.xlen("dxmon:stream") > 0
+    # the next writer re-reads its pending entries first, then the rest: stored once
+    crawl.scrapy("-s", LEASE, "-s", "DXMON_STORE_BATCH=3")
+    assert_stored_once(crawl, web)
+    assert client.xpending("dxmon:stream", "writer")["pending"] == 0
+
+
+def test_a_worker_without_the_variable_or_redis_says_so_without_the_password(crawl, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    cmd = [sys.executable, "-m", "monitor.cli", "worker", "--config", str(crawl.config_path)]
+    out = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "DXMON_REDIS_URL" in out.stderr
+    # a Redis that does not answer: one line, the URL without its password
+    dead = f"redis://:{PASSWORD}@127.0.0.1:1/0"
+    out = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), ENV: dead},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "cannot reach Redis at redis://***@127.0.0.1:1/0" in out.stderr
+    assert PASSWORD not in out.stderr + out.stdout
+
+
+def test_a_bad_cluster_table_is_refused(tmp_path):
+    from core.config import parse_config
+    from core.errors import ConfigError
+
+    config = parse_config('[cluster]\nredis_url_env = "DXMON_REDIS_URL"\n')
+    assert config.cluster.redis_url_env == "DXMON_REDIS_URL"
+    assert parse_config("").cluster.redis_url_env is None
+    for bad in ('redis_url_env = "redis://x"', 'redis_url = "redis://h"', 'prefix = ""'):
+        with pytest.raises(ConfigError):
+            parse_config(f"[cluster]\n{bad}\n")
