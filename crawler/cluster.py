@@ -414,7 +414,12 @@ class ClusterScheduler(Scheduler):
     def next_request(self):
         if self.cluster.role != "worker":
             return None
-        request = self.queue.pop()
+        try:
+            request = self.queue.pop()
+        except redis.RedisError as exc:  # Redis away: try again at the next call
+            self.stats.inc_value("dxmon/cluster_redis_errors")
+            logger.warning("cluster: Redis: %s", type(exc).__name__)
+            return None
         if request is not None:
             self.stats.inc_value("scheduler/dequeued/redis")
         return request
@@ -466,20 +471,28 @@ def reap_dead_workers(state: ClusterState) -> int:
         worker = raw.decode()
         if not server.set(keys.reap(worker), state.worker, nx=True, px=30_000):
             continue
-        taken = server.hgetall(keys.inflight(worker))
-        pipe = server.pipeline(transaction=True)
-        for member in taken.values():
-            data = pickle.loads(member[32:])
-            host = queue_host(data)
-            pipe.zadd(keys.queue(host), {member: -data.get("priority", 0) * 1e12})
-            pipe.sadd(keys.hosts, host)
-        pipe.delete(keys.inflight(worker))
-        pipe.zrem(keys.workers, worker)
-        pipe.execute()
-        moved += len(taken)
+        n = requeue(state, worker)
+        moved += n
         logger.warning("cluster: worker %s stopped answering; %d requests it had taken "
-                       "are queued again", worker, len(taken))
+                       "are queued again", worker, n)
     return moved
+
+
+def requeue(state: ClusterState, worker: str) -> int:
+    """Put every request ``worker`` had taken back into its host's queue, and forget
+    the worker (a dead one, or this one stopping)."""
+    server, keys = state.server, state.keys
+    taken = server.hgetall(keys.inflight(worker))
+    pipe = server.pipeline(transaction=True)
+    for member in taken.values():
+        data = pickle.loads(member[32:])
+        host = queue_host(data)
+        pipe.zadd(keys.queue(host), {member: -data.get("priority", 0) * 1e12})
+        pipe.sadd(keys.hosts, host)
+    pipe.delete(keys.inflight(worker))
+    pipe.zrem(keys.workers, worker)
+    pipe.execute()
+    return len(taken)
 
 
 # --- worker side -------------------------------------------------------------------
@@ -658,8 +671,23 @@ class ClusterWorker:
         raise DontCloseSpider
 
     def engine_stopped(self):
+        """A worker stopping (SIGTERM) hands back at once what it had not finished and
+        its hosts (each after its delay), instead of waiting to be presumed dead."""
         if self.loop is not None and self.loop.running:
             self.loop.stop()
+        state = getattr(self.crawler.spider, "cluster", None)
+        if state is None or state.queue is None:
+            return
+        try:
+            for host in list(state.queue.held):
+                state.queue._release(host)
+            n = requeue(state, state.worker)
+        except redis.RedisError as exc:
+            logger.warning("cluster: could not hand back this worker's requests (%s); "
+                           "they are queued again once it is presumed dead",
+                           type(exc).__name__)
+            return
+        logger.info("cluster: worker stopped; %d unfinished requests queued again", n)
 
 
 # --- seeder / writer side ----------------------------------------------------------
