@@ -909,13 +909,10 @@ class ClusterWriter:
                     self.cpu)
 
 
-def known_links(state: ClusterState, links, *, canonical_of=None) -> set[str]:
-    """The canonical URLs among ``links`` (URLs or (URL, canonical) pairs) that are
-    stored articles: one SMISMEMBER for a page's links."""
-    canon = []
-    for link in links:
-        if isinstance(link, str):
-            canon.append(canonical_url(fetch_url(link)))
-        else:
-            canon.append(link[1])
-    return state.known(canon)
+def unknown_links(state: ClusterState, links: list) -> list:
+    """The ``links`` (URLs or (URL, canonical) pairs) whose canonical URL is not a
+    stored article's: one SMISMEMBER for a page's links."""
+    canon = [canonical_url(fetch_url(link)) if isinstance(link, str) else link[1]
+             for link in links]
+    known = state.known(canon)
+    return [link for link, c in zip(links, canon, strict=True) if c not in known]

@@ -168,19 +168,19 @@ class NewsSpider(scrapy.Spider):
             self.cycle = cycle
             for state in (self.pages, self.discovered, self.sitemaps, self.shapes, self.seen):
                 state.clear()
-            self.not_yet_due.clear()
         name = response.meta[meta_keys.SOURCE]
         self.sweep[name] = bool(response.meta.get(meta_keys.SWEEP))
 
-    def _cluster_known(self, source: Source, links) -> list:
-        """A worker skips stored articles by asking Redis (one round trip per page)."""
-        from crawler.cluster import known_links
+    def _cluster_unknown(self, links) -> list:
+        """A worker skips stored articles by asking Redis (one round trip per page):
+        the links whose article is not stored yet."""
+        from crawler.cluster import unknown_links
 
         links = list(links)
-        known = known_links(self.context.cluster, links)
-        if known:
-            self.not_yet_due.setdefault(source.name, set()).update(known)
-        return links
+        unknown = unknown_links(self.context.cluster, links)
+        if skipped := len(links) - len(unknown):
+            self.crawler.stats.inc_value("dxmon/known_skipped", skipped)
+        return unknown
 
     def _sort_known_articles(self, db) -> None:
         """Sort known article URLs by the source whose hosts they are on: not due yet
