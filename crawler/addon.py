@@ -188,6 +188,9 @@ def cluster_settings(settings: BaseSettings, role: str) -> None:
                 ("ITEM_PIPELINES", "crawler.cluster.StreamPipeline", 300),
                 ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamValidatorsMiddleware", 590),
                 ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.LeaseGuardMiddleware", 1),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.middlewares.PolitenessMiddleware", None),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamPolitenessMiddleware",
+                 DOWNLOADER_MIDDLEWARES["crawler.middlewares.PolitenessMiddleware"]),
                 ("SPIDER_MIDDLEWARES", "crawler.cluster.CycleMiddleware", 950),
                 ("EXTENSIONS", "crawler.cluster.ClusterWorker", 120)):
             components = settings.getdict(setting)

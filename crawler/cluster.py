@@ -63,7 +63,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import redis
@@ -76,13 +76,14 @@ from scrapy_redis.scheduler import Scheduler
 from twisted.internet import defer, task
 
 from crawler import meta as meta_keys
+from crawler.middlewares import PolitenessMiddleware
 from crawler.urls import canonical_url, fetch_url, host_of
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ClusterScheduler", "CycleDupeFilter", "HostLeaseQueue", "StreamPipeline",
            "ClusterWorker", "ClusterWriter", "CycleMiddleware", "StreamValidatorsMiddleware",
-           "LeaseGuardMiddleware",
+           "LeaseGuardMiddleware", "StreamPolitenessMiddleware",
            "Keys", "connect", "redacted", "url_key", "reap_dead_workers"]
 
 CYCLE = "dxmon_cycle"  # request meta: the cycle (seeding) a request belongs to
@@ -536,6 +537,30 @@ class LeaseGuardMiddleware:
         raise IgnoreRequest(f"the lease of {host} was lost; queued again")
 
 
+class StreamPolitenessMiddleware(PolitenessMiddleware):
+    """dxmon's politeness middleware in a worker: a host left for the crawl is left for
+    its cycle (a worker lives through many: the next cycle tries again, as the next
+    local crawl would), and shown by the writer's ``dxmon status`` (host_state)."""
+
+    cycle = 0
+
+    def process_request(self, request, spider=None):
+        cycle = request.meta.get(CYCLE, 0)
+        if cycle > self.cycle:
+            self.cycle = cycle
+            self.given_up.clear()
+            self.failures.clear()
+        return super().process_request(request, spider)
+
+    def _give_up(self, host: str, reason: str, backoff) -> None:
+        if host in self.given_up:
+            return
+        super()._give_up(host, reason, backoff)
+        state = getattr(self.crawler.spider, "cluster", None)
+        if state is not None:
+            state.send("host", host=host, reason=reason, backoff=backoff.total_seconds())
+
+
 class StreamValidatorsMiddleware:
     """Downloader middleware (worker), after the conditional-GET one: what it would
     have written to SQLite goes to the writer (validators of listings, feeds and
@@ -831,7 +856,7 @@ class ClusterWriter:
 
     def _store_batch(self, entries) -> None:
         from storage.articles import store_article
-        from storage.crawl_state import mark_unchanged, record_validators
+        from storage.crawl_state import mark_unchanged, record_host, record_validators
         from storage.schema import transaction, utcnow_iso
 
         db, stats = self.context.db, self.crawler.stats
@@ -839,6 +864,7 @@ class ClusterWriter:
         seen = utcnow_iso(now)
         known: list[bytes] = []
         outcomes: list[tuple[str, str]] = []
+        hosts: list[dict] = []
         with transaction(db):
             for _, fields in entries:
                 kind = fields[b"kind"].decode()
@@ -862,6 +888,8 @@ class ClusterWriter:
                                                     data["digest"], seen)
                 elif kind == "stats":
                     self._add_stats(data)
+                elif kind == "host":
+                    hosts.append(data)
         # after the commit: acknowledged, and known to the workers
         server, keys = self.state.server, self.state.keys
         pipe = server.pipeline(transaction=False)
@@ -870,6 +898,9 @@ class ClusterWriter:
         if known:
             pipe.sadd(keys.known, *known)
         pipe.execute()
+        for data in hosts:  # a host a worker left (its own transaction: status shows it)
+            record_host(db, data["host"], ok=False, reason=data["reason"], now=now,
+                        backoff=timedelta(seconds=data["backoff"]))
         for source, outcome in outcomes:
             stats.inc_value(f"dxmon/articles_{outcome}")
             stats.inc_value(f"dxmon/source/{source}/articles_{outcome}")

@@ -238,6 +238,24 @@ def test_the_writer_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     assert client.xpending("dxmon:stream", "writer")["pending"] == 0
 
 
+def test_a_host_a_worker_leaves_is_left_for_that_cycle_and_shown_in_status(crawl, web, rds,
+                                                                          workers):
+    """Retry-After: 3600 on a start page: the worker leaves the host (its requests are
+    done, the cycle ends), the archive's `dxmon status` shows it, and the next cycle
+    asks the host again, as the next local crawl would."""
+    workers(1)
+    home = web.start_urls("thanhhoa-tv")[0]
+    path = home.split("/", 3)[3]
+    web.fail("thanhhoa-tv", "/" + path, 503, times=1, headers={"Retry-After": "3600"})
+    crawl.scrapy("-a", "source=thanhhoa-tv", "-s", LEASE)
+    assert [r.status for r in web.requests if r.site == "thanhhoa-tv"
+            and r.path != "/robots.txt"] == [503]
+    status = crawl.dxmon("status").stdout
+    assert "Hosts backed off" in status and "Retry-After 3600s" in status
+    crawl.scrapy("-a", "source=thanhhoa-tv", "-s", LEASE)
+    assert crawl.query("SELECT count(*) AS n FROM articles")[0]["n"] == 9
+
+
 def test_a_worker_without_the_variable_or_redis_says_so_without_the_password(crawl, tmp_path,
                                                                               monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
