@@ -186,7 +186,7 @@ def cluster_settings(settings: BaseSettings, role: str) -> None:
         for setting, path_, order in (
                 ("ITEM_PIPELINES", "crawler.pipelines.StorePipeline", None),
                 ("ITEM_PIPELINES", "crawler.cluster.StreamPipeline", 300),
-                ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamValidatorsMiddleware", 590),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamValidatorsMiddleware", 570),
                 ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.LeaseGuardMiddleware", 1),
                 ("DOWNLOADER_MIDDLEWARES", "crawler.middlewares.PolitenessMiddleware", None),
                 ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamPolitenessMiddleware",

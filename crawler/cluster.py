@@ -539,10 +539,12 @@ class LeaseGuardMiddleware:
 
 class StreamPolitenessMiddleware(PolitenessMiddleware):
     """dxmon's politeness middleware in a worker: a host left for the crawl is left for
-    its cycle (a worker lives through many: the next cycle tries again, as the next
-    local crawl would), and shown by the writer's ``dxmon status`` (host_state)."""
+    its cycle by every worker (``<prefix>:gone:<cycle>:<host>``: whoever takes the host
+    next drops its requests too), the next cycle tries again, as the next local crawl
+    would; and the writer records it, so ``dxmon status`` shows it (host_state)."""
 
     cycle = 0
+    GONE_CHECK_S = 1.0  # how long a worker trusts its last look at a host's gone mark
 
     def process_request(self, request, spider=None):
         cycle = request.meta.get(CYCLE, 0)
@@ -550,7 +552,22 @@ class StreamPolitenessMiddleware(PolitenessMiddleware):
             self.cycle = cycle
             self.given_up.clear()
             self.failures.clear()
+        host = host_of(request.url)
+        if host not in self.given_up and self._gone(cycle, host):
+            self.given_up.add(host)
         return super().process_request(request, spider)
+
+    def _gone(self, cycle: int, host: str) -> bool:
+        state = getattr(self.crawler.spider, "cluster", None)
+        if state is None:
+            return False
+        checked = self.__dict__.setdefault("checked", {})
+        now = time.monotonic()
+        seen = checked.get((cycle, host))
+        if seen is None or now - seen[1] > self.GONE_CHECK_S:
+            seen = checked[(cycle, host)] = (bool(state.server.exists(
+                f"{state.keys.p}:gone:{cycle}:{host}")), now)
+        return seen[0]
 
     def _give_up(self, host: str, reason: str, backoff) -> None:
         if host in self.given_up:
@@ -558,13 +575,14 @@ class StreamPolitenessMiddleware(PolitenessMiddleware):
         super()._give_up(host, reason, backoff)
         state = getattr(self.crawler.spider, "cluster", None)
         if state is not None:
+            state.server.set(f"{state.keys.p}:gone:{self.cycle}:{host}", 1, ex=2 * 86400)
             state.send("host", host=host, reason=reason, backoff=backoff.total_seconds())
 
 
 class StreamValidatorsMiddleware:
-    """Downloader middleware (worker), after the conditional-GET one: what it would
-    have written to SQLite goes to the writer (validators of listings, feeds and
-    sitemaps; 304s and unchanged bytes)."""
+    """Downloader middleware (worker), seeing responses after the conditional-GET one
+    (a lower order: 570 < 580): what that one would have written to SQLite goes to the
+    writer (validators of listings, feeds and sitemaps; 304s and unchanged bytes)."""
 
     def __init__(self, crawler):
         self.crawler = crawler
