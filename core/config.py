@@ -361,7 +361,8 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
                   crawl_timeout=monitor["crawl_timeout"],
                   revisit_days=monitor["revisit_days"], full_sweep=monitor["full_sweep"],
                   sources=sources, watch=watch or DEFAULT_WATCH, notify=notify,
-                  web=schema.web, cluster=schema.cluster, topics=topics, digests=digests, lines=lines)
+                  web=schema.web, cluster=schema.cluster, topics=topics, digests=digests,
+                  lines=lines)
 
 
 class _Checks:
