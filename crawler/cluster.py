@@ -218,6 +218,7 @@ class HostLeaseQueue(Base):
         self.worker: str = spider.cluster.worker
         self.lease: float = spider.cluster.lease
         self.held: dict[str, int] = {}  # host -> requests taken and not done
+        self.draining: set[str] = set()  # held hosts over this worker's share: handed over
         self.mine: dict[str, tuple[str, int]] = {}  # request key -> (host, cycle)
         self.delay_of = lambda host: 0.0  # set by ClusterWorker: the host's slot delay
         self._pop = server.register_script(_POP)
@@ -266,7 +267,7 @@ class HostLeaseQueue(Base):
         n = len(hosts)
         for i in range(n):  # round robin over the hosts held
             host = hosts[(self._turn + i) % n]
-            if self.held[host] >= PER_HOST_IN_FLIGHT:
+            if self.held[host] >= PER_HOST_IN_FLIGHT or host in self.draining:
                 continue
             if (request := self._take(host)) is not None:
                 self._turn = (self._turn + i + 1) % max(n, 1)
@@ -317,23 +318,31 @@ class HostLeaseQueue(Base):
         """Let ``host`` go: its lease runs out after the host's delay, so whoever takes
         it next cannot send sooner than this worker's next request would have gone."""
         self.held.pop(host, None)
+        self.draining.discard(host)
         ms = max(1, int(self.delay_of(host) * 1000) + 1)
         self._renew(keys=[self.keys.lease(host)], args=[self.worker, ms])
 
     def renew(self) -> None:
         """The heartbeat: every lease held renewed (one lost to a stall is dropped), and
-        hosts beyond this worker's share handed back (workers that joined later get
-        theirs) once nothing of them is in flight."""
-        share = self.share()
-        for host in [h for h, n in self.held.items() if n == 0][:max(0, len(self.held) - share)]:
-            logger.info("cluster: handing %s back (%d hosts held, share %d)", host,
-                        len(self.held), share)
+        hosts beyond this worker's share handed over to workers that joined later: no
+        more of their requests are taken, and each is let go once none is in flight."""
+        extra = len(self.held) - self.share()
+        if extra <= 0:
+            self.draining.clear()
+        else:
+            for host in sorted(set(self.held) - self.draining, key=self.held.get)[
+                    :max(0, extra - len(self.draining))]:
+                logger.info("cluster: handing %s over (%d hosts held, %d over the share)",
+                            host, len(self.held), extra)
+                self.draining.add(host)
+        for host in [h for h in self.draining if self.held.get(h) == 0]:
             self._release(host)
         for host in list(self.held):
             if not self._renew(keys=[self.keys.lease(host)],
                                args=[self.worker, int(self._lease_ms(host))]):
                 logger.warning("cluster: lost the lease of %s", host)
                 self.held.pop(host, None)
+                self.draining.discard(host)
 
     def ack(self, request) -> None:
         """``request`` is done (its callback, its articles in the stream)."""

@@ -162,6 +162,35 @@ def test_three_workers_store_every_article_once_and_keep_each_hosts_pace(
     assert any("redis://***@127.0.0.1" in text for text in logs)
 
 
+def test_workers_joining_mid_crawl_take_hosts_over_at_each_hosts_pace(crawl, web, rds,
+                                                                      workers, tmp_path):
+    """One worker takes all five hosts; two more join while it crawls and it hands hosts
+    over to them: a host then changes worker mid-crawl, and the handover keeps the
+    host's pace on the server's clock."""
+    import re
+
+    web.crawl_delays.update({site: 0.8 for site in SITES})  # a longer crawl to join
+    (first,) = workers(1)
+    proc = seeder(crawl, tmp_path / "seeder.log")
+    try:
+        wait_for(lambda: len(web.requests) >= 10, what="the first worker crawling")
+        joined = workers(2)
+        assert proc.wait(180) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_stored_once(crawl, web)
+    taken = [set(re.findall(r"cluster: crawling (\S+)", w.log.read_text(errors="replace")))
+             for w in [first, *joined]]
+    moved = taken[0] & (taken[1] | taken[2])
+    assert moved, f"no host changed worker: {taken}"
+    for site in SITES:
+        times = [r.at for r in web.requests if r.site == site and r.path != "/robots.txt"]
+        spacing = gaps(times)
+        assert min(spacing) >= 0.4, (site, sorted(spacing)[:3])
+        assert sum(spacing) / len(spacing) >= 0.72, site
+
+
 def test_a_worker_killed_with_requests_in_hand_loses_nothing(crawl, web, rds, workers,
                                                              tmp_path):
     pool = workers(3)
