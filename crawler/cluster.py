@@ -59,6 +59,7 @@ import logging
 import math
 import os
 import pickle
+import random
 import socket
 import time
 import uuid
@@ -298,10 +299,16 @@ class HostLeaseQueue(Base):
     def _take_new_host(self):
         if len(self.held) >= self.share():
             return None
-        for raw in self.server.smembers(self.keys.hosts):
-            host = raw.decode()
-            if host in self.held:
-                continue
+        # the hosts with work and no lease, looked up in one round trip, tried in random
+        # order (workers looking at once do not all race for the same one)
+        candidates = [h for h in (raw.decode() for raw in self.server.smembers(self.keys.hosts))
+                      if h not in self.held]
+        pipe = self.server.pipeline(transaction=False)
+        for host in candidates:
+            pipe.exists(self.keys.lease(host))
+        free = [h for h, taken in zip(candidates, pipe.execute(), strict=True) if not taken]
+        random.shuffle(free)
+        for host in free:
             if self.server.set(self.keys.lease(host), self.worker, nx=True,
                                px=int(self._lease_ms(host))):
                 self.held[host] = 0
