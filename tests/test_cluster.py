@@ -76,7 +76,8 @@ def workers(crawl, rds, tmp_path):
             started.append(Worker(crawl.config_path, rds.url,
                                   tmp_path / f"worker-{len(started)}.log", settings=[LEASE]))
         client = rds.client()  # all of them beating before the crawl is seeded
-        wait_for(lambda: client.zcard("dxmon:workers") >= len(started), 90, "workers")
+        alive = [w for w in started if w.process.poll() is None]
+        wait_for(lambda: client.zcard("dxmon:workers") >= len(alive), 90, "workers")
         return started[-n:]
 
     yield start
@@ -227,6 +228,37 @@ def test_a_worker_killed_with_requests_in_hand_loses_nothing(crawl, web, rds, wo
     logs = (tmp_path / "seeder.log").read_text() + "".join(
         w.log.read_text(errors="replace") for w in pool if w is not worker)
     assert f"worker {victim} stopped answering" in logs
+
+
+def test_a_worker_stopped_hands_its_requests_back_at_once(crawl, web, rds, workers,
+                                                          tmp_path):
+    """SIGTERM (a worker taken down for maintenance): what it had taken goes back to the
+    queues when it stops, not a lease time later, and the crawl ends on another."""
+    web.crawl_delays.update({site: 0.5 for site in SITES})
+    (first,) = workers(1)
+    client = rds.client()
+    proc = seeder(crawl, tmp_path / "seeder.log")
+    try:
+        inflight = [None]
+
+        def holds() -> bool:
+            keys = [k for k in client.scan_iter("dxmon:inflight:*") if client.hlen(k)]
+            inflight[0] = keys[0] if keys else None
+            return bool(keys)
+
+        wait_for(lambda: len(web.requests) >= 8 and holds(), what="the worker crawling")
+        first.process.send_signal(signal.SIGTERM)
+        first.process.wait(60)
+        # handed back on its way out: gone before the 3 s lease could have expired
+        assert not client.exists(inflight[0])
+        assert client.zcard("dxmon:workers") == 0
+        workers(1)
+        assert proc.wait(180) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_stored_once(crawl, web)
+    assert "unfinished requests queued again" in first.log.read_text(errors="replace")
 
 
 def pickle_url(member: bytes) -> str:
