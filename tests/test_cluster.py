@@ -176,6 +176,24 @@ def test_three_workers_store_every_article_once_and_keep_each_hosts_pace(
     assert any(r.status == 304 and r.site == "thanhhoa-tv" for r in web.requests[mark:])
     assert any("if-none-match" in r.headers for r in web.requests[mark:])
     assert_stored_once(crawl, web)
+    # a third cycle after a portal publishes a story: its first listing changed, so its
+    # links are read again, and of them only the new article is fetched: the workers,
+    # which have no archive, skip the stored ones through Redis's set of stored URLs
+    site = SITES[0]
+    model = web.articles(site)[0]
+    fresh = model.edited(slug=model.slug + "-cap-nhat", title="Cập nhật: " + model.title,
+                         paragraphs=tuple(p + " Thông tin được cập nhật thêm."
+                                          for p in model.paragraphs))
+    web.publish(site, fresh)
+    mark = len(web.requests)
+    report = json.loads(crawl.dxmon("crawl", "--json").stdout)
+    assert report["ok"], report
+    paths = {web.article_path(a.site, a.slug) for a in web.all_articles()}
+    fetched = [r.path for r in web.requests[mark:] if r.path in paths]
+    assert fetched == [web.article_path(site, fresh.slug)], fetched
+    assert any(r.status == 200 and r.site == site and r.path not in paths
+               for r in web.requests[mark:])  # a listing was read in full
+    assert_stored_once(crawl, web)
     # the password of the Redis URL is in no log: the workers', the seeder's
     logs = [w.log.read_text(errors="replace") for w in pool] + [result.stdout + result.stderr]
     assert all(PASSWORD not in text and rds.url not in text for text in logs)
