@@ -688,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backup", help="back up to this new file (default: a dated file in "
                    "[maintenance] backup_dir, if set)")
     p.add_argument("--quick", action="store_true",
-                   help="PRAGMA quick_check instead of the full integrity_check")
+                   help="the quick check (quick_check) instead of the full one")
     p.add_argument("--no-merge", action="store_true", help="leave the search index as it is")
     p.add_argument("--json", action="store_true")
     p = add("detect", cmd_detect)
