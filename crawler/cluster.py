@@ -892,9 +892,14 @@ class ClusterWriter:
             self.entries += len(entries)
 
     def _store_batch(self, entries) -> None:
-        from storage.articles import store_article
-        from storage.crawl_state import mark_unchanged, record_host, record_validators
-        from storage.schema import transaction, utcnow_iso
+        from storage.articles import store_article, store_batch
+        from storage.crawl_state import (
+            mark_unchanged,
+            record_host,
+            record_validators,
+            schedule_revisit,
+        )
+        from storage.schema import utcnow_iso
 
         db, stats = self.context.db, self.crawler.stats
         now = datetime.now(UTC)
@@ -902,7 +907,8 @@ class ClusterWriter:
         known: list[bytes] = []
         outcomes: list[tuple[str, str]] = []
         hosts: list[dict] = []
-        with transaction(db):
+        window = timedelta(days=self.context.config.revisit_days)  # young: revisited
+        with store_batch(db):  # as the local pipeline: the batch is atomic, no savepoints
             for _, fields in entries:
                 kind = fields[b"kind"].decode()
                 data = pickle.loads(fields[b"data"])
@@ -912,6 +918,8 @@ class ClusterWriter:
                     stored = store_article(db, item["source"], prepared, now=now,
                                            urls=item.get("variants", ()),
                                            hint=item.get("canonical_hint"))
+                    if not stored.conflict:  # checked now, as crawler.pipelines says
+                        schedule_revisit(db, stored.article_id, now, window)
                     for url in {item["url"], item.get("requested_url") or item["url"]}:
                         record_validators(db, url, item.get("etag"), item.get("last_modified"),
                                           seen)
@@ -919,7 +927,8 @@ class ClusterWriter:
                     known += [url_key(u) for u in {prepared.article.canonical_url, item["url"],
                                                    *item.get("variants", ())}]
                 elif kind == "unchanged":
-                    mark_unchanged(db, data["url"], seen, article=data["article"])
+                    mark_unchanged(db, data["url"], seen, article=data["article"],
+                                   window=window)
                 elif kind == "validators":
                     self.validators[data["url"]] = (data["etag"], data["last_modified"],
                                                     data["digest"], seen)
