@@ -813,13 +813,14 @@ class ClusterWriter:
         server, keys = self.state.server, self.state.keys
         if server.exists(keys.known_ready):
             return
-        rows = self.context.db.execute("SELECT url FROM article_urls").fetchall()
-        for i in range(0, len(rows), 10_000):
-            members = [url_key(url) for (url,) in rows[i:i + 10_000]]
-            if members:
-                server.sadd(keys.known, *members)
+        from storage.articles import article_url_chunks
+
+        count = 0
+        for urls in article_url_chunks(self.context.db, 10_000):
+            server.sadd(keys.known, *[url_key(url) for url in urls])
+            count += len(urls)
         server.set(keys.known_ready, 1)
-        logger.info("cluster: %d known article URLs loaded into Redis", len(rows))
+        logger.info("cluster: %d known article URLs loaded into Redis", count)
 
     def spider_idle(self):
         self.seeded = True  # start() is exhausted: every start request is pushed

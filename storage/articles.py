@@ -366,6 +366,16 @@ def article_by_url(db: sqlite_utils.Database, url: str) -> dict | None:
     return next(db.query("SELECT * FROM articles WHERE id = ?", [article_id]), None)
 
 
+def article_url_chunks(db: sqlite_utils.Database, size: int) -> Iterator[list[str]]:
+    """Every URL that led to a stored article, ``size`` at a time (walking the primary
+    key: an archive of millions is never held whole)."""
+    last = ""
+    while urls := [r[0] for r in db.execute(
+            "SELECT url FROM article_urls WHERE url > ? ORDER BY url LIMIT ?", [last, size])]:
+        yield urls
+        last = urls[-1]
+
+
 def article_aliases(db: sqlite_utils.Database, article_id: int) -> list[str]:
     """Every URL that led to the article, oldest first."""
     return [r[0] for r in db.execute(
