@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 # A second process storing articles through the real store path, five a transaction,
-# until the stop file appears; each line of its log: [began, committed, articles so far]
+# until the stop file appears; each line of its log: [began, committed, articles so far,
+# when it held the write lock (BEGIN IMMEDIATE returned)]
 WRITER = """
 import json, os, sys, time
 from datetime import UTC, datetime, timedelta
@@ -48,9 +49,10 @@ with open(log, "w") as out:
                 text=f"Bài xwriterx số {n} về chuyển đổi số và dữ liệu {n * 7919}.")))
         began = time.monotonic()
         with transaction(db):
+            locked = time.monotonic()
             for p in batch:
                 store_article(db, "writer", p)
-        out.write(json.dumps([began, time.monotonic(), n]) + "\\n")
+        out.write(json.dumps([began, time.monotonic(), n, locked]) + "\\n")
         out.flush()
 """
 
@@ -89,9 +91,11 @@ def _with_writer(path: Path, tmp: Path, during) -> tuple[list, float, float, obj
 
 
 def _during(lines, began, ended):
-    """The writer's commits that overlapped [began, ended], and their latencies."""
+    """The writer's commits that overlapped [began, ended], and how long each waited for
+    the write lock (what a backup holding the writer back would stretch; a slow commit
+    alone can be the disk, which the copy shares)."""
     overlapping = [x for x in lines if x[1] >= began and x[0] <= ended]
-    return overlapping, [x[1] - x[0] for x in overlapping]
+    return overlapping, [x[3] - x[0] for x in overlapping]
 
 
 def test_backup_does_not_block_a_writing_crawl(archive, tmp_path):
@@ -105,8 +109,10 @@ def test_backup_does_not_block_a_writing_crawl(archive, tmp_path):
     typical = statistics.median(x[1] - x[0] for x in lines)
     # the window measured is at least 10x a commit, or the test would prove nothing
     assert took >= 10 * typical, (took, typical)
-    # the writer went on committing while the copy was made, each commit short: a
-    # backup that held the writer back would show one commit lasting about the copy
+    # the writer went on committing while the copy was made, never kept waiting for the
+    # write lock: a backup that held the writer back would show one wait lasting about
+    # the copy. (Commits themselves can be slow: the copy competes for the disk, and in
+    # CI on this VM one commit's fsync took 1.0 s of a 1.2 s copy; that is not a lock.)
     committed_inside = [x for x in lines if began <= x[0] and x[1] <= ended]
     assert len(committed_inside) >= 3, (len(committed_inside), took)
     assert max(latencies) < took / 2, (max(latencies), took)
@@ -132,7 +138,7 @@ def test_backup_does_not_block_a_writing_crawl(archive, tmp_path):
 
 def test_the_writer_check_sees_a_blocking_backup(archive, tmp_path):
     """The negative of the test above: a copy made while holding the write lock shows
-    as one writer commit lasting about the whole copy."""
+    as one wait for the lock lasting about the whole copy."""
     path = tmp_path / "live.db"
     shutil.copy(archive, path)
 

@@ -144,11 +144,3 @@ def test_a_later_run_continues_the_same_archive(built, tmp_path):
     step = results["steps"]["800"]
     edits = sum(1 for i in range(800) if kind(16, i) == "edit")
     assert step["articles"] == step["plain_rows"] == 800 - edits
-
-
-def test_the_cluster_mode_says_so_when_its_benchmark_is_missing(tmp_path):
-    if (ROOT / "benchmarks" / "cluster_bench.py").exists():
-        pytest.skip("the cluster benchmark is here: --workers runs it (its own tests)")
-    result = run_scale(tmp_path, "--workers", "1,2", check=False)
-    assert result.returncode != 0
-    assert "cluster_bench" in result.stderr
