@@ -29,6 +29,7 @@ SLOW_FIRST = [
     "tests/test_topics.py",            # three crawls of the five portals, ~12 s
     "tests/test_recrawl.py",
     "tests/test_revisits.py",          # five crawls of two portals, ~20 s; 2x4 crawls, ~25 s
+    "tests/test_scale_bench.py",       # benchmarks/scale.py at 300/600: 8 crawls, the CLI, ~60 s
     "tests/test_crawler.py",
     "tests/test_extraction.py",        # the F1 gate over the public benchmark, ~25 s
     "tests/hostile/test_cli_ops.py",   # 20-26 s crawls among quick CLI checks
@@ -49,6 +50,7 @@ SLOW_FIRST = [
 # Modules of SLOW_FIRST whose module-scoped fixture is a real crawl or a wheel build:
 # they stay whole on one worker (spread over several, each would build its own copy).
 ONE_WORKER = {
+    "tests/test_scale_bench.py",
     "tests/test_web_browser.py",
     "tests/test_packaging.py",
     "tests/test_reading_e2e.py",

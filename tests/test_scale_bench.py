@@ -1,0 +1,154 @@
+"""benchmarks/scale.py at a tiny size: it reports every cost next to the plain baseline,
+and the two archives it builds hold the same articles (a build that stored nothing, or a
+baseline that differed, fails here). Its figures are not judged: no timed assertions."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.scale import METRICS, PLAIN_SQL, plain_match
+from benchmarks.scale_corpus import item, kind
+from core.text import fold
+from storage.articles import article_by_url, article_versions, search_articles
+from storage.schema import open_db
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (300, 600)
+
+
+def run_scale(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--dir", str(folder),
+         "--search-runs", "2", "--cli-runs", "1", "--window", "200", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"scale.py failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Two sizes, every measurement on (the crawls and the CLI too), and a plot."""
+    folder = tmp_path_factory.mktemp("scale")
+    result = run_scale(folder, "--sizes", ",".join(map(str, SIZES)),
+                       "--plot", str(folder / "cost.png"))
+    return folder, result.stdout, json.loads((folder / "results.json").read_text())
+
+
+def test_every_metric_is_reported_at_every_size_next_to_the_baseline(built):
+    folder, stdout, results = built
+    assert sorted(map(int, results["steps"])) == list(SIZES)
+    for size in SIZES:
+        step = results["steps"][str(size)]
+        for key, _, _ in METRICS:
+            for who in ("dxmon", "plain"):
+                value = step[key][who]
+                assert isinstance(value, int | float) and value > 0, (size, key, who, value)
+        assert step["store_failures"] == 0
+        assert step["window_items"] == 200
+    table = stdout[stdout.rindex("| metric"):]
+    for _, label, _ in METRICS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
+        assert row.count(" / ") == len(SIZES) + 1, row  # each size and the projection
+    assert "| 300 | 600 | 10M (projected) |" in table
+    assert (folder / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_archive_and_the_baseline_hold_the_same_articles(built):
+    folder, _, results = built
+    db = open_db(folder / "archive.db")
+    plain = sqlite3.connect(folder / "plain.db")
+    try:
+        step = results["steps"][str(SIZES[-1])]
+        rows = plain.execute("SELECT url, title, text FROM articles").fetchall()
+        # every item is a new article but the edits (new versions of earlier ones)
+        edits = sum(1 for i in range(SIZES[-1]) if kind(16, i) == "edit")
+        assert edits and len(rows) == SIZES[-1] - edits == step["articles"] == step["plain_rows"]
+        assert step["version_rows"] >= len(rows) + 1  # (a first version may be implicit)
+        for url, title, text in rows[::37]:
+            stored = article_by_url(db, url)
+            assert stored is not None and (stored["title"], stored["text"]) == (title, text)
+    finally:
+        db.close()
+        plain.close()
+
+
+def _queries_with_few_hits(plain) -> list[str]:
+    """Queries of 4 words of one article that 1-15 articles hold: their whole hit sets
+    can be compared. (No d or đ: dxmon folds đ to d, plain FTS5 keeps them apart.)"""
+    rng = random.Random(5)
+    rows = plain.execute("SELECT text FROM articles ORDER BY url").fetchall()
+    out = []
+    for _ in range(1000):
+        words = [w for w in rng.choice(rows)[0].split()
+                 if w.isalpha() and not {"d", "đ"} & set(w.lower())]
+        query = " ".join(rng.sample(words, 4))
+        hits = plain.execute("SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH ?",
+                             [plain_match(query)]).fetchone()[0]
+        if 1 <= hits <= 15:
+            out.append(query)
+            if len(out) == 6:
+                break
+    return out
+
+
+def test_dxmon_search_finds_what_the_baseline_finds(built):
+    folder, _, _ = built
+    db = open_db(folder / "archive.db", readonly=True)
+    plain = sqlite3.connect(folder / "plain.db")
+    try:
+        queries = _queries_with_few_hits(plain)
+        assert len(queries) == 6
+        for query in queries:
+            expected = {r[0] for r in plain.execute(PLAIN_SQL, [plain_match(query)])}
+            for asked in (query, fold(query)):  # with and without diacritics
+                found = {r["url"] for r in search_articles(db, asked, limit=50)}
+                assert found == expected, (asked, found ^ expected)
+    finally:
+        db.close()
+        plain.close()
+
+
+def test_edits_are_versions_and_copies_are_near_duplicates(built):
+    folder, _, _ = built
+    db = open_db(folder / "archive.db", readonly=True)
+    try:
+        edit = next(i for i in range(SIZES[-1]) if kind(16, i) == "edit")
+        url = item(16, edit).extracted.canonical_url
+        versions = article_versions(db, article_by_url(db, url)["id"])
+        assert len(versions) >= 2 and versions[-1]["text"] != versions[0]["text"]
+        clustered = db.execute("SELECT COUNT(*) FROM articles WHERE cluster_id != id"
+                               ).fetchone()[0]
+        copies = sum(1 for i in range(SIZES[-1]) if kind(16, i) == "copy")
+        assert clustered >= copies * 0.8, (clustered, copies)
+    finally:
+        db.close()
+
+
+def test_a_later_run_continues_the_same_archive(built, tmp_path):
+    folder, _, _ = built
+    # a copy of the archive, grown further (the first run's folder stays as it was)
+    for name in ("archive.db", "plain.db", "results.json"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    result = run_scale(tmp_path, "--sizes", "600,800", "--no-crawl", "--no-cli")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(map(int, results["steps"])) == [300, 600, 800]
+    assert "growing to 600" not in result.stdout
+    step = results["steps"]["800"]
+    edits = sum(1 for i in range(800) if kind(16, i) == "edit")
+    assert step["articles"] == step["plain_rows"] == 800 - edits
+
+
+def test_the_cluster_mode_says_so_when_its_benchmark_is_missing(tmp_path):
+    if (ROOT / "benchmarks" / "cluster_bench.py").exists():
+        pytest.skip("the cluster benchmark is here: --workers runs it (its own tests)")
+    result = run_scale(tmp_path, "--workers", "1,2", check=False)
+    assert result.returncode != 0
+    assert "cluster_bench" in result.stderr
