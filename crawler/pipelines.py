@@ -9,8 +9,9 @@ A commit costs more than the article's own statements (WAL frames for every inde
 page touched, the FTS segments), so articles arriving together are written in one
 transaction: up to ``DXMON_STORE_BATCH`` of them, or whatever arrived within
 ``DXMON_STORE_WAIT`` seconds of the first. Each article is stored atomically with its
-validators; if a batch fails, its articles are written again one by one, so one bad
-article costs only itself. A crash loses at most the batch in hand: those pages were
+validators (:func:`storage.articles.store_batch`: the batch is the unit, without a
+savepoint per article); if a batch fails, its articles are written again one by one,
+each in a batch of its own, so one bad article costs only itself. A crash loses at most the batch in hand: those pages were
 not marked as fetched, and the next crawl fetches them again.
 """
 
@@ -21,9 +22,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from crawler.addon import CrawlContext, crawl_context
-from storage.articles import Prepared, record_url_variants, store_article
+from storage.articles import Prepared, record_url_variants, store_article, store_batch
 from storage.crawl_state import record_validators, schedule_revisit
-from storage.schema import transaction, utcnow_iso
+from storage.schema import utcnow_iso
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +83,14 @@ class StorePipeline:
             return
         now = datetime.now(UTC)  # one clock reading for the batch
         try:
-            with transaction(self.db):
+            with store_batch(self.db):  # no savepoint per article: the batch is atomic
                 results = [self._store(item, now) for item, _ in batch]
         except Exception as exc:  # noqa: BLE001 - retried one by one below
             logger.warning("a batch of %d articles failed (%s: %s); storing them one by one",
                            len(batch), type(exc).__name__, exc)
             for item, future in batch:
                 try:
-                    with transaction(self.db):
+                    with store_batch(self.db):
                         result = self._store(item, now)
                 except Exception as one:  # noqa: BLE001 - this item fails, the rest go on
                     future.set_exception(one)

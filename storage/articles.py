@@ -12,15 +12,20 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import sqlite_utils
 
+from core.errors import StorageError
 from core.models import Extracted
 from core.text import fold, normalize, published, published_title
 from storage.crawl_state import ensure_source
-from storage.neardup import assign_cluster, signature
+from storage.neardup import add_bands, assign_cluster, band_keys, closest_cluster, signature
 from storage.schema import transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
@@ -79,6 +84,20 @@ class Prepared:
     signature: bytes  # MinHash values, see storage.neardup.signature
 
 
+def search_forms(title: str | None, text: str | None) -> tuple[str, str]:
+    """The folded title and text that ``articles_search`` indexes for a stored title and
+    text (:func:`prepare` computes the same from the page).
+
+    ``articles_search`` is contentless: to take an article's entry out (an update, a
+    respelling), FTS5's 'delete' command must be given the values that were indexed,
+    and they are recomputed from the stored row with this function. The fold of the
+    normalised text is deterministic, so they are; a change to ``core.text.fold`` or
+    ``normalize`` that changes the folded form of stored text needs a migration that
+    rebuilds the index (as ``0011_compact`` in storage/schema.py does).
+    """
+    return fold(normalize(title)), fold(normalize(text))
+
+
 def prepare(article: Extracted) -> Prepared:
     """An extracted article as stored (its published text, title cleaned and capped),
     with the hash, search text and signature made from the matching forms."""
@@ -88,8 +107,58 @@ def prepare(article: Extracted) -> Prepared:
     return Prepared(article=article, title=title, text=text,
                     author=published_title(article.author) or None,
                     digest=hashlib.sha256(matching.encode("utf-8")).hexdigest(),
-                    search_title=fold(normalize(title)), search_text=fold(matching),
+                    search_title=fold(normalize(title)), search_text=fold(matching),  # =
+                    # search_forms(title, text), without normalising the text twice
                     signature=signature(matching).tobytes())
+
+
+@dataclass
+class _Batch:
+    conn: object
+    failed: BaseException | None = None
+
+
+_BATCH: ContextVar[_Batch | None] = ContextVar("dxmon_store_batch", default=None)
+
+
+@contextmanager
+def store_batch(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction for many :func:`store_article` calls (the crawl's batches,
+    ``crawler/pipelines.py``): the articles commit together or not at all.
+
+    Inside it, an article is not wrapped in a savepoint of its own (a savepoint copies
+    every page the article touches to a statement journal: over a third of the writer's
+    time). So a failure anywhere fails the whole batch: an exception that leaves
+    :func:`store_article` marks the batch, and the batch is rolled back and raises even
+    if the caller caught that exception (half an article is never committed). The
+    pipeline then stores the articles one by one, each in a batch of its own.
+    """
+    batch = _Batch(db.conn)
+    token = _BATCH.set(batch)
+    try:
+        with transaction(db):
+            yield db
+            if batch.failed is not None:
+                raise StorageError("an article of this batch failed to store; the batch is "
+                                   "rolled back") from batch.failed
+    finally:
+        _BATCH.reset(token)
+
+
+@contextmanager
+def _atomic(db: sqlite_utils.Database) -> Iterator[None]:
+    """Make one article's writes atomic: nothing more inside :func:`store_batch` (the
+    batch is), a transaction or savepoint (:func:`storage.schema.transaction`) elsewhere."""
+    batch = _BATCH.get()
+    if batch is None or batch.conn is not db.conn or not db.conn.in_transaction:
+        with transaction(db):
+            yield
+        return
+    try:
+        yield
+    except BaseException as exc:
+        batch.failed = exc
+        raise
 
 
 def store_article(db: sqlite_utils.Database, source: str, article: Extracted | Prepared,
@@ -115,7 +184,7 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
     prepared = article if isinstance(article, Prepared) else prepare(article)
     article = prepared.article
     urls = list(dict.fromkeys([article.canonical_url, article.url, *urls]))
-    with transaction(db):
+    with _atomic(db):
         ensure_source(db, source)
         existing = None
         for url in urls:
@@ -135,7 +204,7 @@ def store_article(db: sqlite_utils.Database, source: str, article: Extracted | P
                     _respell(db, existing, row[2], row[3], prepared)
             else:
                 outcome = "updated"
-                _update_content(db, existing, prepared, seen)
+                _update_content(db, existing, prepared, seen, row[2], row[3])
             article_id = existing
         else:
             same = db.execute("SELECT id FROM articles WHERE content_hash = ? ORDER BY id LIMIT 1",
@@ -205,12 +274,21 @@ def count_source_conflicts(db: sqlite_utils.Database) -> int:
 
 
 def _respell(db, article_id: int, text: str, title: str | None, p: Prepared) -> None:
-    """Store the page's own spelling of unchanged content (same matching form: the
-    search index, which is folded, and the versions stay as they are)."""
-    if text != p.text:
-        db.execute("UPDATE articles SET text = ? WHERE id = ?", [p.text, article_id])
-    if title != p.title and normalize(title) == normalize(p.title):
-        db.execute("UPDATE articles SET title = ? WHERE id = ?", [p.title, article_id])
+    """Store the page's own spelling of unchanged content (same matching form: no new
+    version). The current version keeps the spelling it was first stored in (its row
+    gets its own copy, see :func:`article_versions`); the search entry follows only if
+    its folded form changed (it does not, for the same matching form)."""
+    new_title = p.title if title != p.title and normalize(title) == normalize(p.title) else title
+    if text == p.text and new_title == title:
+        return
+    _keep_current_version(db, article_id, title, text)
+    old_forms, new_forms = search_forms(title, text), search_forms(new_title, p.text)
+    if old_forms != new_forms:
+        _unindex(db, article_id, title, text)
+        db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
+                   [article_id, *new_forms])
+    db.execute("UPDATE articles SET text = ?, title = ? WHERE id = ?",
+               [p.text, new_title, article_id])
 
 
 def _published(article: Extracted) -> str | None:
@@ -218,35 +296,66 @@ def _published(article: Extracted) -> str | None:
 
 
 def _insert_article(db, source, p: Prepared, seen) -> int:
-    cursor = db.execute(
-        "INSERT INTO articles (url, source, title, author, published_at, text, content_hash, "
-        "site_name, related, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [p.article.canonical_url, source, p.title, p.author, _published(p.article), p.text,
-         p.digest, p.article.site_name, json.dumps(list(p.article.related), ensure_ascii=False),
-         seen, seen])
-    article_id = cursor.lastrowid
-    _add_version(db, article_id, p, seen, new=True)
+    """A new article: its row (with its MinHash and cluster), its current version, its
+    search entry and its LSH buckets.
+
+    The id is taken as SQLite would give it (the largest + 1; the caller holds the
+    write lock), so the cluster, which is the article's own id when it has no copy, is
+    written with the row instead of by a second statement."""
+    values = np.frombuffer(p.signature, dtype=np.uint32)
+    keys = band_keys(values)
+    article_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM articles").fetchone()[0]
+    cluster = closest_cluster(db, values, keys)
+    db.execute(
+        "INSERT INTO articles (id, url, source, title, author, published_at, text, content_hash, "
+        "site_name, related, first_seen, last_seen, cluster_id, minhash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [article_id, p.article.canonical_url, source, p.title, p.author, _published(p.article),
+         p.text, p.digest, p.article.site_name,
+         json.dumps(list(p.article.related), ensure_ascii=False), seen, seen,
+         article_id if cluster is None else cluster, values.tobytes()])
+    _add_version(db, article_id, p, seen)
+    add_bands(db, article_id, keys)
     return article_id
 
 
-def _update_content(db, article_id, p: Prepared, seen) -> None:
+def _update_content(db, article_id, p: Prepared, seen, old_text: str, old_title: str | None
+                    ) -> None:
+    """New content for a stored article: the version it replaces keeps its text, the
+    search entry and LSH buckets follow."""
+    _keep_current_version(db, article_id, old_title, old_text)
+    _unindex(db, article_id, old_title, old_text)
+    assign_cluster(db, article_id, p.signature)  # (before the row changes: old buckets)
     db.execute(
         "UPDATE articles SET title = ?, author = COALESCE(?, author), "
         "published_at = COALESCE(?, published_at), text = ?, content_hash = ?, "
         "related = ?, last_seen = ? WHERE id = ?",
         [p.title, p.author, _published(p.article), p.text, p.digest,
          json.dumps(list(p.article.related), ensure_ascii=False), seen, article_id])
-    db.execute("DELETE FROM articles_search WHERE rowid = ?", [article_id])
     _add_version(db, article_id, p, seen)
 
 
-def _add_version(db, article_id: int, p: Prepared, seen: str, *, new: bool = False) -> None:
-    """The new content's version row, search entry and near-duplicate cluster."""
-    db.execute("INSERT INTO article_versions (article_id, content_hash, title, text, seen_at) "
-               "VALUES (?, ?, ?, ?, ?)", [article_id, p.digest, p.title, p.text, seen])
+def _keep_current_version(db, article_id: int, title: str | None, text: str) -> None:
+    """Give the current version's row (text NULL: "the article's") its own copy of the
+    title and text the article is about to lose."""
+    db.execute("UPDATE article_versions SET title = ?, text = ? "
+               "WHERE article_id = ? AND text IS NULL", [title, text, article_id])
+
+
+def _unindex(db, article_id: int, title: str | None, text: str) -> None:
+    """Take the article's entry out of the contentless search index: FTS5's 'delete'
+    with the values it indexed, recomputed from the stored row (:func:`search_forms`)."""
+    db.execute("INSERT INTO articles_search (articles_search, rowid, title, text) "
+               "VALUES ('delete', ?, ?, ?)", [article_id, *search_forms(title, text)])
+
+
+def _add_version(db, article_id: int, p: Prepared, seen: str) -> None:
+    """The new content's version row (its text is the article's: NULL here) and its
+    search entry."""
+    db.execute("INSERT INTO article_versions (article_id, content_hash, seen_at) "
+               "VALUES (?, ?, ?)", [article_id, p.digest, seen])
     db.execute("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
                [article_id, p.search_title, p.search_text])
-    assign_cluster(db, article_id, p.signature, new=new)
 
 
 def article_by_url(db: sqlite_utils.Database, url: str) -> dict | None:
@@ -264,9 +373,19 @@ def article_aliases(db: sqlite_utils.Database, article_id: int) -> list[str]:
 
 
 def article_versions(db: sqlite_utils.Database, article_id: int) -> list[dict]:
-    """The article's text versions, oldest first."""
-    return list(db.query("SELECT * FROM article_versions WHERE article_id = ? ORDER BY id",
-                         [article_id]))
+    """The article's text versions, oldest first: ``id, article_id, content_hash, title,
+    text, seen_at``.
+
+    The current version's row stores no text (NULL text and title: the articles row
+    holds them, once); a superseded version's row keeps its own. A respelled article's
+    current version keeps the spelling it was first stored in (see :func:`_respell`).
+    """
+    return list(db.query(
+        "SELECT v.id, v.article_id, v.content_hash, "
+        "CASE WHEN v.text IS NULL THEN a.title ELSE v.title END AS title, "
+        "COALESCE(v.text, a.text) AS text, v.seen_at "
+        "FROM article_versions v JOIN articles a ON a.id = v.article_id "
+        "WHERE v.article_id = ? ORDER BY v.id", [article_id]))
 
 
 def recent_articles(db: sqlite_utils.Database, *, source: str | None = None,

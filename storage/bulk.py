@@ -36,8 +36,22 @@ def bulk_add_articles(db: sqlite_utils.Database, articles: Sequence[dict],
                       search: Iterable[tuple[int, str, str]]) -> None:
     """Articles (dicts with the :data:`_ARTICLE_COLUMNS`), their URL rows ``(url,
     article_id, first_seen)``, version rows ``(article_id, content_hash, title, text,
-    seen_at)`` and folded search rows ``(article_id, title, text)``, in one transaction."""
+    seen_at)``, oldest first, and folded search rows ``(article_id, title, text)``, in
+    one transaction.
+
+    The search rows must be :func:`storage.articles.search_forms` of the title and text
+    (the index is contentless: a later update deletes the entry by recomputing them).
+    Each article's last version, when it is the article's current title and text, is
+    stored as the store path stores it: without a copy of them (see
+    :func:`storage.articles.article_versions`)."""
     marks = ", ".join("?" * len(_ARTICLE_COLUMNS))
+    current = {a["id"]: (a["content_hash"], a["title"], a["text"]) for a in articles}
+    versions = list(versions)
+    last = {row[0]: i for i, row in enumerate(versions)}
+    rows = [(aid, digest, None, None, seen)
+            if last[aid] == i and current.get(aid) == (digest, title, text)
+            else (aid, digest, title, text, seen)
+            for i, (aid, digest, title, text, seen) in enumerate(versions)]
     with transaction(db):
         db.conn.executemany(
             f"INSERT INTO articles ({', '.join(_ARTICLE_COLUMNS)}) VALUES ({marks})",
@@ -45,7 +59,7 @@ def bulk_add_articles(db: sqlite_utils.Database, articles: Sequence[dict],
         db.conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) "
                             "VALUES (?, ?, ?)", urls)
         db.conn.executemany("INSERT INTO article_versions (article_id, content_hash, title, "
-                            "text, seen_at) VALUES (?, ?, ?, ?, ?)", versions)
+                            "text, seen_at) VALUES (?, ?, ?, ?, ?)", rows)
         db.conn.executemany("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
                             search)
 

@@ -6,6 +6,15 @@ with MinHash over syllable shingles of the folded text, and LSH banding stored i
 SQLite (``minhash_bands``) so a new article is compared only with the few stored
 articles that share a band, whatever the archive's size.
 
+Storage (issue 16): one ``(key, article_id)`` row per band, WITHOUT ROWID, the key an
+INTEGER made of the band and a hash of its values (:func:`band_keys`): ~16 bytes a row,
+32 rows an article. Those 32 inserts land at random places of the biggest random-key
+table of the archive; once it is larger than a batch's share of it, each dirties its
+own page (one WAL frame each), which is what the store cost grows with before it levels
+off (benchmarks/store_cost.py --bands-only). A log-structured index (inserts into a
+small recent table, merged level by level in key order) would make that write cost
+flat at the price of probing every level on lookup: not done.
+
 The MinHash is datasketch's (2.x, scheme "affine32", SHA-1 hashing), computed here
 with numpy in a dozen lines: importing datasketch imports scipy (0.4 s and 35 MB in
 every crawl process and page-reading worker), for nothing dxmon uses.
@@ -40,7 +49,8 @@ import sqlite_utils
 
 from core.text import fold
 
-__all__ = ["signature", "estimate", "similarity", "assign_cluster", "cluster_members", "THRESHOLD"]
+__all__ = ["signature", "estimate", "similarity", "assign_cluster", "closest_cluster",
+           "add_bands", "band_keys", "cluster_members", "THRESHOLD"]
 
 SHINGLE = 3
 NUM_PERM = 128
@@ -102,12 +112,70 @@ def similarity(a: str, b: str) -> float:
 
 
 MAX_CANDIDATES = 25
+# One LSH bucket as one INTEGER: the band in the top 5 bits (BANDS = 32), below them 58
+# bits of a hash of the band's ROWS values (a positive int64). Before issue 16 a row
+# held (band, hex BLAKE2b digest, article id) under a text key, with a second index on
+# the article: ~3x the bytes, and 32 BLAKE2b calls an article. Two articles share a
+# bucket when the band's values are equal; two different bands' values meeting in 58
+# bits only add a candidate, which the signature comparison then turns away.
+_KEY_SHIFT = 64 - 58
+_BAND_SALT = (np.arange(BANDS, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
 
 
-def _bands(values: np.ndarray) -> list[tuple[int, str]]:
-    return [(band, hashlib.blake2b(values[band * ROWS:(band + 1) * ROWS].tobytes(),
-                                   digest_size=8).hexdigest())
-            for band in range(BANDS)]
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a bijection on 64 bits that spreads every input bit."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def band_keys_of(values: np.ndarray) -> np.ndarray:
+    """The LSH bucket keys (int64, ``minhash_bands.key``) of signatures ``values``
+    (shape ``(..., NUM_PERM)``), one per band: shape ``(..., BANDS)``."""
+    v = values.reshape(*values.shape[:-1], BANDS, ROWS).astype(np.uint64)
+    low = v[..., 0] | (v[..., 1] << np.uint64(32))
+    high = v[..., 2] | (v[..., 3] << np.uint64(32))
+    with np.errstate(over="ignore"):  # arithmetic mod 2^64 is the point
+        h = _mix64(_mix64(low ^ _BAND_SALT) ^ high)
+    bands = np.arange(BANDS, dtype=np.uint64) << np.uint64(58)
+    return (bands | (h >> np.uint64(_KEY_SHIFT))).astype(np.int64)
+
+
+def band_keys(values: np.ndarray) -> list[int]:
+    """One article's LSH bucket keys, one per band."""
+    return band_keys_of(values).tolist()
+
+
+def closest_cluster(db: sqlite_utils.Database, values: np.ndarray, keys: list[int],
+                    article_id: int | None = None) -> int | None:
+    """The cluster of the stored article closest to ``values`` (at least THRESHOLD
+    alike) among those sharing a bucket, or None; ``article_id`` itself is left out.
+
+    Candidates share at least one band; the ones sharing most come first, and a few
+    are enough (a big cluster of copies must not make every store quadratic).
+    """
+    rows = db.execute(
+        f"SELECT b.article_id, COUNT(*) AS shared, a.minhash, a.cluster_id FROM minhash_bands b "
+        f"JOIN articles a ON a.id = b.article_id "
+        f"WHERE b.key IN ({', '.join('?' * len(keys))}) AND b.article_id != ? "
+        f"GROUP BY b.article_id ORDER BY shared DESC, b.article_id LIMIT {MAX_CANDIDATES}",
+        [*keys, -1 if article_id is None else article_id]).fetchall()
+    best_id, best = None, THRESHOLD
+    for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
+        if blob is None:
+            continue
+        score = estimate(values, np.frombuffer(blob, dtype=np.uint32))
+        if score >= best:
+            best_id, best = cluster_id or other, score
+    return best_id
+
+
+def add_bands(db: sqlite_utils.Database, article_id: int, keys: list[int]) -> None:
+    """The article's rows in ``minhash_bands``: one statement, every band."""
+    if keys:
+        db.execute("INSERT OR IGNORE INTO minhash_bands (key, article_id) VALUES "
+                   + ", ".join("(?, ?)" for _ in keys),
+                   [x for key in keys for x in (key, article_id)])
 
 
 def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.ndarray,
@@ -116,32 +184,28 @@ def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.n
     of its closest copy, if any. ``new``: the article has no bands stored yet.
 
     Returns the cluster id: the id of the cluster's first article (its own id when it
-    has no near-duplicate). Call inside the transaction that stores the article.
+    has no near-duplicate). Call inside the transaction that stores the article, before
+    ``articles.minhash`` is overwritten: an article's old buckets are recomputed from it
+    (``minhash_bands`` has no index by article; only the buckets that changed are
+    deleted and written).
     """
     values = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else sig
-    bands = _bands(values)
+    keys = band_keys(values)
+    fresh = keys
     if not new:
-        db.execute("DELETE FROM minhash_bands WHERE article_id = ?", [article_id])
-    # candidates share at least one band; the ones sharing most come first, and a few
-    # are enough (a big cluster of copies must not make every store quadratic)
-    marks = " OR ".join("(band = ? AND bucket = ?)" for _ in bands)
-    rows = db.execute(
-        f"SELECT b.article_id, COUNT(*) AS shared, a.minhash, a.cluster_id FROM minhash_bands b "
-        f"JOIN articles a ON a.id = b.article_id WHERE ({marks}) AND b.article_id != ? "
-        f"GROUP BY b.article_id ORDER BY shared DESC, b.article_id LIMIT {MAX_CANDIDATES}",
-        [x for pair in bands for x in pair] + [article_id]).fetchall()
-    best_id, best = None, THRESHOLD
-    for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
-        if blob is None:
-            continue
-        score = estimate(values, np.frombuffer(blob, dtype=np.uint32))
-        if score >= best:
-            best_id, best = cluster_id or other, score
-    cluster = best_id if best_id is not None else article_id
+        row = db.execute("SELECT minhash FROM articles WHERE id = ?", [article_id]).fetchone()
+        if row and row[0] is not None:
+            stale = set(band_keys(np.frombuffer(row[0], dtype=np.uint32)))
+            gone = sorted(stale - set(keys))
+            if gone:
+                db.execute(f"DELETE FROM minhash_bands WHERE article_id = ? AND key IN "
+                           f"({', '.join('?' * len(gone))})", [article_id, *gone])
+            fresh = [key for key in keys if key not in stale]
+    cluster = closest_cluster(db, values, keys, article_id)
+    cluster = article_id if cluster is None else cluster
     db.execute("UPDATE articles SET minhash = ?, cluster_id = ? WHERE id = ?",
                [values.tobytes(), cluster, article_id])
-    db.conn.executemany("INSERT OR IGNORE INTO minhash_bands (band, bucket, article_id) "
-                        "VALUES (?, ?, ?)", [(b, h, article_id) for b, h in bands])
+    add_bands(db, article_id, fresh)
     return cluster
 
 

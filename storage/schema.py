@@ -38,6 +38,41 @@ __all__ = ["open_db", "transaction", "migrate", "MIGRATIONS", "utcnow_iso", "sto
 BUSY_TIMEOUT_S = 30
 
 
+# Page cache of a writing connection, in KiB (SQLite's default is 2 MiB). Each stored
+# article inserts 32 random keys into minhash_bands (storage.neardup) and a few into
+# the URL and content-hash indexes: once those indexes outgrow the cache, every insert
+# first fetches its leaf. benchmarks/store_cost.py --bands-only, LSH lookup + insert
+# per article: 0.41 -> 0.52 CPU ms from 100k to 300k articles with 64 MiB, 0.39 ->
+# 0.44 with 256 MiB. 128 MiB holds the buckets of ~200k articles, and the memory map
+# below serves the rest without a system call. Pages are allocated as they are used.
+CACHE_KIB = 128 * 1024
+# Clean pages are read straight from the OS's page cache through a memory map instead
+# of being copied into SQLite's cache (writes still go through write(), WAL included):
+# readers and the writer alike. 1 GiB of address space (file-backed: the OS reclaims
+# it as it needs), the hot indexes of an archive of millions of articles.
+MMAP_BYTES = 1024 * 1024 * 1024
+# Pages written to the WAL before a checkpoint copies them into the database (SQLite's
+# default: 1000). At 4 KiB pages this is 32 MiB: a page rewritten by many batches (an
+# index's root and current leaves, the FTS tail) is copied back once per checkpoint
+# instead of every few batches; readers' WAL lookups stay cheap at that length.
+WAL_AUTOCHECKPOINT_PAGES = 8192
+# After a checkpoint the WAL file is cut back to this size (without it, it keeps the
+# largest size it ever reached, e.g. after a migration).
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+# Page size of a new database file (an existing one keeps its own). 4 KiB, SQLite's
+# default and the OS page size: a larger page makes every random index insert (URLs,
+# content hashes, LSH buckets: see storage.neardup) write more bytes to the WAL.
+PAGE_SIZE = 4096
+
+
+def _tune(conn: sqlite3.Connection) -> None:
+    """The PRAGMAs of a writing connection (each is justified where it is defined)."""
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+
+
 def utcnow_iso(now: datetime | None = None, timespec: str = "seconds") -> str:
     """``now`` (default: the current time) as a UTC ISO 8601 string, to the second."""
     now = now or datetime.now(UTC)
@@ -64,9 +99,11 @@ def open_db(path: str | Path, *, migrate_schema: bool = True,
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a no-op on an existing file
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        _tune(conn)
         db = sqlite_utils.Database(conn)
         if migrate_schema:
             migrate(db)
@@ -102,6 +139,7 @@ def _open_readonly(path: Path) -> sqlite_utils.Database | None:
             conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                    check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # (SQLite's small cache is enough)
         if _pending_migrations(conn):
             conn.close()
             return None
@@ -650,6 +688,104 @@ def _revisits(db: sqlite_utils.Database) -> None:
     schedule_young_articles(db, datetime.now(UTC))
     db.execute("CREATE INDEX idx_articles_next_check ON articles(source, next_check_at) "
                "WHERE next_check_at IS NOT NULL")
+def _compact(db: sqlite_utils.Database) -> None:
+    """Issue 16: each article's text stored once, and the LSH buckets in a third of the
+    bytes. Nothing is lost: every version, search hit and cluster stays as it was.
+
+    - ``articles_search`` becomes a contentless FTS5 table (``content=''``): the index
+      only, no copy of the folded text. It is rebuilt here from each article's current
+      title and text, folded as the store path folds them (:func:`storage.articles.
+      search_forms`), so every entry is exactly what the store path will recompute to
+      delete it on an update (FTS5's 'delete' command must be given the indexed values).
+      A change to :func:`core.text.fold` or :func:`core.text.normalize` that changes
+      the folded form of stored text needs a migration that rebuilds the index this way.
+    - ``article_versions`` no longer repeats the current text: the current version's
+      row keeps its hash and time but ``text`` and ``title`` are NULL, meaning "the
+      articles row's" (:func:`storage.articles.article_versions` fills them in). A row
+      whose text or title differs from the article's (a respelled article) keeps them.
+    - ``minhash_bands`` becomes ``(key, article_id)`` WITHOUT ROWID, one INTEGER key per
+      band and bucket (:func:`storage.neardup.band_keys`), no index by article and no
+      foreign key (an article's rows are found again from its stored MinHash; rows of an
+      article that no longer exists are dropped by the candidate query's join). The
+      keys are made again from each article's stored MinHash (``articles.minhash``, the
+      signature the old rows were cut from): two articles share a key exactly when they
+      shared a bucket, so every article keeps its candidates.
+
+    Cost: the folding of every stored article (about a millisecond each) and a copy of
+    the versions and band rows, once, inside the migration's transaction.
+    """
+    import numpy as np
+
+    from storage.articles import search_forms
+    from storage.neardup import band_keys_of
+
+    db.executescript(
+        """
+        DROP TABLE articles_search;
+        -- Search index over folded text (no diacritics, đ -> d), rowid = articles.id,
+        -- contentless: kept in step by storage.articles, which deletes an entry by
+        -- giving the folded values it indexed (search_forms of the stored row)
+        CREATE VIRTUAL TABLE articles_search USING fts5(
+            title, text, content = '', tokenize = 'unicode61');
+        """)
+    last = 0
+    while True:
+        rows = db.execute("SELECT id, title, text FROM articles WHERE id > ? ORDER BY id "
+                          "LIMIT 1000", [last]).fetchall()
+        if not rows:
+            break
+        db.conn.executemany("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
+                            [(row_id, *search_forms(title, text)) for row_id, title, text in rows])
+        last = rows[-1][0]
+    db.executescript(
+        """
+        CREATE TABLE article_versions_compact (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            content_hash TEXT NOT NULL,
+            title TEXT,                        -- NULL with text: the article's current title
+            text TEXT,                         -- NULL: the current version (articles.text)
+            seen_at TEXT NOT NULL
+        );
+        INSERT INTO article_versions_compact (id, article_id, content_hash, title, text, seen_at)
+        SELECT v.id, v.article_id, v.content_hash,
+               CASE WHEN c.current THEN NULL ELSE v.title END,
+               CASE WHEN c.current THEN NULL ELSE v.text END, v.seen_at
+        FROM article_versions v JOIN (
+            SELECT v2.id, (v2.id = (SELECT MAX(id) FROM article_versions v3
+                                    WHERE v3.article_id = v2.article_id)
+                           AND v2.text = a.text AND v2.title IS a.title
+                           AND v2.content_hash = a.content_hash) AS current
+            FROM article_versions v2 JOIN articles a ON a.id = v2.article_id) c ON c.id = v.id
+        ORDER BY v.id;
+        DROP TABLE article_versions;
+        ALTER TABLE article_versions_compact RENAME TO article_versions;
+        CREATE INDEX idx_article_versions_article ON article_versions(article_id, seen_at);
+        CREATE TABLE minhash_bands_compact (
+            key INTEGER NOT NULL,              -- storage.neardup.band_keys: band and bucket
+            article_id INTEGER NOT NULL,
+            PRIMARY KEY (key, article_id)
+        ) WITHOUT ROWID;
+        """)
+    last = 0
+    while True:  # the keys from each article's stored MinHash, as the store path makes them
+        rows = db.execute("SELECT id, minhash FROM articles WHERE id > ? AND minhash IS NOT NULL "
+                          "ORDER BY id LIMIT 20000", [last]).fetchall()
+        if not rows:
+            break
+        keys = band_keys_of(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
+                            .reshape(len(rows), -1))
+        ids = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), keys.shape[1])
+        order = np.argsort(keys, axis=None, kind="stable")  # in key order: denser pages
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO minhash_bands_compact (key, article_id) VALUES (?, ?)",
+            zip(keys.ravel()[order].tolist(), ids[order].tolist(), strict=True))
+        last = rows[-1][0]
+    db.executescript(
+        """
+        DROP TABLE minhash_bands;
+        ALTER TABLE minhash_bands_compact RENAME TO minhash_bands;
+        """)
 
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
@@ -666,6 +802,7 @@ MIGRATIONS: list[Migration] = [
     ("0008_topics_digests", _topics_digests),
     ("0009_events_outbox", _events_outbox),
     ("0010_revisits", _revisits),
+    ("0011_compact", _compact),
 ]
 
 
