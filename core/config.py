@@ -47,6 +47,7 @@ from core.schema import (
     DigestEntry,
     EmailConfig,
     FileSchema,
+    MaintenanceTable,
     SourceEntry,
     TopicEntry,
     WatchEntry,
@@ -174,6 +175,7 @@ class Config:
     watch: tuple[Watch, ...] = DEFAULT_WATCH
     notify: tuple[ChannelConfig, ...] = ()
     web: WebTable = WebTable()  # [web]: the web view's host, port, token_env, lang, proxy
+    maintenance: MaintenanceTable = MaintenanceTable()  # [maintenance]: backups, pruning
     topics: tuple[Topic, ...] = ()  # [[topic]]: subjects whose new articles alert
     digests: tuple[Digest, ...] = ()  # [[digest]]: periodic summaries
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -339,6 +341,7 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
     storage = c.table(schema.storage, "storage")
     monitor = c.table(schema.monitor, "monitor")
     c.table(schema.web, "web", controls=True)
+    c.table(schema.maintenance, "maintenance", controls=True)
     storage_path = Path(storage["path"])
     if not storage_path.is_absolute():
         storage_path = base / storage_path
@@ -358,7 +361,7 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
                   crawl_timeout=monitor["crawl_timeout"],
                   revisit_days=monitor["revisit_days"], full_sweep=monitor["full_sweep"],
                   sources=sources, watch=watch or DEFAULT_WATCH, notify=notify,
-                  web=schema.web, topics=topics, digests=digests, lines=lines)
+                  web=schema.web, maintenance=schema.maintenance, topics=topics, digests=digests, lines=lines)
 
 
 class _Checks:

@@ -23,7 +23,8 @@ import msgspec
 import msgspec.inspect
 from msgspec import Meta, Struct
 
-__all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "SourceEntry",
+__all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "MaintenanceTable",
+           "SourceEntry",
            "WatchEntry", "TopicEntry", "DigestEntry",
            "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
            "AppriseConfig", "CHANNEL_CONFIGS", "EVENT_NAMES", "DEFAULT_EVENTS",
@@ -82,6 +83,22 @@ class WebTable(Struct, **_TABLE):
     trusted_proxy: Annotated[str | None, key(
         "address of a reverse proxy in front that authenticates users (its "
         "X-Forwarded-For/-Proto are trusted)", "a string")] = None
+
+
+class MaintenanceTable(Struct, **_TABLE):
+    """``[maintenance]``: what ``dxmon maintenance`` keeps (it backs up, checks and
+    optimizes every time; it prunes only what these keys allow)."""
+
+    backup_dir: Annotated[str | None, key(
+        "folder for dxmon maintenance's dated backups, relative to the config file "
+        "(unset: no backup unless --backup is given)", "a string")] = None
+    keep_versions: Annotated[int, key(
+        "text versions kept per article besides its first and those holding a "
+        "session's evidence (0: keep every version)", "an integer of at least 0",
+        ("at_least", 0))] = 0
+    keep_runs_days: Annotated[int, key(
+        "crawl runs older than this many days are deleted, except each source's latest "
+        "(0: keep every run)", "an integer of at least 0", ("days",))] = 0
 
 
 class SourceEntry(Struct, **_TABLE):
@@ -291,6 +308,8 @@ class FileSchema(Struct, **_TABLE):
     monitor: Annotated[MonitorTable, key("detection and crawl settings", "a table")] = \
         MonitorTable()
     web: Annotated[WebTable, key("the web view", "a table")] = WebTable()
+    maintenance: Annotated[MaintenanceTable, key(
+        "backups, checks and pruning (dxmon maintenance)", "a table")] = MaintenanceTable()
     sources: Annotated[list[SourceEntry], key(
         "portals to crawl", "an array of tables ([[sources]])")] = []
     watch: Annotated[list[WatchEntry], key(
@@ -345,6 +364,7 @@ def _described(name: str, default: Any, meta: Meta | None) -> list[str]:
 def reference() -> str:
     """Every key with its default and doc, as TOML comments (``dxmon init`` appends it)."""
     tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable), ("[web]", WebTable),
+              ("[maintenance]", MaintenanceTable),
               ("[[sources]]", SourceEntry), ("[[watch]]", WatchEntry),
               ("[[topic]]", TopicEntry), ("[[digest]]", DigestEntry)]
     tables += [(f'[[notify]] kind = "{kind}"', cls) for kind, cls in CHANNEL_CONFIGS.items()]

@@ -20,26 +20,31 @@ read (status, sessions, articles, search, history) open the database read-only.
     dxmon detect FILE|-        an article's session mentions as JSON (debug a miss)
     dxmon notify-test          send a sample alert through every channel
     dxmon history URL          an article's versions and what changed
+    dxmon backup PATH          copy the archive from a read snapshot, crawl running
+    dxmon maintenance          check, back up, merge the search index, prune by policy
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sqlite3
 import sys
 import traceback
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.config import Config, load_config
 from core.errors import DxmonError
-from core.models import VN_TZ
-from monitor import views
-from storage import articles, crawl_state
-from storage.schema import open_db, storage_failure
+
+if TYPE_CHECKING:
+    from core.config import Config
+
+# Imports are made where they are needed, so a command pays for its own only: `dxmon
+# search` never imports Scrapy, trafilatura or the crawl, and the read commands
+# (READERS) defer sqlite-utils and numpy, which only writers use (storage.lite); issue
+# 16 asks < 300 ms for a whole `dxmon search`, `sessions`, `status` or `articles`.
 
 __all__ = ["main", "build_parser"]
 
@@ -72,12 +77,16 @@ MAX_SEARCH_TERMS = 32
 
 
 def _config(args) -> Config:
+    from core.config import load_config
+
     config = load_config(args.config)
     args.storage_path = config.storage_path  # named by a storage error's message
     return config
 
 
 def _db(config: Config, *, readonly: bool = False):
+    from storage.schema import open_db
+
     return open_db(config.storage_path, readonly=readonly)
 
 
@@ -90,6 +99,7 @@ def cmd_init(args) -> int:
     if target.exists() and not args.force:
         print(f"{target} exists; use --force to overwrite", file=sys.stderr)
         return 2
+    from core.config import load_config
     from core.schema import reference
 
     # the hand-written starter, then every key's default and doc from the schema
@@ -104,6 +114,7 @@ def cmd_init(args) -> int:
 def cmd_crawl(args) -> int:
     """One cycle: crawl (a source or all), detect, group, deliver due alerts, exit."""
     from monitor.cycle import crawl_cycle
+    from storage import crawl_state
 
     config = _config(args)
     _validate_channels(config)  # a channel's unset variable fails now, not after the crawl
@@ -148,6 +159,8 @@ def cmd_crawl(args) -> int:
 
 def cmd_serve(args) -> int:
     """Crawl each source on its schedule, process, deliver; until SIGTERM/SIGINT."""
+    import logging
+
     from monitor.service import Service
 
     config = _config(args)
@@ -188,6 +201,7 @@ def _validate_channels(config: Config) -> None:
 
 def cmd_sessions(args) -> int:
     """Sessions of watched bodies: number, date, body, outlets, first report."""
+    from monitor import views
     from monitor.sessions import watched_name
     from storage.sessions import list_sessions
 
@@ -212,6 +226,8 @@ def cmd_sessions(args) -> int:
 
 def cmd_articles(args) -> int:
     """The newest archived articles (optionally of one source)."""
+    from storage import articles
+
     config = _config(args)
     db = _db(config, readonly=True)
     try:
@@ -234,6 +250,9 @@ def cmd_search(args) -> int:
     if len(terms := query.split()) > MAX_SEARCH_TERMS:
         raise UsageError(f"search: the query has {len(terms)} words; at most "
                          f"{MAX_SEARCH_TERMS} are allowed: keep the distinctive ones")
+    from monitor import views
+    from storage import articles
+
     config = _config(args)
     db = _db(config, readonly=True)
     try:
@@ -254,7 +273,9 @@ def cmd_search(args) -> int:
 def cmd_status(args) -> int:
     """Per source: last crawl, outcome, articles; sessions; alerts by status."""
     import monitor.renderers  # noqa: F401  the summaries of health, topic and digest rows
+    from monitor import views
     from notifier.outbox import outbox_summary
+    from storage import articles
     from storage.sessions import list_sessions
 
     config = _config(args)
@@ -306,6 +327,8 @@ def _event_of(row: dict) -> str:
 
 def cmd_detect(args) -> int:
     """An article's HTML or text in (FILE or -), its session mentions out as JSON."""
+    from core.config import load_config
+    from core.models import VN_TZ
     from monitor.detect import detect, detect_html
 
     config = load_config(args.config) if (args.config or Path("dxmon.toml").exists()) else None
@@ -398,6 +421,9 @@ def cmd_notify_test(args) -> int:
 
 def cmd_history(args) -> int:
     """An article's stored versions and a readable diff between consecutive ones."""
+    from monitor import views
+    from storage import articles
+
     config = _config(args)
     db = _db(config, readonly=True)
     try:
@@ -419,6 +445,97 @@ def cmd_history(args) -> int:
     for d in diffs:
         print()
         print(d)
+    return 0
+
+
+def cmd_backup(args) -> int:
+    """Copy the archive to a new file from one read snapshot, while the crawl runs."""
+    from storage.maintenance import backup, check
+
+    config = _config(args)
+    size = backup(config.storage_path, args.path)
+    problems = check(args.path, quick=True)
+    if problems:
+        print(f"dxmon backup: the copy {args.path} fails its check: {problems[0]}",
+              file=sys.stderr)
+        return 1
+    print(f"backed up {config.storage_path} to {args.path} ({size / 2**20:.1f} MiB)")
+    return 0
+
+
+def cmd_maintenance(args) -> int:
+    """Check the archive, back it up, merge the search index, prune by [maintenance]."""
+    import time
+
+    from storage import maintenance
+    from storage.schema import open_db
+
+    config = _config(args)
+    path, policy = config.storage_path, config.maintenance
+    report = maintenance.MaintenanceReport()
+    started = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal started
+        report.seconds[name] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+
+    report.problems = maintenance.check(path, quick=args.quick)
+    lap("check")
+    if report.problems:  # nothing is written to a damaged file, no backup is made of it
+        return _maintenance_done(args, report, path)
+    target = args.backup or _dated_backup(config)
+    if target:
+        report.backup = str(target)
+        report.backup_bytes = maintenance.backup(path, target)
+        report.problems = (maintenance.check(target, quick=True)
+                           + maintenance.check_search_index(target))
+        lap("backup")
+        if report.problems:
+            return _maintenance_done(args, report, path)
+    db = open_db(path)
+    try:
+        if not target:  # FTS5's check writes: on the live file, one short transaction
+            report.problems = maintenance.check_search_index(path)
+        if not args.no_merge:
+            report.merge_steps = maintenance.merge_search_index(db)
+            lap("merge")
+        report.versions_pruned = maintenance.prune_versions(db, policy.keep_versions)
+        report.runs_pruned = maintenance.prune_runs(db, policy.keep_runs_days)
+        lap("prune")
+    finally:
+        db.close()
+    return _maintenance_done(args, report, path)
+
+
+def _dated_backup(config: Config) -> Path | None:
+    """``[maintenance] backup_dir``/dxmon-<UTC time>.db, or None when it is unset."""
+    if not config.maintenance.backup_dir:
+        return None
+    folder = Path(config.maintenance.backup_dir)
+    if not folder.is_absolute():
+        folder = (config.path.parent if config.path else Path.cwd()) / folder
+    return folder / f"dxmon-{datetime.now().astimezone().strftime('%Y%m%dT%H%M%S%z')}.db"
+
+
+def _maintenance_done(args, report, path: Path) -> int:
+    """Print the report; 1 if a check found problems (named, with what to do)."""
+    if args.json:
+        print(_dumps(report.__dict__))
+    elif not report.problems:
+        if report.backup:
+            print(f"backup: {report.backup} ({report.backup_bytes / 2**20:.1f} MiB), checked")
+        print(f"check: ok; search index merged in {report.merge_steps} steps; pruned "
+              f"{report.versions_pruned} versions, {report.runs_pruned} crawl runs")
+    if report.problems:
+        where = report.backup if report.backup and "check" in report.seconds else path
+        print(f"dxmon maintenance: {where} is damaged ({len(report.problems)} problems); "
+              "nothing was changed. Stop dxmon and restore the latest good backup (dxmon "
+              "backup / [maintenance] backup_dir), or try `sqlite3 FILE .recover`. First "
+              "problems:", file=sys.stderr)
+        for line in report.problems[:5]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -537,6 +654,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("status", cmd_status)
     p.add_argument("--json", action="store_true")
+    p = add("backup", cmd_backup)
+    p.add_argument("path", help="the new backup file (must not exist)")
+    p = add("maintenance", cmd_maintenance)
+    p.add_argument("--backup", help="back up to this new file (default: a dated file in "
+                   "[maintenance] backup_dir, if set)")
+    p.add_argument("--quick", action="store_true",
+                   help="PRAGMA quick_check instead of the full integrity_check")
+    p.add_argument("--no-merge", action="store_true", help="leave the search index as it is")
+    p.add_argument("--json", action="store_true")
     p = add("detect", cmd_detect)
     p.add_argument("file", help="an article's HTML or plain text, or - for stdin")
     p.add_argument("--published", type=_published,
@@ -550,10 +676,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that only read, run in one thread and exit: sqlite-utils and numpy are
+# deferred for them (storage.lite.defer_imports), ~150-200 ms of imports they never use
+READERS = ("sessions", "articles", "search", "status", "history")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
+        if args.command in READERS:
+            from storage.lite import defer_imports
+
+            defer_imports("sqlite_utils", "numpy")
         return args.func(args)
     except BrokenPipeError:
         return 0
@@ -573,6 +708,8 @@ def _user_error(exc: Exception, storage_path: Path | None) -> str | None:
     """The one line for an error the user can do something about, else None."""
     if isinstance(exc, UsageError | DxmonError):
         return str(exc)
+    from storage.schema import storage_failure
+
     if isinstance(exc, sqlite3.Error | OSError) and (
             message := storage_failure(exc, storage_path)):
         return message

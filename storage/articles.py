@@ -390,8 +390,10 @@ def article_versions(db: sqlite_utils.Database, article_id: int) -> list[dict]:
 
 def recent_articles(db: sqlite_utils.Database, *, source: str | None = None,
                     limit: int = 50) -> list[dict]:
-    """Newest articles first (by first_seen), optionally of one source."""
-    where, params = ("WHERE source = ?", [source]) if source else ("", [])
+    """Newest articles first (by first_seen), optionally of one source: a walk of the
+    ``(first_seen, id)`` or ``(source, first_seen, id)`` index that stops after
+    ``limit`` rows (migration ``0012_query_indexes``), never a sort of the table."""
+    where, params = ("WHERE a.source = ?", [source]) if source else ("", [])
     return list(db.query(
         f"SELECT a.id, a.url, a.source, a.title, a.author, a.published_at, a.first_seen, "
         f"(SELECT COUNT(*) FROM article_urls u WHERE u.article_id = a.id) AS urls "
@@ -399,23 +401,79 @@ def recent_articles(db: sqlite_utils.Database, *, source: str | None = None,
         [*params, limit]))
 
 
-def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20) -> list[dict]:
+# Search ranks among the newest this many matches, never among every hit. FTS5 walks
+# a doclist in rowid (= article id, = crawl order) order lazily, so taking the newest N
+# matches costs O(N) whatever the archive holds; ranking them is bounded by N too. With
+# 1,000 the walk and the ranking queries take a few ms (measured on a 100k archive,
+# README "Search"), and a query whose matches are fewer than this is ranked over all
+# of them. FTS5's own bm25 is not used: it counts every row of each phrase for its IDF
+# (xQueryPhrase), a cost that grows with the archive (11.6 ms for "chuyen doi so" at
+# 100k, ~10x that at 1M).
+SEARCH_CANDIDATES = 1000
+
+
+def search_articles(db: sqlite_utils.Database, query: str, *, limit: int = 20,
+                    candidates: int = SEARCH_CANDIDATES) -> list[dict]:
     """Full-text search, with or without diacritics ("chuyen doi so" finds "chuyển đổi số").
 
-    Words are matched as a phrase-free AND of terms; each term may be a prefix
-    (``chuyen*``). Results carry a snippet of the stored text, as published, around
-    the match.
+    Words are matched as an AND of terms; each term may be a prefix (``chuyen*``).
+    Ranked among the newest ``candidates`` matches (see :func:`ranked_ids`). Results
+    carry a snippet of the stored text, as published, around the match.
     """
     match, terms = search_match(query)
     if not terms:
         return []
-    rows = list(db.query(
-        "SELECT a.id, a.url, a.source, a.title, a.published_at, a.text "
-        "FROM articles_search JOIN articles a ON a.id = articles_search.rowid "
-        "WHERE articles_search MATCH ? ORDER BY rank LIMIT ?", [match, limit]))
+    ids = ranked_ids(db, query, limit=limit, candidates=candidates)
+    if not ids:
+        return []
+    found = {row["id"]: row for row in db.query(
+        "SELECT id, url, source, title, published_at, text FROM articles "
+        f"WHERE id IN ({', '.join('?' * len(ids))})", ids)}
+    rows = [found[i] for i in ids if i in found]
     for row in rows:
         row["snippet"] = _snippet(row.pop("text"), terms)
     return rows
+
+
+def ranked_ids(db: sqlite_utils.Database, query: str, *, limit: int = 20,
+               candidates: int = SEARCH_CANDIDATES) -> list[int]:
+    """The ids of the best ``limit`` matches of ``query`` among its newest ``candidates``.
+
+    Best means, in this order: the words as a phrase in the title, all the words in the
+    title, the words as a phrase in the text, then the other candidates; newest first
+    within each tier. Each tier is one FTS5 query bounded below by the oldest candidate's
+    rowid and above by ``limit`` rows, so a search costs O(candidates) at most.
+    """
+    match, terms = search_match(query)
+    if not terms:
+        return []
+    newest = [r[0] for r in db.execute(
+        "SELECT rowid FROM articles_search WHERE articles_search MATCH ? "
+        "ORDER BY rowid DESC LIMIT ?", [match, candidates])]
+    if len(newest) <= 1:
+        return newest[:limit]
+    low, picked, seen = newest[-1], [], set()
+    for expr in _tiers(match):
+        if len(picked) >= limit:
+            break
+        for (rowid,) in db.execute(
+                "SELECT rowid FROM articles_search WHERE articles_search MATCH ? "
+                "AND rowid >= ? ORDER BY rowid DESC LIMIT ?", [expr, low, limit + len(picked)]):
+            if rowid not in seen:
+                seen.add(rowid)
+                picked.append(rowid)
+    picked += [i for i in newest if i not in seen]
+    return picked[:limit]
+
+
+def _tiers(match: str) -> list[str]:
+    """The FTS5 expressions of the ranking tiers for ``match`` (see :func:`ranked_ids`):
+    phrase in title, all words in title, phrase in text. One word: title only."""
+    words = match.split(" ")
+    if len(words) == 1:
+        return [f"{{title}} : ({match})"]
+    phrase = " + ".join(words)
+    return [f"{{title}} : ({phrase})", f"{{title}} : ({match})", f"{{text}} : ({phrase})"]
 
 
 def search_match(query: str) -> tuple[str, list[str]]:

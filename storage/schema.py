@@ -28,6 +28,7 @@ from pathlib import Path
 import sqlite_utils
 
 from core.errors import StorageError
+from storage import lite
 
 __all__ = ["open_db", "transaction", "migrate", "MIGRATIONS", "utcnow_iso", "storage_failure",
            "abandon_dead_runs"]
@@ -86,7 +87,9 @@ def open_db(path: str | Path, *, migrate_schema: bool = True,
     ``readonly`` (for commands that only read: status, search, sessions, articles,
     history) opens an existing file without ever writing to it, so they work on a
     database in a folder the user cannot write to or on a read-only filesystem. A
-    file that does not exist yet is created as usual. A problem that is not the
+    file that does not exist yet is created as usual. A read-only database is a
+    :class:`storage.lite.Database`, the reading subset of sqlite-utils' class (whose
+    import costs more than a whole ``dxmon search`` may). A problem that is not the
     user's to fix in code (damaged file, unwritable folder) raises
     :class:`StorageError` naming the file and what to do.
     """
@@ -148,7 +151,7 @@ def _open_readonly(path: Path) -> sqlite_utils.Database | None:
             conn.close()
         raise StorageError(storage_failure(exc, path) or f"cannot read database {path}: {exc}"
                            ) from exc
-    return sqlite_utils.Database(conn)
+    return lite.Database(conn)  # reading needs no sqlite-utils (storage.lite)
 
 
 def _pending_migrations(conn: sqlite3.Connection) -> list[str]:
@@ -789,6 +792,14 @@ def _compact(db: sqlite_utils.Database) -> None:
 
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+def _query_indexes(db: sqlite_utils.Database) -> None:
+    # issue 16: `dxmon articles` and the newest-first listings walk (first_seen, id)
+    # and stop after a page, instead of sorting every article (425 ms at 100k)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_articles_first_seen ON articles(first_seen)")
+
+
+# (a string: the read commands defer importing sqlite-utils, see storage.lite)
+Migration = tuple[str, Callable[["sqlite_utils.Database"], None]]
 
 
 MIGRATIONS: list[Migration] = [
@@ -803,6 +814,7 @@ MIGRATIONS: list[Migration] = [
     ("0009_events_outbox", _events_outbox),
     ("0010_revisits", _revisits),
     ("0011_compact", _compact),
+    ("0012_query_indexes", _query_indexes),
 ]
 
 
