@@ -119,7 +119,14 @@ MAX_CANDIDATES = 25
 # bucket when the band's values are equal; two different bands' values meeting in 58
 # bits only add a candidate, which the signature comparison then turns away.
 _KEY_SHIFT = 64 - 58
-_BAND_SALT = (np.arange(BANDS, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+
+
+@lru_cache(maxsize=1)
+def _band_salt() -> np.ndarray:
+    """One salt per band (made on first use: numpy stays unimported on the CLI's read
+    paths, which import this module but never compute a key)."""
+    with np.errstate(over="ignore"):
+        return (np.arange(BANDS, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -136,7 +143,7 @@ def band_keys_of(values: np.ndarray) -> np.ndarray:
     low = v[..., 0] | (v[..., 1] << np.uint64(32))
     high = v[..., 2] | (v[..., 3] << np.uint64(32))
     with np.errstate(over="ignore"):  # arithmetic mod 2^64 is the point
-        h = _mix64(_mix64(low ^ _BAND_SALT) ^ high)
+        h = _mix64(_mix64(low ^ _band_salt()) ^ high)
     bands = np.arange(BANDS, dtype=np.uint64) << np.uint64(58)
     return (bands | (h >> np.uint64(_KEY_SHIFT))).astype(np.int64)
 

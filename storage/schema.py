@@ -791,7 +791,6 @@ def _compact(db: sqlite_utils.Database) -> None:
         """)
 
 
-Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 def _query_indexes(db: sqlite_utils.Database) -> None:
     # issue 16: `dxmon articles` and the newest-first listings walk (first_seen, id)
     # and stop after a page, instead of sorting every article (425 ms at 100k)

@@ -19,6 +19,7 @@ pytest_plugins = [
 # each whole, in collection order. A new slow file without a module-scoped fixture
 # belongs here; a missing one only costs some seconds of tail.
 SLOW_FIRST = [
+    "tests/test_maintenance.py",       # a 20k-article archive (whole), a writer process, ~15 s
     "tests/test_serve_e2e.py",         # `dxmon serve` stories, 35-70 s each
     "tests/test_web_browser.py",       # a crawled archive, dxmon web and Chromium (whole)
     "tests/test_timeline.py",          # every corpus page crawled, ~30 s
@@ -51,6 +52,7 @@ SLOW_FIRST = [
 # they stay whole on one worker (spread over several, each would build its own copy).
 ONE_WORKER = {
     "tests/test_scale_bench.py",
+    "tests/test_maintenance.py",
     "tests/test_web_browser.py",
     "tests/test_packaging.py",
     "tests/test_reading_e2e.py",

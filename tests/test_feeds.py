@@ -101,7 +101,8 @@ def test_a_preview_becomes_the_held_session_then_a_correction_updates_it(crawl, 
     before = {s["id"] for s in sessions_of(db)}
 
     # announced: "ngày mai ... sẽ chủ trì phiên họp thứ N"
-    preview = session_report("chinhphu-news", BODY, number, now.date(), recently(now, 30)).edited(
+    published = recently(now, 30)  # "ngày mai" is the day after this, also near midnight
+    preview = session_report("chinhphu-news", BODY, number, now.date(), published).edited(
         slug=f"lich-cong-tac-tuan-toi-{number}", title="Lịch công tác của Thủ tướng tuần tới",
         sapo=f"Ngày mai, Thủ tướng Chính phủ sẽ chủ trì phiên họp thứ {number} của Ban Chỉ đạo "
              "của Chính phủ về phát triển khoa học, công nghệ, đổi mới sáng tạo, chuyển đổi số "
@@ -114,7 +115,7 @@ def test_a_preview_becomes_the_held_session_then_a_correction_updates_it(crawl, 
     assert len(tentative) == 1, [str(e["summary"]) for e in read_ics(db)]
     (announced,) = tentative
     assert int(announced["sequence"]) == 0
-    assert announced.decoded("dtstart") == now.date() + timedelta(days=1)
+    assert announced.decoded("dtstart") == published.date() + timedelta(days=1)
     uid = str(announced["uid"])
     (announced_entry,) = [e for e in read_atom(db).entries if e.id == f"urn:uuid:{uid}"]
     assert "Sắp diễn ra" in announced_entry.title

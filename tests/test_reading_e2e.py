@@ -123,11 +123,13 @@ def test_a_brief_under_a_long_related_list_is_archived(crawled):
 def test_an_alert_quotes_the_report_as_published(tmp_path, webhook_receiver):
     """'hoặc' and the page's own tone placement ('Uỷ', 'hoá') survive detection, the
     session's evidence and the webhook's payload: the alert quotes the publisher."""
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from core.models import VN_TZ
 
     now = datetime.now(VN_TZ)
+    if now.hour < 12:  # "Sáng nay" written before the morning would announce a session
+        now = (now - timedelta(days=1)).replace(hour=15)  # yesterday afternoon's report
     stamp = f"Thứ hai, {now.day:02d}/{now.month:02d}/{now.year} - {now.hour:02d}:{now.minute:02d}"
     sentence = (f"Sáng nay ({now.day}/{now.month}), Thủ tướng chủ trì phiên họp thứ 9 năm "
                 f"{now.year} của Ban Chỉ đạo của Chính phủ về phát triển khoa học, công nghệ, "
