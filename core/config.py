@@ -44,6 +44,7 @@ from core.schema import (
     CHANNEL_CONFIGS,
     EVENT_NAMES,
     ChannelConfig,
+    ClusterTable,
     DigestEntry,
     EmailConfig,
     FileSchema,
@@ -176,6 +177,7 @@ class Config:
     notify: tuple[ChannelConfig, ...] = ()
     web: WebTable = WebTable()  # [web]: the web view's host, port, token_env, lang, proxy
     maintenance: MaintenanceTable = MaintenanceTable()  # [maintenance]: backups, pruning
+    cluster: ClusterTable = ClusterTable()  # [cluster]: Redis for crawl workers
     topics: tuple[Topic, ...] = ()  # [[topic]]: subjects whose new articles alert
     digests: tuple[Digest, ...] = ()  # [[digest]]: periodic summaries
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -342,6 +344,7 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
     monitor = c.table(schema.monitor, "monitor")
     c.table(schema.web, "web", controls=True)
     c.table(schema.maintenance, "maintenance", controls=True)
+    c.table(schema.cluster, "cluster", controls=True)
     storage_path = Path(storage["path"])
     if not storage_path.is_absolute():
         storage_path = base / storage_path
@@ -361,7 +364,8 @@ def _build(schema: FileSchema, fail, *, base: Path, path: Path | None,
                   crawl_timeout=monitor["crawl_timeout"],
                   revisit_days=monitor["revisit_days"], full_sweep=monitor["full_sweep"],
                   sources=sources, watch=watch or DEFAULT_WATCH, notify=notify,
-                  web=schema.web, maintenance=schema.maintenance, topics=topics, digests=digests, lines=lines)
+                  web=schema.web, maintenance=schema.maintenance, cluster=schema.cluster,
+                  topics=topics, digests=digests, lines=lines)
 
 
 class _Checks:

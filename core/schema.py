@@ -24,7 +24,7 @@ import msgspec.inspect
 from msgspec import Meta, Struct
 
 __all__ = ["key", "FileSchema", "StorageTable", "MonitorTable", "WebTable", "MaintenanceTable",
-           "SourceEntry",
+           "ClusterTable", "SourceEntry",
            "WatchEntry", "TopicEntry", "DigestEntry",
            "ChannelConfig", "WebhookConfig", "EmailConfig", "ConsoleConfig",
            "AppriseConfig", "CHANNEL_CONFIGS", "EVENT_NAMES", "DEFAULT_EVENTS",
@@ -99,6 +99,19 @@ class MaintenanceTable(Struct, **_TABLE):
     keep_runs_days: Annotated[int, key(
         "crawl runs older than this many days are deleted, except each source's latest "
         "(0: keep every run)", "an integer of at least 0", ("days",))] = 0
+
+
+class ClusterTable(Struct, **_TABLE):
+    """``[cluster]``: crawling spread over machines through Redis (crawler.cluster)."""
+
+    redis_url_env: Annotated[str | None, key(
+        "environment variable holding the Redis URL (redis://[:password@]host:port/db); "
+        "when set, crawls go through Redis: `dxmon worker` processes fetch, the process "
+        "owning the archive seeds and writes", "the name of an environment variable "
+        "(letters, digits, _)", ("env_name",))] = None
+    prefix: Annotated[str, key("prefix of every Redis key dxmon uses (one Redis may "
+                               "serve several archives)", "a string",
+                               ("required_text",))] = "dxmon"
 
 
 class SourceEntry(Struct, **_TABLE):
@@ -310,6 +323,8 @@ class FileSchema(Struct, **_TABLE):
     web: Annotated[WebTable, key("the web view", "a table")] = WebTable()
     maintenance: Annotated[MaintenanceTable, key(
         "backups, checks and pruning (dxmon maintenance)", "a table")] = MaintenanceTable()
+    cluster: Annotated[ClusterTable, key("crawling over several machines (Redis)",
+                                         "a table")] = ClusterTable()
     sources: Annotated[list[SourceEntry], key(
         "portals to crawl", "an array of tables ([[sources]])")] = []
     watch: Annotated[list[WatchEntry], key(
@@ -364,7 +379,7 @@ def _described(name: str, default: Any, meta: Meta | None) -> list[str]:
 def reference() -> str:
     """Every key with its default and doc, as TOML comments (``dxmon init`` appends it)."""
     tables = [("[storage]", StorageTable), ("[monitor]", MonitorTable), ("[web]", WebTable),
-              ("[maintenance]", MaintenanceTable),
+              ("[maintenance]", MaintenanceTable), ("[cluster]", ClusterTable),
               ("[[sources]]", SourceEntry), ("[[watch]]", WatchEntry),
               ("[[topic]]", TopicEntry), ("[[digest]]", DigestEntry)]
     tables += [(f'[[notify]] kind = "{kind}"', cls) for kind, cls in CHANNEL_CONFIGS.items()]

@@ -25,6 +25,7 @@ a spider that takes no dxmon config, such as ``scrapy shell``'s.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -77,6 +78,8 @@ class CrawlContext:
     variants: dict[str, set[str]] = field(default_factory=dict)
     # what went wrong after the crawl (crawler.commands.crawl exits non-zero)
     failures: list[str] = field(default_factory=list)
+    # cluster mode ([cluster] redis_url_env): this process's Redis side (crawler.cluster)
+    cluster: object | None = None
 
     def __post_init__(self) -> None:
         self.by_host: dict[str, Source] = {}
@@ -124,7 +127,11 @@ class DxmonAddon:
             name = getattr(spider, "source_name", None)
             sources = [config.source(name)] if name else [s for s in config.sources
                                                           if s.enabled]
-            db = open_db(config.storage_path)
+            cluster = cluster_state(config, settings.get("DXMON_CLUSTER_ROLE") or None,
+                                    settings.getfloat("DXMON_CLUSTER_LEASE", 10.0))
+            # a worker has no archive: its components write to a scratch database
+            worker = cluster is not None and cluster.role == "worker"
+            db = open_db(":memory:" if worker else config.storage_path)
         except DxmonError as exc:
             refuse(exc)
         settings.set("DXMON_CONFIG", str(config.path), priority="addon")
@@ -135,7 +142,9 @@ class DxmonAddon:
                                     ("EXTENSIONS", EXTENSIONS)):
             for path_, order in components.items():
                 settings.setdefault_in_component_priority_dict(setting, path_, order)
-        self.context = CrawlContext(config, sources, db)
+        if cluster is not None:
+            cluster_settings(settings, cluster.role)
+        self.context = CrawlContext(config, sources, db, cluster=cluster)
         # closed after every engine_stopped handler connected before the engine started
         # (the post-crawl processing uses the handle): handlers run in connection order
         self.crawler.signals.connect(self._connect_close, signal=signals.engine_started)
@@ -146,6 +155,51 @@ class DxmonAddon:
     def _close(self) -> None:
         if self.context is not None:
             self.context.db.close()
+
+
+def cluster_state(config: Config, role: str | None, lease: float = 10.0):
+    """This process's cluster side when ``[cluster] redis_url_env`` is set, else None.
+    The URL is read from the environment here and kept out of Scrapy's settings
+    (which Scrapy logs)."""
+    env = config.cluster.redis_url_env
+    if not env:
+        if role == "worker":
+            raise DxmonError("a worker needs [cluster] redis_url_env in the config")
+        return None
+    url = os.environ.get(env)
+    if not url:
+        raise DxmonError(f"[cluster] redis_url_env names ${env}, which is not set")
+    from crawler.cluster import ClusterState
+
+    try:
+        return ClusterState(url, config.cluster.prefix, role or "seeder", lease)
+    except ConnectionError as exc:
+        raise DxmonError(str(exc)) from None
+
+
+def cluster_settings(settings: BaseSettings, role: str) -> None:
+    """Cluster mode: scrapy-redis's scheduler (dxmon's subclass); a worker streams its
+    articles to the writer instead of storing them, and never ends on its own."""
+    settings.set("SCHEDULER", "crawler.cluster.ClusterScheduler", priority="addon")
+    if role == "worker":
+        settings.set("DXMON_PROCESS_AFTER_CRAWL", False, priority="addon")
+        for setting, path_, order in (
+                ("ITEM_PIPELINES", "crawler.pipelines.StorePipeline", None),
+                ("ITEM_PIPELINES", "crawler.cluster.StreamPipeline", 300),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamValidatorsMiddleware", 570),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.LeaseGuardMiddleware", 1),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.middlewares.PolitenessMiddleware", None),
+                ("DOWNLOADER_MIDDLEWARES", "crawler.cluster.StreamPolitenessMiddleware",
+                 DOWNLOADER_MIDDLEWARES["crawler.middlewares.PolitenessMiddleware"]),
+                ("SPIDER_MIDDLEWARES", "crawler.cluster.CycleMiddleware", 950),
+                ("EXTENSIONS", "crawler.cluster.ClusterWorker", 120)):
+            components = settings.getdict(setting)
+            components[path_] = order
+            settings.set(setting, components, priority="addon")
+    else:
+        components = settings.getdict("EXTENSIONS")
+        components["crawler.cluster.ClusterWriter"] = 120
+        settings.set("EXTENSIONS", components, priority="addon")
 
 
 def refuse(exc: DxmonError):

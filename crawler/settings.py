@@ -79,5 +79,12 @@ DXMON_SHAPE_LIMIT = 12  # links of one digit-masked shape followed from non-arti
 DXMON_SITEMAP_DEPTH = 2
 DXMON_SITEMAP_LIMIT = 50
 
+# cluster mode ([cluster] in the config, crawler.cluster): this process's role, "seeder"
+# (the default: the process that owns the archive) or "worker" (set by `dxmon worker`);
+# and the lease time: a worker silent this long is dead (its hosts freed, what it had
+# taken queued again). Every process of a cluster must use the same value.
+DXMON_CLUSTER_ROLE = None
+DXMON_CLUSTER_LEASE = 10.0
+
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

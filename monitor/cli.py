@@ -157,6 +157,31 @@ def cmd_crawl(args) -> int:
     return 0 if outcome.ok else 1
 
 
+def cmd_worker(args) -> int:
+    """Run a cluster crawl worker here: fetch what Redis holds, until SIGTERM/SIGINT.
+
+    Needs only the config and ``[cluster] redis_url_env``'s variable (no archive on
+    this machine): the process that owns the archive (``dxmon crawl``/``serve``)
+    seeds each cycle and stores what the workers send (crawler.cluster)."""
+    config = _config(args)
+    env = config.cluster.redis_url_env
+    if not env:
+        raise DxmonError("dxmon worker needs [cluster] redis_url_env in the config")
+    if not os.environ.get(env):
+        raise DxmonError(f"[cluster] redis_url_env names ${env}, which is not set")
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "news", "-s", "DXMON_CLUSTER_ROLE=worker",
+           "-s", "DXMON_PROCESS_AFTER_CRAWL=False"]
+    if config.path:
+        cmd += ["-s", f"DXMON_CONFIG={Path(config.path).resolve()}"]
+    for setting in args.set:  # Scrapy settings for the crawl (-s LOG_LEVEL=DEBUG)
+        cmd += ["-s", setting]
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    sys.stdout.flush()
+    # this process becomes the crawl (its pid is the worker's: signals reach Scrapy)
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
 def cmd_serve(args) -> int:
     """Crawl each source on its schedule, process, deliver; until SIGTERM/SIGINT."""
     import logging
@@ -632,6 +657,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("crawl", cmd_crawl)
     p.add_argument("--source", help="crawl only this source")
     p.add_argument("--json", action="store_true")
+    p = add("worker", cmd_worker)
+    p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a Scrapy setting for the crawl process (repeatable)")
     p = add("serve", cmd_serve)
     p.add_argument("--web", action="store_true", help="serve the web view beside the scheduler")
     p.add_argument("--host", help="the web view's address (default [web] host, 127.0.0.1)")
@@ -660,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backup", help="back up to this new file (default: a dated file in "
                    "[maintenance] backup_dir, if set)")
     p.add_argument("--quick", action="store_true",
-                   help="PRAGMA quick_check instead of the full integrity_check")
+                   help="the quick check (quick_check) instead of the full one")
     p.add_argument("--no-merge", action="store_true", help="leave the search index as it is")
     p.add_argument("--json", action="store_true")
     p = add("detect", cmd_detect)

@@ -21,6 +21,7 @@ pytest_plugins = [
 SLOW_FIRST = [
     "tests/test_maintenance.py",       # a 20k-article archive (whole), a writer process, ~15 s
     "tests/test_serve_e2e.py",         # `dxmon serve` stories, 35-70 s each
+    "tests/test_cluster.py",           # redis-server + 3 workers per test, 20-60 s each
     "tests/test_web_browser.py",       # a crawled archive, dxmon web and Chromium (whole)
     "tests/test_timeline.py",          # every corpus page crawled, ~30 s
     "tests/test_packaging.py",         # builds the wheel once (whole), ~30 s

@@ -62,6 +62,10 @@ def test_only_the_newest_candidates_are_ranked(tmp_path):
     assert ranked_ids(db, "du lieu", limit=3, candidates=100)[0] == old_title
     assert ranked_ids(db, "du lieu", limit=3, candidates=5) == newer[::-1][:3]
     assert old_title not in ranked_ids(db, "du lieu", limit=10, candidates=5)
+    # beyond the ranking window it follows the ranked ones, newest first
+    assert ranked_ids(db, "du lieu", limit=10, candidates=100, window=3) == [
+        *newer[::-1], old_title]
+    assert ranked_ids(db, "du lieu", limit=10, candidates=100, window=5)[0] == old_title
 
 
 def test_diacritics_prefix_and_no_match(tmp_path):
@@ -80,7 +84,7 @@ def _tokens(text: str) -> list[str]:
     return text.lower().replace(".", " ").split()
 
 
-def _reference(docs, words, limit, candidates):
+def _reference(docs, words, limit, candidates, window):
     """What ranked_ids promises, computed from the documents' own words."""
     def has_all(tokens):
         return all(w in tokens for w in words)
@@ -92,6 +96,8 @@ def _reference(docs, words, limit, candidates):
     pool = matches[:candidates]
 
     def tier(d):
+        if pool and d[0] < pool[0][0] - window:  # beyond the ranking window
+            return 4
         if len(words) == 1:
             return 0 if words[0] in d[1] else 3
         return (0 if phrase(d[1]) else 1 if has_all(d[1]) else 2 if phrase(d[2]) else 3)
@@ -105,16 +111,17 @@ WORDS = st.lists(st.sampled_from(VOCAB), min_size=1, max_size=6)
 @settings(max_examples=30, deadline=None)
 @given(docs=st.lists(st.tuples(WORDS, WORDS), min_size=1, max_size=10),
        query=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=3),
-       limit=st.integers(1, 6), candidates=st.integers(1, 8))
-def test_ranking_matches_its_definition(docs, query, limit, candidates):
+       limit=st.integers(1, 6), candidates=st.integers(1, 8), window=st.integers(0, 12))
+def test_ranking_matches_its_definition(docs, query, limit, candidates, window):
     with tempfile.TemporaryDirectory() as tmp:
         db = open_db(Path(tmp) / "a.db")
         stored = []
         for n, (title, text) in enumerate(docs, 1):
             article_id = _store(db, n, " ".join(title).capitalize(), " ".join(text))
             stored.append((article_id, _tokens(" ".join(title)), _tokens(" ".join(text))))
-        got = ranked_ids(db, " ".join(query), limit=limit, candidates=candidates)
-        assert got == _reference(stored, query, limit, candidates)
+        got = ranked_ids(db, " ".join(query), limit=limit, candidates=candidates,
+                         window=window)
+        assert got == _reference(stored, query, limit, candidates, window)
         assert len(got) == len(set(got))
         db.close()
 

@@ -118,6 +118,8 @@ class NewsSpider(scrapy.Spider):
     async def start(self):
         self._use(crawl_context(self.crawler))
         self.reader = PageReader(self.extract_workers)
+        if self._cluster_worker():  # a cluster worker's requests come from Redis
+            return
         db = self.context.db
         self.window = timedelta(days=self.dxmon_config.revisit_days)
         self._due_revisits(db)
@@ -145,6 +147,36 @@ class NewsSpider(scrapy.Spider):
     def owns(self, source: str, url: str) -> bool:
         """Whether ``url`` is http(s) on one of the hosts of the source named ``source``."""
         return self.context.owns(source, url)
+
+    # --- cluster mode (crawler.cluster): a worker crawls what the seeder pushed ---------
+
+    def _cluster_worker(self) -> bool:
+        cluster = self.context.cluster
+        return cluster is not None and cluster.role == "worker"
+
+    def _cluster_cycle(self, response) -> None:
+        """A worker lives through many cycles: per-crawl limits and sets start again
+        with each new one, and a page's sweep flag is its seeder's."""
+        from crawler.cluster import CYCLE
+
+        cycle = response.meta.get(CYCLE, 0)
+        if cycle > getattr(self, "cycle", 0):
+            self.cycle = cycle
+            for state in (self.pages, self.discovered, self.sitemaps, self.shapes, self.seen):
+                state.clear()
+        name = response.meta[meta_keys.SOURCE]
+        self.sweep[name] = bool(response.meta.get(meta_keys.SWEEP))
+
+    def _cluster_unknown(self, links) -> list:
+        """A worker skips stored articles by asking Redis (one round trip per page):
+        the links whose article is not stored yet."""
+        from crawler.cluster import unknown_links
+
+        links = list(links)
+        unknown = unknown_links(self.context.cluster, links)
+        if skipped := len(links) - len(unknown):
+            self.crawler.stats.inc_value("dxmon/known_skipped", skipped)
+        return unknown
 
     def _due_revisits(self, db) -> None:
         """The young articles of the crawled sources due now (``self.revisits``), by
@@ -245,7 +277,10 @@ class NewsSpider(scrapy.Spider):
                     continue
                 canonical = canonical_url(url)
             pairs.append((url, canonical))
-        known = self._known(pairs) if kind == "article" and lookup else set()
+        if kind == "article" and lookup and self._cluster_worker():  # no SQLite: Redis
+            pairs, known = self._cluster_unknown(pairs), set()
+        else:
+            known = self._known(pairs) if kind == "article" and lookup else set()
         for url, canonical in pairs:
             request = self._follow(url, source, kind, depth, via, canonical,
                                    known=canonical in known)
@@ -280,6 +315,8 @@ class NewsSpider(scrapy.Spider):
     # --- parsing ------------------------------------------------------------------
 
     def _source(self, response) -> Source:
+        if self._cluster_worker():
+            self._cluster_cycle(response)
         return self.named[response.meta[meta_keys.SOURCE]]
 
     @staticmethod
