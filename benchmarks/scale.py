@@ -26,14 +26,21 @@ At each size (``--sizes``), the table gets, dxmon / plain:
 * bytes/article: file + WAL after a checkpoint, over the articles stored;
 * crawl: an unchanged re-crawl of a one-page test portal (another source than the
   archive's, its one article already known), a real ``scrapy crawl news`` process, its
-  wall time and peak RSS (``wait4``); the plain column is the same crawl against an
-  archive holding only that article;
+  wall time and peak RSS (its own ``VmHWM``, polled: see :func:`run_process`); the plain
+  column is the same crawl against an archive holding only that article;
 * search p50/p95 over a fixed query set (:data:`benchmarks.scale_corpus.QUERIES`:
   common, mid and rare words, with and without diacritics) through
   ``storage.articles.search_articles`` vs plain ``MATCH ... ORDER BY rank LIMIT 20``;
 * CLI whole-process times (``dxmon search``, ``sessions``, ``status``, ``articles``),
   next to ``python -c pass`` (and a plain search script for ``search``);
 * build time and rate of the step.
+
+``--fill-above N`` (for the big steps): growth beyond N items is written by a bulk
+filler, all but the last ``--window`` items before each size, which go through the store
+path as above, so store ms/article is still the store path's on an archive of that size.
+The filler writes the store path's rows (see "filling" below for its two differences:
+random MinHash values, word-cached folding); the output and results.json say which
+items of which size were filled.
 
 The archive is kept in ``--dir`` (and can be grown further by a later run: it continues
 from the size it holds); results in ``DIR/results.json``; ``--plot cost.png`` draws
@@ -326,6 +333,244 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
     return window, time.perf_counter() - began, failures
 
 
+# --- filling (the big steps' bulk) --------------------------------------------------------
+#
+# With --fill-above N, growth beyond N items is written by this bulk filler, and only the
+# last --window items before each size go through the store path (timed as above): a
+# crawl-built 1M archive takes hours on 2 cores (100-250 articles/s). The filler's rate,
+# measured on this 2-core machine (shared, 30-60k archives): 800-1,300 items/s, under
+# the 2,000/s aimed at; it is CPU-bound, ~1.3 ms of CPU an item (generating the item and
+# its forms 0.6 ms in the pool, dxmon's rows 0.43 ms and plain's 0.29 ms in the writer,
+# mostly FTS5 tokenising), so two cores cannot give more than ~1,500/s.
+# The filler writes what the store path writes for the same items, in the same tables
+# and shapes (storage.articles._insert_article, storage.neardup.add_bands,
+# storage.crawl_state.schedule_revisit / record_validators), with executemany in one
+# transaction a chunk; edits (~2 %) go through the store path itself (they update an
+# earlier article: versions, search 'delete', bands). Two differences, said in the
+# output and results.json:
+# * a filled article's MinHash is random uint32 values of the right shape (the real
+#   signature costs ~2.5 ms an article); its band keys are made from them by
+#   storage.neardup.band_keys_of, so they are as random as real ones, but no filled
+#   copy is found near its original: every filled article is its own cluster;
+# * the folded search text is built word by word through a cache of core.text's own
+#   normalize_line and fold (exact for this generator's text: checked on a sample of
+#   every chunk against normalize + fold of the whole text, which stops the run if not).
+
+FILL_CHUNK = 5000  # items per task of the filling pool
+FILL_TX = 20_000  # items per transaction: each transaction dirties pages all over the
+# random-key band table (at 1M, 32M keys on ~160k pages); the more items share it, the
+# fewer WAL frames an item costs (5k items dirty ~63 % of those pages, 20k ~98 %)
+FILL_CACHE_KIB = 1024 * 1024  # the archive's page cache while filling (then restored):
+# a transaction's dirty pages stay in it instead of spilling to the WAL twice
+
+
+class _Forms:
+    """``normalize(text)`` and ``fold(normalize(text))`` of a published text, a word at
+    a time through caches (a line with odd spacing or dashes goes whole through
+    ``normalize_line``: spacing rules look across words)."""
+
+    LIMIT = 400_000  # cached words per table before it is cleared (memory stays bounded)
+
+    def __init__(self):
+        from core import text as core_text
+
+        self.t = core_text
+        self.norm: dict[str, str] = {}
+        self.fold: dict[str, str] = {}
+
+    def _word(self, table: dict, fn, word: str) -> str:
+        try:
+            return table[word]
+        except KeyError:
+            if len(table) > self.LIMIT:
+                table.clear()
+            value = table[word] = fn(word)
+            return value
+
+    def __call__(self, published: str) -> tuple[str, str]:
+        t = self.t
+        lines, folded = [], []
+        for line in published.split("\n"):
+            if t._ODD_SPACING.search(line) or t._INVISIBLE.search(line):
+                line = t.normalize_line(line)
+                if not line:
+                    continue
+                words = line.split(" ")
+            else:
+                words = [self._word(self.norm, t.normalize_line, w) for w in line.split(" ")]
+                line = " ".join(words)
+            lines.append(line)
+            folded.append(" ".join([self._word(self.fold, t.fold, w) for w in words]))
+        return "\n".join(lines), "\n".join(folded)
+
+
+_FORMS: _Forms | None = None
+
+
+def fill_chunk(seed: int, start: int, end: int) -> list[tuple]:
+    """Items ``start``..``end`` as the filler writes them: ``("row", fields, plain row)``
+    for a new article (a story or a copy), ``("edit", pipeline item, plain row)`` for an
+    edit (prepared in full: it goes through the store path)."""
+    import hashlib
+
+    from benchmarks.scale_corpus import START, STEP_S, item
+    from core.text import fold, normalize, published, published_title
+
+    global _FORMS
+    if _FORMS is None:
+        _FORMS = _Forms()
+    out = []
+    for i in range(start, end):
+        it = item(seed, i)
+        ext = it.extracted
+        when = ext.published_at.isoformat(timespec="seconds")
+        if it.kind == "edit":
+            whole = prepare_chunk(seed, i, i + 1)[0]
+            out.append(("edit", whole[0], whole[1]))
+            continue
+        text, title = published(ext.text), published_title(ext.title)
+        matching, search_text = _FORMS(text)
+        if i % 97 == 0:  # the word-by-word forms are the whole text's (else: stop)
+            exact = normalize(text)
+            if (matching, search_text) != (exact, fold(exact)):
+                raise RuntimeError(f"the filler's folded text of item {i} is not core.text's")
+        # the batch's clock, as the store path's: the stored_at of its batch's last item
+        seen = START + timedelta(seconds=STEP_S * min(i // BATCH * BATCH + BATCH - 1, end - 1))
+        fields = (it.source, ext.canonical_url, ext.url, it.variants, title,
+                  published_title(ext.author) or None, when, text,
+                  hashlib.sha256(matching.encode("utf-8")).hexdigest(), ext.site_name,
+                  fold(normalize(title)), search_text, it.etag, seen.isoformat())
+        out.append(("row", fields, (ext.canonical_url, title, text, when)))
+    return out
+
+
+# record_validators' statement (storage/crawl_state.py), for executemany
+_VALIDATORS_SQL = (
+    "INSERT INTO fetch_state (url, etag, last_modified, content_hash, fetched_at, "
+    "checked_at, unchanged) VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET "
+    "etag = excluded.etag, last_modified = excluded.last_modified, "
+    "content_hash = COALESCE(excluded.content_hash, content_hash), "
+    "fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, unchanged = 0")
+
+
+def fill_write(db, writer: Writer, parts: list[tuple], rng) -> tuple[int, int]:
+    """One chunk of :func:`fill_chunk` into the archive: the new articles in one
+    transaction, then the edits through the store path. (articles written, edits)."""
+    import numpy as np
+
+    from storage.crawl_state import _NEXT_CHECK
+    from storage.neardup import NUM_PERM, band_keys_of
+    from storage.schema import transaction
+
+    rows = [p[1] for p in parts if p[0] == "row"]
+    edits = [p[1] for p in parts if p[0] == "edit"]
+    window = getattr(writer.pipeline, "window", None) or timedelta(days=30)
+    if rows:
+        minhash = rng.integers(0, 2**32, size=(len(rows), NUM_PERM), dtype=np.uint32)
+        keys = band_keys_of(minhash).tolist()
+        with transaction(db):
+            first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM articles").fetchone()[0]
+            ids = range(first, first + len(rows))
+            conn = db.conn
+            conn.executemany("INSERT OR IGNORE INTO sources (name) VALUES (?)",
+                             [(s,) for s in sorted({r[0] for r in rows})])
+            conn.executemany(
+                "INSERT INTO articles (id, url, source, title, author, published_at, text, "
+                "content_hash, site_name, related, first_seen, last_seen, processed_hash, "
+                "cluster_id, minhash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?)",
+                [(aid, r[1], r[0], r[4], r[5], r[6], r[7], r[8], r[9], r[13], r[13], r[8], aid,
+                  minhash[k].tobytes()) for k, (aid, r) in enumerate(zip(ids, rows, strict=True))])
+            conn.executemany(  # schedule_revisit's statement
+                f"UPDATE articles SET next_check_at = "
+                f"{_NEXT_CHECK.format(last='julianday(:at)')} WHERE id = :id",
+                [{"at": r[13], "window": window / timedelta(days=1), "id": aid}
+                 for aid, r in zip(ids, rows, strict=True)])
+            conn.executemany(
+                "INSERT OR IGNORE INTO article_urls (url, article_id, first_seen) VALUES (?, ?, ?)",
+                [(url, aid, r[13]) for aid, r in zip(ids, rows, strict=True)
+                 for url in dict.fromkeys([r[1], r[2], *r[3]])])
+            conn.executemany("INSERT INTO article_versions (article_id, content_hash, seen_at) "
+                             "VALUES (?, ?, ?)",
+                             [(aid, r[8], r[13]) for aid, r in zip(ids, rows, strict=True)])
+            conn.executemany("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
+                             [(aid, r[10], r[11]) for aid, r in zip(ids, rows, strict=True)])
+            conn.executemany("INSERT OR IGNORE INTO minhash_bands (key, article_id) VALUES (?, ?)",
+                             sorted((key, aid) for aid, ks in zip(ids, keys, strict=True)
+                                    for key in ks))
+            conn.executemany(_VALIDATORS_SQL, [(r[2], r[12], None, None, r[13], r[13])
+                                               for r in rows])
+    for item in edits:  # the store path, one batch each (its clock: the edit's own)
+        ids_, failed = writer.write([item], item["stored_at"])
+        if failed:
+            raise RuntimeError(f"an edit failed to store: {item['url']}")
+        mark_processed(db, ids_)
+    return len(rows), len(edits)
+
+
+def fill(db, writer: Writer, plain, seed: int, target: int, workers: int,
+         log=print) -> dict:
+    """Items position..``target`` through the bulk filler (the archive and the
+    baseline); what was filled and how fast."""
+    import numpy as np
+
+    start = position(plain)
+    began = time.perf_counter()
+    last_log = began
+    written = edits = 0
+    waited = dxmon_s = plain_s = 0.0  # the writer's time: waiting for rows, writing each
+    rng = np.random.default_rng([seed, start])
+    context = multiprocessing.get_context("spawn")
+    cache = db.execute("PRAGMA cache_size").fetchone()[0]
+    plain_cache = plain.conn.execute("PRAGMA cache_size").fetchone()[0]
+    for conn in (db.conn, plain.conn):  # (both archives: the same help)
+        conn.execute(f"PRAGMA cache_size = -{FILL_CACHE_KIB}")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        chunks: deque = deque()
+        next_chunk = start
+
+        def submit():
+            nonlocal next_chunk
+            while len(chunks) < workers + 1 and next_chunk < target:
+                end = min(next_chunk + FILL_CHUNK, target)
+                chunks.append((end, pool.submit(fill_chunk, seed, next_chunk, end)))
+                next_chunk = end
+
+        submit()
+        parts: list[tuple] = []
+        while chunks:
+            end, future = chunks.popleft()
+            t0 = time.perf_counter()
+            parts += future.result()
+            t1 = time.perf_counter()
+            submit()
+            if len(parts) < FILL_TX and chunks:
+                waited += t1 - t0
+                continue
+            n, e = fill_write(db, writer, parts, rng)
+            t2 = time.perf_counter()
+            written, edits = written + n, edits + e
+            plain_batch(plain, [p[2] for p in parts], end)
+            waited, dxmon_s, plain_s = (waited + t1 - t0, dxmon_s + t2 - t1,
+                                        plain_s + time.perf_counter() - t2)
+            parts = []
+            if time.perf_counter() - last_log > 30:
+                last_log = time.perf_counter()
+                rate = (end - start) / (last_log - began)
+                log(f"  ... filled {end:,} items ({rate:,.0f}/s, "
+                    f"{(target - end) / rate / 60:.1f} min to {target:,})")
+    db.execute(f"PRAGMA cache_size = {cache}")  # the store path's window: its own cache
+    plain.conn.execute(f"PRAGMA cache_size = {plain_cache}")
+    for conn in (db.conn, plain.conn):
+        conn.execute("PRAGMA shrink_memory")
+    wall = time.perf_counter() - began
+    return {"from": start, "to": target, "items": target - start, "articles": written,
+            "edits_through_store_path": edits, "s": wall,
+            "items_per_s": (target - start) / wall if wall else None,
+            "writer_waited_s": waited, "dxmon_write_s": dxmon_s, "plain_write_s": plain_s,
+            "how": "bulk filler (benchmarks/scale.py fill): same tables and rows as the "
+                   "store path, random MinHash (own cluster), edits through the store path"}
+
+
 # --- measuring ---------------------------------------------------------------------------
 
 
@@ -393,27 +638,52 @@ def measure_search(archive: Path, plain_path: Path, runs: int) -> dict:
     return out
 
 
+def _vm_hwm_kib(pid: int) -> int | None:
+    """The process's own peak resident set (``VmHWM`` of /proc/PID/status, KiB), or None
+    once it has exited (a zombie has no memory to report) or if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def run_process(cmd: list[str], env: dict, cwd: Path, timeout: float = 1800
-                ) -> tuple[float, float, int, str]:
-    """(wall s, peak RSS MiB of the process and its children, exit code, stderr tail)."""
+                ) -> tuple[float, float | None, int, str]:
+    """(wall s, peak RSS MiB of the process itself, exit code, stderr tail).
+
+    The peak is the child's own ``VmHWM``, read from /proc every ~2 ms while it runs (the
+    last value read before it exits). Not ``ru_maxrss`` from ``wait4``: on Linux a child's
+    ru_maxrss starts at its parent's RSS at fork, and this benchmark holds ~1 GB of
+    mmapped archive after searching, so every child showed ~1 GB. VmHWM belongs to the
+    process image (reset by exec), so it is the crawl's own. Its children (the crawl's
+    page-reading workers) are not counted. Growth in the last ~2 ms before exit is
+    missed; None where /proc cannot be read."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
         deadline = start + timeout
+        peak = None
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            hwm = _vm_hwm_kib(proc.pid)
+            if hwm is not None:
+                peak = hwm
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
                 proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
+                pid, status, _ = os.wait4(proc.pid, 0)
                 break
-            time.sleep(0.005)
+            time.sleep(0.002)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read()[-3000:].decode("utf-8", "replace")
-    return wall, usage.ru_maxrss / 1024, proc.returncode, tail
+    return wall, None if peak is None else peak / 1024, proc.returncode, tail
 
 
 def crawl_once(config: Path, db_path: Path) -> dict:
@@ -646,6 +916,18 @@ def table(steps: list[dict]) -> str:
                  + " | – | – |")
     rows = [f"{s['articles']:,} / {s['plain_rows']:,}" for s in steps]
     lines.append("| articles stored (rows) | " + " | ".join(rows) + " | – | – |")
+    if any(s.get("filled") for s in steps):
+        cells = [f"{s['filled']['from']:,}–{s['filled']['to']:,} "
+                 f"({s['filled']['items_per_s']:,.0f}/s)" if s.get("filled") else "none"
+                 for s in steps]
+        lines.append("| items written by the bulk filler, not the store path | "
+                     + " | ".join(cells) + " | – | – |")
+        lines.append("")
+        lines.append("Filled sizes: the items in the last row were written by the bulk filler "
+                     "(the store path's rows, with executemany; a random MinHash each, so "
+                     "no filled copy is clustered with its original; edits through the store "
+                     "path); the last window before each size went through the store path "
+                     "and is what store ms/article measures.")
     return "\n".join(lines)
 
 
@@ -709,16 +991,17 @@ def cluster_mode(workers: str) -> int:
     return 0
 
 
+def parse_size(part: str) -> int:
+    part = part.strip().lower()
+    mult = {"k": 1000, "m": 1_000_000}.get(part[-1:], 1)
+    number = int(float(part[:-1] if mult > 1 else part) * mult)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"sizes must be positive: {part}")
+    return number
+
+
 def parse_sizes(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        mult = {"k": 1000, "m": 1_000_000}.get(part[-1:], 1)
-        number = int(float(part[:-1] if mult > 1 else part) * mult)
-        if number <= 0:
-            raise argparse.ArgumentTypeError(f"sizes must be positive: {part}")
-        out.append(number)
-    return sorted(set(out))
+    return sorted({parse_size(part) for part in text.split(",")})
 
 
 def main(argv=None) -> int:
@@ -732,6 +1015,11 @@ def main(argv=None) -> int:
                         help="store cost measured over the last N items before each size")
     parser.add_argument("--prep-workers", type=int, default=1,
                         help="processes preparing articles beside the writer (default 1)")
+    parser.add_argument("--fill-above", type=parse_size, default=None, metavar="N",
+                        help="growth beyond N items is written by the bulk filler, all but "
+                        "the last --window items before each size (see 'filling')")
+    parser.add_argument("--fill-workers", type=int, default=2,
+                        help="processes making the filler's rows (default 2)")
     parser.add_argument("--search-runs", type=int, default=7)
     parser.add_argument("--cli-runs", type=int, default=3)
     parser.add_argument("--no-crawl", action="store_true", help="skip the crawl measurement")
@@ -799,14 +1087,34 @@ def run(args) -> int:
             if size < at:
                 print(f"{size:,}: the archive already holds {at:,} items; skipped")
                 continue
+            filled = None
+            if args.fill_above is not None and size - args.window > max(at, args.fill_above):
+                fill_from = max(at, args.fill_above)
+                if fill_from > at:
+                    print(f"growing to {fill_from:,} through the store path (before the "
+                          "fill)", flush=True)
+                    grow(db, writer, plain, args.seed, fill_from, fill_from, args.prep_workers)
+                print(f"filling {fill_from:,} to {size - args.window:,} (bulk filler)",
+                      flush=True)
+                filled = fill(db, writer, plain, args.seed, size - args.window,
+                              args.fill_workers)
+                print(f"filled {filled['items']:,} items in {filled['s']:.0f} s "
+                      f"({filled['items_per_s']:,.0f}/s; the writer waited "
+                      f"{filled['writer_waited_s']:.0f} s for rows, wrote dxmon's in "
+                      f"{filled['dxmon_write_s']:.0f} s, plain's in "
+                      f"{filled['plain_write_s']:.0f} s)", flush=True)
+                at = size - args.window
             window_start = max(size - args.window, previous, at)
             print(f"growing to {size:,} (store cost timed from item {window_start:,})",
                   flush=True)
             window, wall, failures = grow(db, writer, plain, args.seed, size, window_start,
                                           args.prep_workers)
+            if filled:
+                wall += filled["s"]
             at = size
             steps[size] = measure(size, archive, plain_path, db, plain, window, wall,
                                   failures, args)
+            steps[size]["filled"] = filled
             previous = size
             steps[size]["writer"] = writer.path
             steps[size]["code"] = code_version()

@@ -144,3 +144,92 @@ def test_a_later_run_continues_the_same_archive(built, tmp_path):
     step = results["steps"]["800"]
     edits = sum(1 for i in range(800) if kind(16, i) == "edit")
     assert step["articles"] == step["plain_rows"] == 800 - edits
+
+
+# --- the bulk filler (--fill-above): the big steps' growth, then the store path's window --
+
+FILLED = (300, 900)  # 300 through the store path, 300-700 filled, 700-900 the store path
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("filled")
+    result = run_scale(folder, "--sizes", ",".join(map(str, FILLED)), "--fill-above", "300",
+                       "--no-crawl", "--no-cli")
+    return folder, result.stdout, json.loads((folder / "results.json").read_text())
+
+
+def _filled_story(folder: Path) -> tuple[str, str]:
+    """A filled story (a ``new`` item of 300-700, not edited later): its URL and a query
+    of the words of its lead sentence."""
+    for i in range(650, 300, -1):
+        it = item(16, i)
+        edited = any(kind(16, j) == "edit" and item(16, j).extracted.canonical_url
+                     == it.extracted.canonical_url for j in range(i + 1, FILLED[-1]))
+        if it.kind == "new" and not edited:
+            words = it.extracted.text.split("\n")[0].split()[:14]
+            return it.extracted.canonical_url, " ".join(w.strip("().,:“”") for w in words)
+    raise AssertionError("no filled story")
+
+
+def test_filled_sizes_say_so_and_hold_what_the_baseline_holds(filled):
+    folder, stdout, results = filled
+    assert results["steps"]["300"]["filled"] is None
+    fill = results["steps"]["900"]["filled"]
+    assert (fill["from"], fill["to"], fill["items"]) == (300, 700, 400)
+    assert fill["items_per_s"] > 0 and "random MinHash" in fill["how"]
+    assert "| items written by the bulk filler, not the store path | none | 300–700" in stdout
+    assert results["steps"]["900"]["window_items"] == 200  # the store path's, timed
+    edits = sum(1 for i in range(FILLED[-1]) if kind(16, i) == "edit")
+    step = results["steps"]["900"]
+    assert step["articles"] == step["plain_rows"] == FILLED[-1] - edits
+    db = sqlite3.connect(folder / "archive.db")
+    plain = sqlite3.connect(folder / "plain.db")
+    try:
+        rows = plain.execute("SELECT url, title, text FROM articles").fetchall()
+        for url, title, text in rows:  # every article, filled or not, as the baseline's
+            got = db.execute("SELECT a.title, a.text FROM article_urls u JOIN articles a "
+                             "ON a.id = u.article_id WHERE u.url = ?", [url]).fetchone()
+            assert got == (title, text), url
+        # the store path's shapes: a version row, 32 bands, the fetched URL's validators
+        for table, per_article in (("article_versions", 1), ("minhash_bands", 32)):
+            counts = {n for (n,) in db.execute(
+                f"SELECT COUNT(t.article_id) FROM articles a LEFT JOIN {table} t "
+                "ON t.article_id = a.id GROUP BY a.id")}
+            assert min(counts) >= per_article, (table, counts)
+        assert db.execute("SELECT COUNT(*) FROM articles WHERE processed_hash IS NOT "
+                          "content_hash OR cluster_id IS NULL OR length(minhash) != 512"
+                          ).fetchone()[0] == 0
+        fetched = {item(16, i).extracted.url for i in range(FILLED[-1])}
+        assert fetched <= {u for (u,) in db.execute("SELECT url FROM fetch_state")}
+        assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        # raises (SQLITE_CORRUPT_VTAB) if the index disagrees with itself; the edits of
+        # filled articles took their old entries out with the filled folded text
+        db.execute("INSERT INTO articles_search (articles_search, rank) "
+                   "VALUES ('integrity-check', 1)")
+    finally:
+        db.close()
+        plain.close()
+
+
+def test_a_filled_article_is_found_by_dxmon_search_and_by_the_baseline(filled):
+    folder, _, _ = filled
+    url, query = _filled_story(folder)
+    db = open_db(folder / "archive.db", readonly=True)
+    plain = sqlite3.connect(folder / "plain.db")
+    try:
+        assert url in {r["url"] for r in search_articles(db, query, limit=50)}
+        assert url in {r["url"] for r in search_articles(db, fold(query), limit=50)}
+        assert url in {r[0] for r in plain.execute(
+            "SELECT a.url FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid "
+            "WHERE articles_fts MATCH ?", [plain_match(query)])}
+    finally:
+        db.close()
+        plain.close()
+    config = folder / "search.toml"
+    config.write_text(f'[storage]\npath = "{folder / "archive.db"}"\n', encoding="utf-8")
+    dxmon = Path(sys.executable).with_name("dxmon")
+    cli = subprocess.run([str(dxmon), "search", *fold(query).split(), "--limit", "50",
+                          "--config", str(config)], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert url in cli.stdout
