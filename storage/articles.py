@@ -56,15 +56,6 @@ def known_url(db: sqlite_utils.Database, url: str) -> int | None:
     return row[0] if row else None
 
 
-def known_urls(db: sqlite_utils.Database, source: str | None = None) -> set[str]:
-    """Every URL that led to a stored article (of ``source``, if given)."""
-    if source is None:
-        return {r[0] for r in db.execute("SELECT url FROM article_urls")}
-    return {r[0] for r in db.execute(
-        "SELECT u.url FROM article_urls u JOIN articles a ON a.id = u.article_id "
-        "WHERE a.source = ?", [source])}
-
-
 @dataclass(frozen=True)
 class Prepared:
     """An extracted article in the form it is stored, computed without the database
