@@ -39,7 +39,7 @@ At each size (``--sizes``), the table gets, dxmon / plain:
 filler, all but the last ``--window`` items before each size, which go through the store
 path as above, so store ms/article is still the store path's on an archive of that size.
 The filler writes the store path's rows (see "filling" below for its two differences:
-random MinHash values, word-cached folding); the output and results.json say which
+random MinHash values but in the last two weeks before a size, word-cached folding); the output and results.json say which
 items of which size were filled.
 
 The archive is kept in ``--dir`` (and can be grown further by a later run: it continues
@@ -351,7 +351,11 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
 # * a filled article's MinHash is random uint32 values of the right shape (the real
 #   signature costs ~2.5 ms an article); its band keys are made from them by
 #   storage.neardup.band_keys_of, so they are as random as real ones, but no filled
-#   copy is found near its original: every filled article is its own cluster;
+#   copy is found near its original: every filled article is its own cluster. Except
+#   the last FILL_REAL_DAYS before each size: those get their real MinHash, so the
+#   near-duplicate window the measured store path looks in (storage.neardup: the
+#   article's week and the weeks either side) holds the buckets a store-path archive
+#   would (stock phrases shared by hundreds of stories), not random ones;
 # * the folded search text is built word by word through a cache of core.text's own
 #   normalize_line and fold (exact for this generator's text: checked on a sample of
 #   every chunk against normalize + fold of the whole text, which stops the run if not).
@@ -360,6 +364,7 @@ FILL_CHUNK = 5000  # items per task of the filling pool
 FILL_TX = 20_000  # items per transaction: each transaction dirties pages all over the
 # random-key band table (at 1M, 32M keys on ~160k pages); the more items share it, the
 # fewer WAL frames an item costs (5k items dirty ~63 % of those pages, 20k ~98 %)
+FILL_REAL_DAYS = 15  # (see above: the candidate window, two weeks back, and a day)
 FILL_CACHE_KIB = 1024 * 1024  # the archive's page cache while filling (then restored):
 # a transaction's dirty pages stay in it instead of spilling to the WAL twice
 
@@ -407,14 +412,16 @@ class _Forms:
 _FORMS: _Forms | None = None
 
 
-def fill_chunk(seed: int, start: int, end: int) -> list[tuple]:
+def fill_chunk(seed: int, start: int, end: int, real_from: int) -> list[tuple]:
     """Items ``start``..``end`` as the filler writes them: ``("row", fields, plain row)``
     for a new article (a story or a copy), ``("edit", pipeline item, plain row)`` for an
-    edit (prepared in full: it goes through the store path)."""
+    edit (prepared in full: it goes through the store path). Items from ``real_from``
+    on get their real MinHash (the last field; else None: random)."""
     import hashlib
 
     from benchmarks.scale_corpus import START, STEP_S, item
     from core.text import fold, normalize, published, published_title
+    from storage.neardup import signature
 
     global _FORMS
     if _FORMS is None:
@@ -439,7 +446,8 @@ def fill_chunk(seed: int, start: int, end: int) -> list[tuple]:
         fields = (it.source, ext.canonical_url, ext.url, it.variants, title,
                   published_title(ext.author) or None, when, text,
                   hashlib.sha256(matching.encode("utf-8")).hexdigest(), ext.site_name,
-                  fold(normalize(title)), search_text, it.etag, seen.isoformat())
+                  fold(normalize(title)), search_text, it.etag, seen.isoformat(),
+                  signature(matching).tobytes() if i >= real_from else None)
         out.append(("row", fields, (ext.canonical_url, title, text, when)))
     return out
 
@@ -459,7 +467,7 @@ def fill_write(db, writer: Writer, parts: list[tuple], rng) -> tuple[int, int]:
     import numpy as np
 
     from storage.crawl_state import _NEXT_CHECK
-    from storage.neardup import NUM_PERM, band_keys_of
+    from storage.neardup import ADD_BAND_SQL, NUM_PERM, band_keys_of, epoch_of
     from storage.schema import transaction
 
     rows = [p[1] for p in parts if p[0] == "row"]
@@ -467,7 +475,10 @@ def fill_write(db, writer: Writer, parts: list[tuple], rng) -> tuple[int, int]:
     window = getattr(writer.pipeline, "window", None) or timedelta(days=30)
     if rows:
         minhash = rng.integers(0, 2**32, size=(len(rows), NUM_PERM), dtype=np.uint32)
-        keys = band_keys_of(minhash).tolist()
+        for k, r in enumerate(rows):
+            if r[14] is not None:
+                minhash[k] = np.frombuffer(r[14], dtype=np.uint32)
+        keys = band_keys_of(minhash, np.array([epoch_of(r[6], r[13]) for r in rows])).tolist()
         with transaction(db):
             first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM articles").fetchone()[0]
             ids = range(first, first + len(rows))
@@ -494,7 +505,7 @@ def fill_write(db, writer: Writer, parts: list[tuple], rng) -> tuple[int, int]:
                              [(aid, r[8], r[13]) for aid, r in zip(ids, rows, strict=True)])
             conn.executemany("INSERT INTO articles_search (rowid, title, text) VALUES (?, ?, ?)",
                              [(aid, r[10], r[11]) for aid, r in zip(ids, rows, strict=True)])
-            conn.executemany("INSERT OR IGNORE INTO minhash_bands (key, article_id) VALUES (?, ?)",
+            conn.executemany(ADD_BAND_SQL,  # (the store path's: a bucket takes 50 at most)
                              sorted((key, aid) for aid, ks in zip(ids, keys, strict=True)
                                     for key in ks))
             conn.executemany(_VALIDATORS_SQL, [(r[2], r[12], None, None, r[13], r[13])
@@ -518,7 +529,10 @@ def fill(db, writer: Writer, plain, seed: int, target: int, workers: int,
     last_log = began
     written = edits = 0
     waited = dxmon_s = plain_s = 0.0  # the writer's time: waiting for rows, writing each
+    from benchmarks.scale_corpus import STEP_S
+
     rng = np.random.default_rng([seed, start])
+    real_items = FILL_REAL_DAYS * 86400 // STEP_S
     context = multiprocessing.get_context("spawn")
     cache = db.execute("PRAGMA cache_size").fetchone()[0]
     plain_cache = plain.conn.execute("PRAGMA cache_size").fetchone()[0]
@@ -532,7 +546,8 @@ def fill(db, writer: Writer, plain, seed: int, target: int, workers: int,
             nonlocal next_chunk
             while len(chunks) < workers + 1 and next_chunk < target:
                 end = min(next_chunk + FILL_CHUNK, target)
-                chunks.append((end, pool.submit(fill_chunk, seed, next_chunk, end)))
+                chunks.append((end, pool.submit(fill_chunk, seed, next_chunk, end,
+                                                target - real_items)))
                 next_chunk = end
 
         submit()
@@ -568,7 +583,8 @@ def fill(db, writer: Writer, plain, seed: int, target: int, workers: int,
             "items_per_s": (target - start) / wall if wall else None,
             "writer_waited_s": waited, "dxmon_write_s": dxmon_s, "plain_write_s": plain_s,
             "how": "bulk filler (benchmarks/scale.py fill): same tables and rows as the "
-                   "store path, random MinHash (own cluster), edits through the store path"}
+                   "store path, random MinHash (own cluster) but the real one in the last "
+                   f"{real_items:,} items, edits through the store path"}
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -924,10 +940,11 @@ def table(steps: list[dict]) -> str:
                      + " | ".join(cells) + " | – | – |")
         lines.append("")
         lines.append("Filled sizes: the items in the last row were written by the bulk filler "
-                     "(the store path's rows, with executemany; a random MinHash each, so "
-                     "no filled copy is clustered with its original; edits through the store "
-                     "path); the last window before each size went through the store path "
-                     "and is what store ms/article measures.")
+                     "(the store path's rows, with executemany; a random MinHash each but "
+                     f"the real one in the last {FILL_REAL_DAYS} days' items, so no filled "
+                     "copy is clustered with its original; edits through the store path); "
+                     "the last window before each size went through the store path and is "
+                     "what store ms/article measures.")
     return "\n".join(lines)
 
 

@@ -186,7 +186,11 @@ def bands_only(sizes: list[int], folder: Path, batches: int = 40) -> None:
     for size in sizes:
         path = folder / f"bands-{size}.db"
         db = open_db(path)
-        keys = np.sort(rng.integers(0, 1 << 63, size * BANDS, dtype=np.int64))
+        # earlier weeks' buckets (storage.neardup: the week is the key's top bits), at
+        # WEEKLY articles a week; the measured batches store into the week after them
+        weeks = max(1, size // WEEKLY)
+        keys = np.sort(rng.integers(max(0, WEEK - weeks) << 35, WEEK << 35, size * BANDS,
+                                    dtype=np.int64))
         ids = rng.integers(1, size + 1, keys.size)
         with transaction(db):
             for start in range(0, keys.size, 1 << 20):
@@ -215,9 +219,12 @@ def bands_only(sizes: list[int], folder: Path, batches: int = 40) -> None:
         path.unlink()
 
 
+WEEK, WEEKLY = 1400, 30_000  # a week of 2026; ~30k articles a week (benchmarks/scale_corpus)
+
+
 def _band_keys(sig):
     from storage.neardup import band_keys
-    return band_keys(sig)
+    return band_keys(sig, WEEK)
 
 
 def main(argv: list[str] | None = None) -> int:

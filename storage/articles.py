@@ -25,7 +25,14 @@ from core.errors import StorageError
 from core.models import Extracted
 from core.text import fold, normalize, published, published_title
 from storage.crawl_state import ensure_source
-from storage.neardup import add_bands, assign_cluster, band_keys, closest_cluster, signature
+from storage.neardup import (
+    add_bands,
+    assign_cluster,
+    band_keys,
+    closest_cluster,
+    epoch_of,
+    signature,
+)
 from storage.schema import transaction, utcnow_iso
 
 logger = logging.getLogger(__name__)
@@ -294,7 +301,7 @@ def _insert_article(db, source, p: Prepared, seen) -> int:
     write lock), so the cluster, which is the article's own id when it has no copy, is
     written with the row instead of by a second statement."""
     values = np.frombuffer(p.signature, dtype=np.uint32)
-    keys = band_keys(values)
+    keys = band_keys(values, epoch_of(_published(p.article), seen))
     article_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM articles").fetchone()[0]
     cluster = closest_cluster(db, values, keys)
     db.execute(
@@ -316,7 +323,8 @@ def _update_content(db, article_id, p: Prepared, seen, old_text: str, old_title:
     search entry and LSH buckets follow."""
     _keep_current_version(db, article_id, old_title, old_text)
     _unindex(db, article_id, old_title, old_text)
-    assign_cluster(db, article_id, p.signature)  # (before the row changes: old buckets)
+    assign_cluster(db, article_id, p.signature, _published(p.article))  # (before the row
+    # changes: its old buckets are made from its stored MinHash and dates)
     db.execute(
         "UPDATE articles SET title = ?, author = COALESCE(?, author), "
         "published_at = COALESCE(?, published_at), text = ?, content_hash = ?, "

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -50,7 +51,7 @@ import sqlite_utils
 from core.text import fold
 
 __all__ = ["signature", "estimate", "similarity", "assign_cluster", "closest_cluster",
-           "add_bands", "band_keys", "cluster_members", "THRESHOLD"]
+           "add_bands", "band_keys", "cluster_members", "epoch_of", "THRESHOLD"]
 
 SHINGLE = 3
 NUM_PERM = 128
@@ -112,13 +113,59 @@ def similarity(a: str, b: str) -> float:
 
 
 MAX_CANDIDATES = 25
-# One LSH bucket as one INTEGER: the band in the top 5 bits (BANDS = 32), below them 58
-# bits of a hash of the band's ROWS values (a positive int64). Before issue 16 a row
-# held (band, hex BLAKE2b digest, article id) under a text key, with a second index on
-# the article: ~3x the bytes, and 32 BLAKE2b calls an article. Two articles share a
-# bucket when the band's values are equal; two different bands' values meeting in 58
-# bits only add a candidate, which the signature comparison then turns away.
-_KEY_SHIFT = 64 - 58
+# The candidate index (issue 16: a store cost that does not grow with the archive).
+#
+# A bucket key is one INTEGER: the article's week (``EPOCH``) in the top bits, then
+# the band, then 30 bits of a hash of the band's ROWS values. An article is looked up
+# in its own week's buckets and in the weeks either side (``WINDOW_EPOCHS``), so every
+# article dated within 7 days of it is a candidate, and none dated more than 14 days
+# away: near-duplicates are syndicated copies, which follow their original within
+# hours or days, and a copy found after the window starts a cluster of its own (a
+# missed merge shows a story twice; see THRESHOLD). The week is the article's
+# publication date (a backfill of old archives finds copies by when they were
+# published, whenever they were crawled), or when dxmon first saw it if it has none or
+# claims a later one (:func:`epoch_of`).
+#
+# Why: with the week first, the 32 keys an article inserts land in the current week's
+# part of the table instead of all over it. Before, at 1M articles, each of a batch's
+# 1,600 inserts dirtied a page of its own (1,871 WAL frames a batch of 50, against
+# 1,208 at 10k), and the candidates came from the whole archive: a bucket of stock
+# phrases grows with the archive (~1,000 rows an article at 1M, ~100 at 10k). Now
+# both are bounded by a week's volume, not by the archive's size.
+#
+# ``BUCKET_CAP``: a bucket takes at most 50 articles (a week's bucket; its first 50).
+# Buckets of boilerplate (stock phrases shared by hundreds of unrelated stories) carry
+# no signal, and a true copy shares many buckets with its original (at similarity
+# 0.84, the copies' median, 16 of 32 on average), so the cap bounds the count without
+# losing copies: a copy is found through its other buckets (tests/test_neardup.py
+# attacks it). A story syndicated by more than 50 outlets in a week still gathers
+# them all: each new copy finds the first 50 in the full buckets.
+EPOCH_DAYS = 7
+_EPOCH0 = date(2000, 1, 3)  # a Monday: epochs are ISO weeks
+_EPOCH_BITS, _BAND_BITS, _HASH_BITS = 12, 5, 30  # 47 bits: a 6-byte SQLite integer
+_EPOCH_SHIFT = _BAND_BITS + _HASH_BITS
+MAX_EPOCH = (1 << _EPOCH_BITS) - 1  # weeks up to 2078
+WINDOW_EPOCHS = 1
+BUCKET_CAP = 50
+
+
+def epoch_of(published_at: str | None, first_seen: str) -> int:
+    """The week an article is banded under: of its publication date (ISO 8601), or of
+    ``first_seen`` when it has none or claims one more than a day after it (a page's
+    wrong or future date must not move it out of reach of its copies)."""
+    seen = _utc_date(first_seen)
+    day = _utc_date(published_at) if published_at else None
+    if day is None or day > seen + timedelta(days=1):
+        day = seen
+    return min(max((day - _EPOCH0).days // EPOCH_DAYS, 0), MAX_EPOCH)
+
+
+def _utc_date(stamp: str) -> date | None:
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
 @lru_cache(maxsize=1)
@@ -136,45 +183,58 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def band_keys_of(values: np.ndarray) -> np.ndarray:
+def band_keys_of(values: np.ndarray, epochs: np.ndarray | int) -> np.ndarray:
     """The LSH bucket keys (int64, ``minhash_bands.key``) of signatures ``values``
-    (shape ``(..., NUM_PERM)``), one per band: shape ``(..., BANDS)``."""
+    (shape ``(..., NUM_PERM)``) banded under ``epochs`` (:func:`epoch_of`, one per
+    signature), one per band: shape ``(..., BANDS)``."""
     v = values.reshape(*values.shape[:-1], BANDS, ROWS).astype(np.uint64)
     low = v[..., 0] | (v[..., 1] << np.uint64(32))
     high = v[..., 2] | (v[..., 3] << np.uint64(32))
     with np.errstate(over="ignore"):  # arithmetic mod 2^64 is the point
-        h = _mix64(_mix64(low ^ _band_salt()) ^ high)
-    bands = np.arange(BANDS, dtype=np.uint64) << np.uint64(58)
-    return (bands | (h >> np.uint64(_KEY_SHIFT))).astype(np.int64)
+        h = _mix64(_mix64(low ^ _band_salt()) ^ high) >> np.uint64(64 - _HASH_BITS)
+    bands = np.arange(BANDS, dtype=np.uint64) << np.uint64(_HASH_BITS)
+    weeks = np.clip(np.asarray(epochs, dtype=np.int64), 0, MAX_EPOCH).astype(np.uint64)
+    weeks = weeks.reshape(*weeks.shape, *([1] * (h.ndim - weeks.ndim)))
+    return ((weeks << np.uint64(_EPOCH_SHIFT)) | bands | h).astype(np.int64)
 
 
-def band_keys(values: np.ndarray) -> list[int]:
+def band_keys(values: np.ndarray, epoch: int) -> list[int]:
     """One article's LSH bucket keys, one per band."""
-    return band_keys_of(values).tolist()
+    return band_keys_of(values, epoch).tolist()
+
+
+def _window(keys: list[int]) -> list[int]:
+    """The buckets an article with ``keys`` is compared in: the same band and hash in
+    its week and the weeks either side."""
+    out = []
+    for shift in range(-WINDOW_EPOCHS, WINDOW_EPOCHS + 1):
+        moved = [key + (shift << _EPOCH_SHIFT) for key in keys]
+        if all(0 <= key >> _EPOCH_SHIFT <= MAX_EPOCH for key in moved):
+            out += moved
+    return out
 
 
 def closest_cluster(db: sqlite_utils.Database, values: np.ndarray, keys: list[int],
                     article_id: int | None = None) -> int | None:
     """The cluster of the stored article closest to ``values`` (at least THRESHOLD
-    alike) among those sharing a bucket, or None; ``article_id`` itself is left out.
+    alike) among those sharing a bucket of its window (:func:`_window`), or None;
+    ``article_id`` itself is left out. ``keys``: the article's own (:func:`band_keys`).
 
-    Candidates share at least one band; the ones sharing most come first, and a few
-    are enough (a big cluster of copies must not make every store quadratic). They are
-    counted in ``minhash_bands`` alone (its primary key covers the query), and only the
-    chosen few are read from ``articles``: joining every matched band row to its article
-    read a row, and the overflow pages of its text before ``minhash``, per row. Articles
-    whose texts share stock phrases share buckets by the thousand in a large archive
-    (~1,000 matched rows an article at 1M in benchmarks/scale.py): 4.1 ms an article
-    with the join, against the count alone in 0.4 ms. A band row whose article is gone
-    (no foreign key) can take one of the few places and is then skipped.
+    Candidates share at least one bucket; the ones sharing most come first (newest
+    first among equals), and a few are enough (a big cluster of copies must not make
+    every store quadratic). They are counted in ``minhash_bands`` alone (its primary
+    key covers the query; a bucket holds at most BUCKET_CAP rows), and only the chosen
+    few are read from ``articles``. A band row whose article is gone (no foreign key)
+    can take one of the few places and is then skipped.
     """
+    probes = _window(keys)
     rows = db.execute(
         f"SELECT c.article_id, c.shared, a.minhash, a.cluster_id FROM ("
         f"SELECT article_id, COUNT(*) AS shared FROM minhash_bands "
-        f"WHERE key IN ({', '.join('?' * len(keys))}) AND article_id != ? "
-        f"GROUP BY article_id ORDER BY shared DESC, article_id LIMIT {MAX_CANDIDATES}) c "
+        f"WHERE key IN ({', '.join('?' * len(probes))}) AND article_id != ? "
+        f"GROUP BY article_id ORDER BY shared DESC, article_id DESC LIMIT {MAX_CANDIDATES}) c "
         f"JOIN articles a ON a.id = c.article_id",
-        [*keys, -1 if article_id is None else article_id]).fetchall()
+        [*probes, -1 if article_id is None else article_id]).fetchall()
     best_id, best = None, THRESHOLD
     for other, _shared, blob, cluster_id in sorted(rows, key=lambda r: r[0]):
         if blob is None:
@@ -185,37 +245,49 @@ def closest_cluster(db: sqlite_utils.Database, values: np.ndarray, keys: list[in
     return best_id
 
 
+# A row goes in unless its bucket already holds BUCKET_CAP rows (the OFFSET walk reads
+# at most that many). For executemany: (key, article_id).
+ADD_BAND_SQL = (f"INSERT OR IGNORE INTO minhash_bands (key, article_id) SELECT ?1, ?2 WHERE "
+                f"(SELECT 1 FROM minhash_bands WHERE key = ?1 LIMIT 1 OFFSET {BUCKET_CAP - 1}) "
+                f"IS NULL")
+
+
 def add_bands(db: sqlite_utils.Database, article_id: int, keys: list[int]) -> None:
-    """The article's rows in ``minhash_bands``: one statement, every band."""
+    """The article's rows in ``minhash_bands``, except in buckets already full
+    (BUCKET_CAP): one statement, every band."""
     if keys:
-        db.execute("INSERT OR IGNORE INTO minhash_bands (key, article_id) VALUES "
-                   + ", ".join("(?, ?)" for _ in keys),
-                   [x for key in keys for x in (key, article_id)])
+        db.execute(f"INSERT OR IGNORE INTO minhash_bands (key, article_id) SELECT column1, ? "
+                   f"FROM (VALUES {', '.join('(?)' for _ in keys)}) WHERE (SELECT 1 FROM "
+                   f"minhash_bands WHERE key = column1 LIMIT 1 OFFSET {BUCKET_CAP - 1}) IS NULL",
+                   [article_id, *keys])
 
 
 def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.ndarray,
-                   *, new: bool = False) -> int:
-    """Store the article's MinHash ``sig`` (:func:`signature`) and put it in the cluster
-    of its closest copy, if any. ``new``: the article has no bands stored yet.
+                   published_at: str | None) -> int:
+    """Store a stored article's new MinHash ``sig`` (:func:`signature`) and put it in the
+    cluster of its closest copy, if any. ``published_at``: its new publication date, or
+    None when it keeps the stored one (as ``storage.articles`` updates the row).
 
     Returns the cluster id: the id of the cluster's first article (its own id when it
     has no near-duplicate). Call inside the transaction that stores the article, before
-    ``articles.minhash`` is overwritten: an article's old buckets are recomputed from it
-    (``minhash_bands`` has no index by article; only the buckets that changed are
-    deleted and written).
+    the row is updated: the article's old buckets are recomputed from its stored
+    MinHash and dates (``minhash_bands`` has no index by article; only the buckets that
+    changed are deleted and written).
     """
     values = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else sig
-    keys = band_keys(values)
+    old_blob, old_published, first_seen = db.execute(
+        "SELECT minhash, published_at, first_seen FROM articles WHERE id = ?",
+        [article_id]).fetchone()
+    keys = band_keys(values, epoch_of(published_at or old_published, first_seen))
     fresh = keys
-    if not new:
-        row = db.execute("SELECT minhash FROM articles WHERE id = ?", [article_id]).fetchone()
-        if row and row[0] is not None:
-            stale = set(band_keys(np.frombuffer(row[0], dtype=np.uint32)))
-            gone = sorted(stale - set(keys))
-            if gone:
-                db.execute(f"DELETE FROM minhash_bands WHERE article_id = ? AND key IN "
-                           f"({', '.join('?' * len(gone))})", [article_id, *gone])
-            fresh = [key for key in keys if key not in stale]
+    if old_blob is not None:
+        stale = set(band_keys(np.frombuffer(old_blob, dtype=np.uint32),
+                              epoch_of(old_published, first_seen)))
+        gone = sorted(stale - set(keys))
+        if gone:
+            db.execute(f"DELETE FROM minhash_bands WHERE article_id = ? AND key IN "
+                       f"({', '.join('?' * len(gone))})", [article_id, *gone])
+        fresh = [key for key in keys if key not in stale]
     cluster = closest_cluster(db, values, keys, article_id)
     cluster = article_id if cluster is None else cluster
     db.execute("UPDATE articles SET minhash = ?, cluster_id = ? WHERE id = ?",

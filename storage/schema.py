@@ -710,17 +710,15 @@ def _compact(db: sqlite_utils.Database) -> None:
       band and bucket (:func:`storage.neardup.band_keys`), no index by article and no
       foreign key (an article's rows are found again from its stored MinHash; rows of an
       article that no longer exists are dropped by the candidate query's join). The
-      keys are made again from each article's stored MinHash (``articles.minhash``, the
-      signature the old rows were cut from): two articles share a key exactly when they
-      shared a bucket, so every article keeps its candidates.
+      table is left empty here: ``0013_band_weeks`` makes every key from each
+      article's stored MinHash (``articles.minhash``, the signature the old rows were
+      cut from), in the key layout of today's store path.
 
     Cost: the folding of every stored article (about a millisecond each) and a copy of
     the versions and band rows, once, inside the migration's transaction.
     """
-    import numpy as np
 
     from storage.articles import search_forms
-    from storage.neardup import band_keys_of
 
     db.executescript(
         """
@@ -770,20 +768,7 @@ def _compact(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (key, article_id)
         ) WITHOUT ROWID;
         """)
-    last = 0
-    while True:  # the keys from each article's stored MinHash, as the store path makes them
-        rows = db.execute("SELECT id, minhash FROM articles WHERE id > ? AND minhash IS NOT NULL "
-                          "ORDER BY id LIMIT 20000", [last]).fetchall()
-        if not rows:
-            break
-        keys = band_keys_of(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
-                            .reshape(len(rows), -1))
-        ids = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), keys.shape[1])
-        order = np.argsort(keys, axis=None, kind="stable")  # in key order: denser pages
-        db.conn.executemany(
-            "INSERT OR IGNORE INTO minhash_bands_compact (key, article_id) VALUES (?, ?)",
-            zip(keys.ravel()[order].tolist(), ids[order].tolist(), strict=True))
-        last = rows[-1][0]
+    # (left empty: 0013_band_weeks makes every key again from articles.minhash)
     db.executescript(
         """
         DROP TABLE minhash_bands;
@@ -795,6 +780,48 @@ def _query_indexes(db: sqlite_utils.Database) -> None:
     # issue 16: `dxmon articles` and the newest-first listings walk (first_seen, id)
     # and stop after a page, instead of sorting every article (425 ms at 100k)
     db.execute("CREATE INDEX IF NOT EXISTS idx_articles_first_seen ON articles(first_seen)")
+
+
+def _band_weeks(db: sqlite_utils.Database) -> None:
+    """issue 16: ``minhash_bands`` keyed week first (:func:`storage.neardup.band_keys`:
+    the week of the article's publication, the band, 30 bits of the bucket's hash), so
+    a store inserts into the current week's part of the table and looks candidates up
+    in a three-week window (see storage.neardup). Every article's keys are made from
+    its stored MinHash and dates (``articles.minhash``, ``published_at``, ``first_seen``),
+    as the store path makes them, and written in key order, oldest article first, by
+    the store path's statement (a bucket takes at most ``BUCKET_CAP`` articles).
+
+    Cost: one pass over the articles' MinHash (a few seconds per 100k articles) and
+    the band rows written again, inside the migration's transaction.
+    """
+    import numpy as np
+
+    from storage.neardup import ADD_BAND_SQL, band_keys_of, epoch_of
+
+    db.executescript(
+        """
+        DROP TABLE minhash_bands;
+        CREATE TABLE minhash_bands (
+            key INTEGER NOT NULL,              -- storage.neardup.band_keys: week, band, bucket
+            article_id INTEGER NOT NULL,
+            PRIMARY KEY (key, article_id)
+        ) WITHOUT ROWID;
+        """)
+    last = 0
+    while True:
+        rows = db.execute("SELECT id, minhash, published_at, first_seen FROM articles "
+                          "WHERE id > ? AND minhash IS NOT NULL ORDER BY id LIMIT 20000",
+                          [last]).fetchall()
+        if not rows:
+            break
+        weeks = np.array([epoch_of(r[2], r[3]) for r in rows], dtype=np.int64)
+        keys = band_keys_of(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
+                            .reshape(len(rows), -1), weeks)
+        ids = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), keys.shape[1])
+        order = np.argsort(keys, axis=None, kind="stable")  # in key order: denser pages
+        db.conn.executemany(ADD_BAND_SQL, zip(keys.ravel()[order].tolist(), ids[order].tolist(),
+                                              strict=True))
+        last = rows[-1][0]
 
 
 # (a string: the read commands defer importing sqlite-utils, see storage.lite)
@@ -814,6 +841,7 @@ MIGRATIONS: list[Migration] = [
     ("0010_revisits", _revisits),
     ("0011_compact", _compact),
     ("0012_query_indexes", _query_indexes),
+    ("0013_band_weeks", _band_weeks),
 ]
 
 
