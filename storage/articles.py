@@ -458,8 +458,12 @@ def ranked_ids(db: sqlite_utils.Database, query: str, *, limit: int = 20,
     Best means, in this order: the words as a phrase in the title, all the words in the
     title, the words as a phrase in the text, then the other candidates; newest first
     within each tier. Each tier is one FTS5 query bounded below by the oldest candidate's
-    rowid (and at most ``window`` ids below the newest match) and above by ``limit``
-    rows, so a search costs O(candidates + window) at most.
+    rowid (and at most ``window`` ids below the newest match): a tier's matches are
+    candidates, so it reads at most ``candidates`` rows, and a search costs
+    O(candidates) whatever the archive's size. The tier is read in ascending rowid
+    order from that bound and reversed here: in descending order FTS5 gathers every
+    match of a phrase in the whole index before the bound applies (a phrase of two
+    common words in no title: 83 ms at 1M articles, 0.3 ms ascending).
     """
     match, terms = search_match(query)
     if not terms:
@@ -473,9 +477,9 @@ def ranked_ids(db: sqlite_utils.Database, query: str, *, limit: int = 20,
     for expr in _tiers(match):
         if len(picked) >= limit:
             break
-        for (rowid,) in db.execute(
-                "SELECT rowid FROM articles_search WHERE articles_search MATCH ? "
-                "AND rowid >= ? ORDER BY rowid DESC LIMIT ?", [expr, low, limit + len(picked)]):
+        rows = db.execute("SELECT rowid FROM articles_search WHERE articles_search MATCH ? "
+                          "AND rowid >= ? ORDER BY rowid", [expr, low]).fetchall()
+        for (rowid,) in rows[::-1][:limit + len(picked)]:
             if rowid not in seen:
                 seen.add(rowid)
                 picked.append(rowid)

@@ -4,16 +4,15 @@ Portals syndicate each other's stories with a different header, footer or byline
 a reworded lead. Exact dedup (the content hash) misses those; this module groups them
 with MinHash over syllable shingles of the folded text, and LSH banding stored in
 SQLite (``minhash_bands``) so a new article is compared only with the few stored
-articles that share a band, whatever the archive's size.
+articles of its weeks that share a band, whatever the archive's size.
 
 Storage (issue 16): one ``(key, article_id)`` row per band, WITHOUT ROWID, the key an
-INTEGER made of the band and a hash of its values (:func:`band_keys`): ~16 bytes a row,
-32 rows an article. Those 32 inserts land at random places of the biggest random-key
-table of the archive; once it is larger than a batch's share of it, each dirties its
-own page (one WAL frame each), which is what the store cost grows with before it levels
-off (benchmarks/store_cost.py --bands-only). A log-structured index (inserts into a
-small recent table, merged level by level in key order) would make that write cost
-flat at the price of probing every level on lookup: not done.
+INTEGER made of the article's week, the band and a hash of the band's values
+(:func:`band_keys`): ~14 bytes a row, 32 rows an article, at most BUCKET_CAP in a
+bucket. A new article is compared with the articles of its week and the weeks either
+side only (every article dated within 7 days of it, none more than 13 days away): its
+copies, not the archive's past. So a store's cost is bounded by a week's volume, not by
+the archive's size (see the constants below for the figures that decided it).
 
 The MinHash is datasketch's (2.x, scheme "affine32", SHA-1 hashing), computed here
 with numpy in a dozen lines: importing datasketch imports scipy (0.4 s and 35 MB in
@@ -115,10 +114,10 @@ def similarity(a: str, b: str) -> float:
 MAX_CANDIDATES = 25
 # The candidate index (issue 16: a store cost that does not grow with the archive).
 #
-# A bucket key is one INTEGER: the article's week (``EPOCH``) in the top bits, then
+# A bucket key is one INTEGER: the article's week (``EPOCH_DAYS``) in the top bits, then
 # the band, then 30 bits of a hash of the band's ROWS values. An article is looked up
 # in its own week's buckets and in the weeks either side (``WINDOW_EPOCHS``), so every
-# article dated within 7 days of it is a candidate, and none dated more than 14 days
+# article dated within 7 days of it is a candidate, and none dated more than 13 days
 # away: near-duplicates are syndicated copies, which follow their original within
 # hours or days, and a copy found after the window starts a cluster of its own (a
 # missed merge shows a story twice; see THRESHOLD). The week is the article's
@@ -137,7 +136,7 @@ MAX_CANDIDATES = 25
 # Buckets of boilerplate (stock phrases shared by hundreds of unrelated stories) carry
 # no signal, and a true copy shares many buckets with its original (at similarity
 # 0.84, the copies' median, 16 of 32 on average), so the cap bounds the count without
-# losing copies: a copy is found through its other buckets (tests/test_neardup.py
+# losing copies: a copy is found through its other buckets (tests/test_neardup_window.py
 # attacks it). A story syndicated by more than 50 outlets in a week still gathers
 # them all: each new copy finds the first 50 in the full buckets.
 EPOCH_DAYS = 7
