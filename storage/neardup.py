@@ -132,20 +132,23 @@ MAX_CANDIDATES = 25
 # phrases grows with the archive (~1,000 rows an article at 1M, ~100 at 10k). Now
 # both are bounded by a week's volume, not by the archive's size.
 #
-# ``BUCKET_CAP``: a bucket takes at most 50 articles (a week's bucket; its first 50).
+# ``BUCKET_CAP``: a bucket takes at most 10 articles (a week's bucket; its first 10).
 # Buckets of boilerplate (stock phrases shared by hundreds of unrelated stories) carry
 # no signal, and a true copy shares many buckets with its original (at similarity
 # 0.84, the copies' median, 16 of 32 on average), so the cap bounds the count without
 # losing copies: a copy is found through its other buckets (tests/test_neardup_window.py
-# attacks it). A story syndicated by more than 50 outlets in a week still gathers
-# them all: each new copy finds the first 50 in the full buckets.
+# attacks it). A story syndicated by more than 10 outlets in a week still gathers
+# them all: each new copy finds the first 10 in the full buckets. benchmarks/scale.py's
+# generator (stock phrases by the hundred): with a cap of 50 the window's buckets gave
+# 307 rows a lookup at 100k against 123 at 10k; with 10, the copies found are the
+# same (1,976 of 1,976 at 20k; 1,975 with no cap).
 EPOCH_DAYS = 7
 _EPOCH0 = date(2000, 1, 3)  # a Monday: epochs are ISO weeks
 _EPOCH_BITS, _BAND_BITS, _HASH_BITS = 12, 5, 30  # 47 bits: a 6-byte SQLite integer
 _EPOCH_SHIFT = _BAND_BITS + _HASH_BITS
 MAX_EPOCH = (1 << _EPOCH_BITS) - 1  # weeks up to 2078
 WINDOW_EPOCHS = 1
-BUCKET_CAP = 50
+BUCKET_CAP = 10
 
 
 def epoch_of(published_at: str | None, first_seen: str) -> int:
