@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Store cost at several archive sizes in the same minutes: the machine's speed drifts
+(a VM: the same unchanged re-crawl of a one-article archive took 0.93 s in one
+benchmarks/scale.py step and 1.64 s in the next), so costs measured at different sizes
+minutes apart mix the archive's growth with the machine's.
+
+Given archives built by ``benchmarks/scale.py`` (each ``--dir`` holds archive.db and
+plain.db of one size), this stores the next ``--items`` items of the scale stream into
+each in turn, round after round, through the crawl's own store pipeline (scale.py's
+``Writer``) and into the plain SQLite + FTS5 baseline beside it, timing the writer
+thread's CPU per article. Each round visits every size within a few seconds, so the
+ratios between sizes, and against plain, are measured on the same machine speed.
+
+    python benchmarks/store_flat.py /tmp/s10k /tmp/s100k /tmp/s1m --rounds 7 --items 300
+
+The archives grow by rounds x items (keep it small beside the smallest size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import scale  # noqa: E402
+
+from storage.schema import open_db  # noqa: E402
+
+
+class Archive:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.db = open_db(folder / "archive.db")
+        self.plain = scale.open_plain(folder / "plain.db")
+        self.writer = scale.Writer(self.db, folder / "archive.toml")
+        self.at = scale.position(self.plain)
+        self.size = self.at
+        self.dxmon: list[float] = []
+        self.baseline: list[float] = []
+
+    def round(self, seed: int, items: int) -> None:
+        prepared = scale.prepare_chunk(seed, self.at, self.at + items)
+        dxmon = plain = 0.0
+        for b in range(0, len(prepared), scale.BATCH):
+            part = prepared[b:b + scale.BATCH]
+            batch = [p[0] for p in part]
+            c0 = time.thread_time()
+            results, failed = self.writer.write(batch, batch[-1]["stored_at"])
+            c1 = time.thread_time()
+            if failed:
+                raise RuntimeError(f"{failed} items failed to store in {self.folder}")
+            scale.mark_processed(self.db, results)
+            c2 = time.thread_time()
+            scale.plain_batch(self.plain, [p[1] for p in part], self.at + b + len(part))
+            dxmon, plain = dxmon + c1 - c0, plain + time.thread_time() - c2
+        self.dxmon.append(dxmon / len(prepared) * 1000)
+        self.baseline.append(plain / len(prepared) * 1000)
+        self.at += items
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dirs", nargs="+", type=Path)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=16)
+    args = parser.parse_args(argv)
+    archives = sorted((Archive(d) for d in args.dirs), key=lambda a: a.size)
+    for n in range(args.rounds):
+        for archive in archives if n % 2 == 0 else archives[::-1]:
+            archive.round(args.seed, args.items)
+        print(f"round {n + 1}: " + ", ".join(
+            f"{a.size:,}: {a.dxmon[-1]:.2f} / {a.baseline[-1]:.2f}" for a in archives),
+            flush=True)
+    small = archives[0]
+    print(f"\nwriter thread CPU ms/article, median of {args.rounds} rounds of {args.items} "
+          f"items (dxmon / plain SQLite + FTS5, and dxmon against the smallest size):")
+    for a in archives:
+        d, p = statistics.median(a.dxmon), statistics.median(a.baseline)
+        print(f"  {a.size:>10,} items: {d:.2f} / {p:.2f} (dxmon {d / p:.2f}x plain); "
+              f"dxmon x{d / statistics.median(small.dxmon):.2f}, "
+              f"plain x{p / statistics.median(small.baseline):.2f} of {small.size:,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
