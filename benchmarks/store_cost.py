@@ -45,7 +45,9 @@ try:  # issue 16: the pipeline's batch (no savepoint per article)
     from storage.articles import store_batch
 except ImportError:  # before it: a transaction
     store_batch = transaction
-from testsupport.archive import _Writer
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # testsupport/ is not
+# installed: `make bench` runs this file by its path, not as benchmarks.store_cost
+from testsupport.archive import _Writer  # noqa: E402
 
 BATCH = 50  # the pipeline's DXMON_STORE_BATCH
 SOURCES = ("baochinhphu", "thanhhoa-tv", "hanoi-portal", "danang-portal", "nhandan")
