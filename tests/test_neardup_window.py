@@ -178,3 +178,22 @@ def test_migration_0013_rebands_an_old_archive_so_new_copies_find_old_stories(tm
                seen=DAY0 + timedelta(days=1))
     assert same_story(db, originals[2], copy)
     assert not any(same_story(db, o, copy) for o in originals if o != originals[2])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2070, 1, 1),
+                    timezones=st.just(UTC)),
+       st.integers(-30 * 24 * 60, 30 * 24 * 60))
+def test_the_window_holds_every_date_within_7_days_and_none_beyond_13(moment, minutes):
+    """What README "Database" promises of the window, over any two publication dates:
+    the weeks of two dates 7 days apart or less are the same or adjacent (looked up),
+    those of dates more than 13 days apart never are."""
+    other = moment + timedelta(minutes=minutes)
+    seen = max(moment, other) + timedelta(days=1)  # (both dates are before first_seen)
+    a = epoch_of(moment.isoformat(), seen.isoformat())
+    b = epoch_of(other.isoformat(), seen.isoformat())
+    apart = abs(moment.date() - other.date())  # the date of each, in UTC
+    if apart <= timedelta(days=7):
+        assert abs(a - b) <= 1
+    if apart > timedelta(days=13):
+        assert abs(a - b) >= 2
