@@ -208,12 +208,10 @@ def band_keys(values: np.ndarray, epoch: int) -> list[int]:
 def _window(keys: list[int]) -> list[int]:
     """The buckets an article with ``keys`` is compared in: the same band and hash in
     its week and the weeks either side."""
-    out = []
-    for shift in range(-WINDOW_EPOCHS, WINDOW_EPOCHS + 1):
-        moved = [key + (shift << _EPOCH_SHIFT) for key in keys]
-        if all(0 <= key >> _EPOCH_SHIFT <= MAX_EPOCH for key in moved):
-            out += moved
-    return out
+    week = keys[0] >> _EPOCH_SHIFT  # (an article's keys share its week)
+    return [key + (shift << _EPOCH_SHIFT)
+            for shift in range(-WINDOW_EPOCHS, WINDOW_EPOCHS + 1)
+            if 0 <= week + shift <= MAX_EPOCH for key in keys]
 
 
 def closest_cluster(db: sqlite_utils.Database, values: np.ndarray, keys: list[int],
@@ -247,11 +245,13 @@ def closest_cluster(db: sqlite_utils.Database, values: np.ndarray, keys: list[in
     return best_id
 
 
-# A row goes in unless its bucket already holds BUCKET_CAP rows (the OFFSET walk reads
-# at most that many). For executemany: (key, article_id).
-ADD_BAND_SQL = (f"INSERT OR IGNORE INTO minhash_bands (key, article_id) SELECT ?1, ?2 WHERE "
-                f"(SELECT 1 FROM minhash_bands WHERE key = ?1 LIMIT 1 OFFSET {BUCKET_CAP - 1}) "
-                f"IS NULL")
+# A row goes in unless its bucket (``{key}``) already holds BUCKET_CAP rows (the OFFSET
+# walk reads at most that many).
+_ROOM = ("(SELECT 1 FROM minhash_bands WHERE key = {key} "
+         f"LIMIT 1 OFFSET {BUCKET_CAP - 1}) IS NULL")
+# For executemany: (key, article_id).
+ADD_BAND_SQL = ("INSERT OR IGNORE INTO minhash_bands (key, article_id) SELECT ?1, ?2 WHERE "
+                + _ROOM.format(key="?1"))
 
 
 def add_bands(db: sqlite_utils.Database, article_id: int, keys: list[int]) -> None:
@@ -259,9 +259,8 @@ def add_bands(db: sqlite_utils.Database, article_id: int, keys: list[int]) -> No
     (BUCKET_CAP): one statement, every band."""
     if keys:
         db.execute(f"INSERT OR IGNORE INTO minhash_bands (key, article_id) SELECT column1, ? "
-                   f"FROM (VALUES {', '.join('(?)' for _ in keys)}) WHERE (SELECT 1 FROM "
-                   f"minhash_bands WHERE key = column1 LIMIT 1 OFFSET {BUCKET_CAP - 1}) IS NULL",
-                   [article_id, *keys])
+                   f"FROM (VALUES {', '.join('(?)' for _ in keys)}) WHERE "
+                   + _ROOM.format(key="column1"), [article_id, *keys])
 
 
 def assign_cluster(db: sqlite_utils.Database, article_id: int, sig: bytes | np.ndarray,

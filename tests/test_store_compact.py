@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import sqlite3
@@ -289,15 +291,12 @@ def test_migration_0011_carries_an_archive_of_before_forward(tmp_path):
 
     db = open_db(path)  # migrates
     assert db.execute("SELECT name FROM _migrations WHERE name = '0011_compact'").fetchone()
-    ids = [r[0] for r in db.execute("SELECT id FROM articles ORDER BY id")]
-    after = json.loads(json.dumps({
-        "search": {q: [(r["id"], r["snippet"]) for r in search_articles(db, q, limit=50)]
-                   for q in QUERIES},
-        "versions": {i: article_versions(db, i) for i in ids},
-        "clusters": {i: [m["id"] for m in cluster_members(db, i)] for i in ids},
-        "cluster_of": {i: db.execute("SELECT cluster_id FROM articles WHERE id = ?", [i]
-                                     ).fetchone()[0] for i in ids},
-    }, ensure_ascii=False))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # the snapshot the old code printed, here
+        exec(SNAPSHOT, {"db": db, "queries": QUERIES, "json": json,
+                        "search_articles": search_articles, "article_versions": article_versions,
+                        "cluster_members": cluster_members})
+    after = json.loads(printed.getvalue())
     # the same hits with the same snippets; their order is the ranking's, which issue 16
     # also changed (storage.articles.search_articles: bounded candidates)
     for snapshot in (before, after):
