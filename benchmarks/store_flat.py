@@ -19,6 +19,7 @@ The archives grow by rounds x items (keep it small beside the smallest size).
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -42,16 +43,21 @@ class Archive:
         self.size = self.at
         self.dxmon: list[float] = []
         self.baseline: list[float] = []
+        self.faults: list[float] = []  # major page faults a dxmon article
+        self.disk: list[float] = []  # KiB read from the disk a dxmon article
 
     def round(self, seed: int, items: int) -> None:
         prepared = scale.prepare_chunk(seed, self.at, self.at + items)
         dxmon = plain = 0.0
+        faults = blocks = 0
         for b in range(0, len(prepared), scale.BATCH):
             part = prepared[b:b + scale.BATCH]
             batch = [p[0] for p in part]
-            c0 = time.thread_time()
+            u0, c0 = resource.getrusage(resource.RUSAGE_THREAD), time.thread_time()
             results, failed = self.writer.write(batch, batch[-1]["stored_at"])
-            c1 = time.thread_time()
+            c1, u1 = time.thread_time(), resource.getrusage(resource.RUSAGE_THREAD)
+            faults += u1.ru_majflt - u0.ru_majflt
+            blocks += u1.ru_inblock - u0.ru_inblock
             if failed:
                 raise RuntimeError(f"{failed} items failed to store in {self.folder}")
             scale.mark_processed(self.db, results)
@@ -60,6 +66,8 @@ class Archive:
             dxmon, plain = dxmon + c1 - c0, plain + time.thread_time() - c2
         self.dxmon.append(dxmon / len(prepared) * 1000)
         self.baseline.append(plain / len(prepared) * 1000)
+        self.faults.append(faults / len(prepared))
+        self.disk.append(blocks * 512 / 1024 / len(prepared))
         self.at += items
 
 
@@ -85,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {a.size:>10,} items: {d:.2f} / {p:.2f} (dxmon {d / p:.2f}x plain); "
               f"dxmon x{d / statistics.median(small.dxmon):.2f}, "
               f"plain x{p / statistics.median(small.baseline):.2f} of {small.size:,}")
+    print("\nwhat dxmon's writer waited on the disk for, a stored article (median): major page "
+          "faults (a page of the memory map the OS had to read back) and KiB read")
+    for a in archives:
+        print(f"  {a.size:>10,} items: {statistics.median(a.faults):.1f} faults, "
+              f"{statistics.median(a.disk):.1f} KiB")
     return 0
 
 

@@ -240,3 +240,33 @@ def test_a_filled_article_is_found_by_dxmon_search_and_by_the_baseline(filled):
                           "--config", str(config)], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
     assert url in cli.stdout
+
+
+
+def test_store_flat_grows_each_archive_and_reports_cpu_and_disk_per_size(built, tmp_path):
+    """benchmarks/store_flat.py over two copies of the built archive: each grows by
+    rounds x items, in dxmon and in the baseline alike, and each size gets its CPU figures
+    and what its writer read from the disk."""
+    folder, _, _ = built
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for target in dirs:
+        target.mkdir()
+        for name in ("archive.db", "plain.db", "archive.toml"):
+            (target / name).write_bytes((folder / name).read_bytes())
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "store_flat.py"), *map(str, dirs),
+         "--rounds", "2", "--items", "60"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert len([line for line in lines if "x plain); dxmon x" in line]) == 2, result.stdout
+    assert len([line for line in lines if " faults, " in line and line.endswith("KiB")]) == 2
+    def count(path: Path) -> int:
+        return sqlite3.connect(path).execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+    # (the built archive also holds the article its crawl measurement stored)
+    before = count(folder / "archive.db"), count(folder / "plain.db")
+    new = sum(1 for i in range(SIZES[-1], SIZES[-1] + 2 * 60) if kind(16, i) != "edit")
+    for target in dirs:
+        grown = count(target / "archive.db") - before[0], count(target / "plain.db") - before[1]
+        assert grown == (new, new)
