@@ -270,3 +270,25 @@ def test_store_flat_grows_each_archive_and_reports_cpu_and_disk_per_size(built, 
     for target in dirs:
         grown = count(target / "archive.db") - before[0], count(target / "plain.db") - before[1]
         assert grown == (new, new)
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_store_profile_times_the_store_path_statements(built, tmp_path, in_memory):
+    """benchmarks/store_profile.py on a copy of the built archive: it stores the items
+    (the archive grows) and names the statements their time went to."""
+    folder, _, _ = built
+    (tmp_path / "archive.db").write_bytes((folder / "archive.db").read_bytes())
+    before = sqlite3.connect(tmp_path / "archive.db").execute(
+        "SELECT COUNT(*) FROM articles").fetchone()[0]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "store_profile.py"),
+         str(tmp_path / "archive.db"), str(SIZES[-1]), "100",
+         *(["--in-memory"] if in_memory else [])],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("indexes read into the cache" in result.stdout) is in_memory
+    assert "INSERT INTO articles (id," in result.stdout and "COMMIT" in result.stdout
+    after = sqlite3.connect(tmp_path / "archive.db").execute(
+        "SELECT COUNT(*) FROM articles").fetchone()[0]
+    assert after - before == sum(1 for i in range(SIZES[-1], SIZES[-1] + 100)
+                                 if kind(16, i) != "edit")
