@@ -19,6 +19,7 @@ The archives grow by rounds x items (keep it small beside the smallest size).
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import statistics
 import sys
@@ -29,22 +30,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import scale  # noqa: E402
+import scale_corpus  # noqa: E402
 
+from storage.articles import known_url  # noqa: E402
 from storage.schema import open_db  # noqa: E402
 
 
 class Archive:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, seed: int):
         self.folder = folder
         self.db = open_db(folder / "archive.db")
         self.plain = scale.open_plain(folder / "plain.db")
         self.writer = scale.Writer(self.db, folder / "archive.toml")
         self.at = scale.position(self.plain)
         self.size = self.at
+        self._refuse_known(seed)
         self.dxmon: list[float] = []
         self.baseline: list[float] = []
         self.faults: list[float] = []  # major page faults a dxmon article
         self.disk: list[float] = []  # KiB read from the disk a dxmon article
+
+    def _refuse_known(self, seed: int) -> None:
+        """Stop if the archive already holds the stream's next new article (stored by
+        benchmarks/store_profile.py, which does not move the baseline's position):
+        storing it again would time the lookup of a known URL, not a new article."""
+        first = next(i for i in itertools.count(self.at) if scale_corpus.kind(seed, i) == "new")
+        page = scale_corpus.item(seed, first).extracted
+        if any(known_url(self.db, url) is not None for url in (page.url, page.canonical_url)):
+            raise SystemExit(
+                f"{self.folder}: the archive already holds item {first:,} of the stream, past "
+                f"the baseline's position ({self.at:,}): it was grown without the baseline "
+                f"(by store_profile.py?); measure a copy that was not")
 
     def round(self, seed: int, items: int) -> None:
         prepared = scale.prepare_chunk(seed, self.at, self.at + items)
@@ -78,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args(argv)
-    archives = sorted((Archive(d) for d in args.dirs), key=lambda a: a.size)
+    archives = sorted((Archive(d, args.seed) for d in args.dirs), key=lambda a: a.size)
     for n in range(args.rounds):
         for archive in archives if n % 2 == 0 else archives[::-1]:
             archive.round(args.seed, args.items)

@@ -6,6 +6,9 @@ the crawl's pipeline stores them, each SQL statement's CPU time summed by its fi
     python benchmarks/store_profile.py /tmp/scale/archive.db 1000000 2000
     python benchmarks/store_profile.py /tmp/scale/archive.db 1002000 2000 --in-memory
 
+It does not store into the plain baseline beside the archive (nor move its position in
+the stream): measure with benchmarks/store_flat.py before, or on a copy.
+
 ``--in-memory``: first read the random-key indexes (URLs, content hashes, revisit
 times, LSH buckets) whole into a page cache big enough to hold them (2 GiB, no memory
 map), so the statements are timed as if their pages never had to be read back: what is

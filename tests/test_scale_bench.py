@@ -292,3 +292,29 @@ def test_store_profile_times_the_store_path_statements(built, tmp_path, in_memor
         "SELECT COUNT(*) FROM articles").fetchone()[0]
     assert after - before == sum(1 for i in range(SIZES[-1], SIZES[-1] + 100)
                                  if kind(16, i) != "edit")
+
+
+def test_store_flat_refuses_an_archive_grown_past_its_baseline(built, tmp_path):
+    """An archive store_profile.py grew (the baseline's position left behind) would have
+    store_flat.py time known URLs: it stops and says so, and stores nothing."""
+    folder, _, _ = built
+    for name in ("archive.db", "plain.db", "archive.toml"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    profile = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "store_profile.py"),
+         str(tmp_path / "archive.db"), str(SIZES[-1]), "50"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert profile.returncode == 0, profile.stderr[-3000:]
+
+    def count() -> int:
+        return sqlite3.connect(tmp_path / "archive.db").execute(
+            "SELECT COUNT(*) FROM articles").fetchone()[0]
+
+    before = count()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "store_flat.py"), str(tmp_path),
+         "--rounds", "1", "--items", "20"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode != 0
+    assert "already holds item 600 of the stream" in result.stderr
+    assert count() == before
