@@ -242,33 +242,43 @@ def test_a_filled_article_is_found_by_dxmon_search_and_by_the_baseline(filled):
     assert url in cli.stdout
 
 
+# --- store_flat.py and store_profile.py on copies of the built archive --
+
+
+def articles_in(path: Path) -> int:
+    return sqlite3.connect(path).execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+
+def copy_archive(folder: Path, target: Path) -> Path:
+    """The built archive, its baseline and its config, copied into ``target``."""
+    target.mkdir(exist_ok=True)
+    for name in ("archive.db", "plain.db", "archive.toml"):
+        (target / name).write_bytes((folder / name).read_bytes())
+    return target
+
+
+def run_bench(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
 
 def test_store_flat_grows_each_archive_and_reports_cpu_and_disk_per_size(built, tmp_path):
     """benchmarks/store_flat.py over two copies of the built archive: each grows by
     rounds x items, in dxmon and in the baseline alike, and each size gets its CPU figures
     and what its writer read from the disk."""
     folder, _, _ = built
-    dirs = [tmp_path / "a", tmp_path / "b"]
-    for target in dirs:
-        target.mkdir()
-        for name in ("archive.db", "plain.db", "archive.toml"):
-            (target / name).write_bytes((folder / name).read_bytes())
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "store_flat.py"), *map(str, dirs),
-         "--rounds", "2", "--items", "60"], cwd=ROOT, capture_output=True, text=True,
-        timeout=300)
+    dirs = [copy_archive(folder, tmp_path / name) for name in ("a", "b")]
+    result = run_bench("store_flat.py", *map(str, dirs), "--rounds", "2", "--items", "60")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert len([line for line in lines if "x plain); dxmon x" in line]) == 2, result.stdout
     assert len([line for line in lines if " faults, " in line and line.endswith("KiB")]) == 2
-    def count(path: Path) -> int:
-        return sqlite3.connect(path).execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-
     # (the built archive also holds the article its crawl measurement stored)
-    before = count(folder / "archive.db"), count(folder / "plain.db")
+    before = articles_in(folder / "archive.db"), articles_in(folder / "plain.db")
     new = sum(1 for i in range(SIZES[-1], SIZES[-1] + 2 * 60) if kind(16, i) != "edit")
     for target in dirs:
-        grown = count(target / "archive.db") - before[0], count(target / "plain.db") - before[1]
+        grown = (articles_in(target / "archive.db") - before[0],
+                 articles_in(target / "plain.db") - before[1])
         assert grown == (new, new)
 
 
@@ -276,45 +286,25 @@ def test_store_flat_grows_each_archive_and_reports_cpu_and_disk_per_size(built, 
 def test_store_profile_times_the_store_path_statements(built, tmp_path, in_memory):
     """benchmarks/store_profile.py on a copy of the built archive: it stores the items
     (the archive grows) and names the statements their time went to."""
-    folder, _, _ = built
-    (tmp_path / "archive.db").write_bytes((folder / "archive.db").read_bytes())
-    before = sqlite3.connect(tmp_path / "archive.db").execute(
-        "SELECT COUNT(*) FROM articles").fetchone()[0]
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "store_profile.py"),
-         str(tmp_path / "archive.db"), str(SIZES[-1]), "100",
-         *(["--in-memory"] if in_memory else [])],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    archive = copy_archive(built[0], tmp_path) / "archive.db"
+    before = articles_in(archive)
+    result = run_bench("store_profile.py", str(archive), str(SIZES[-1]), "100",
+                       *(["--in-memory"] if in_memory else []))
     assert result.returncode == 0, result.stderr[-3000:]
     assert ("indexes read into the cache" in result.stdout) is in_memory
     assert "INSERT INTO articles (id," in result.stdout and "COMMIT" in result.stdout
-    after = sqlite3.connect(tmp_path / "archive.db").execute(
-        "SELECT COUNT(*) FROM articles").fetchone()[0]
-    assert after - before == sum(1 for i in range(SIZES[-1], SIZES[-1] + 100)
-                                 if kind(16, i) != "edit")
+    assert articles_in(archive) - before == sum(1 for i in range(SIZES[-1], SIZES[-1] + 100)
+                                                if kind(16, i) != "edit")
 
 
 def test_store_flat_refuses_an_archive_grown_past_its_baseline(built, tmp_path):
     """An archive store_profile.py grew (the baseline's position left behind) would have
     store_flat.py time known URLs: it stops and says so, and stores nothing."""
-    folder, _, _ = built
-    for name in ("archive.db", "plain.db", "archive.toml"):
-        (tmp_path / name).write_bytes((folder / name).read_bytes())
-    profile = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "store_profile.py"),
-         str(tmp_path / "archive.db"), str(SIZES[-1]), "50"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    archive = copy_archive(built[0], tmp_path) / "archive.db"
+    profile = run_bench("store_profile.py", str(archive), str(SIZES[-1]), "50")
     assert profile.returncode == 0, profile.stderr[-3000:]
-
-    def count() -> int:
-        return sqlite3.connect(tmp_path / "archive.db").execute(
-            "SELECT COUNT(*) FROM articles").fetchone()[0]
-
-    before = count()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "store_flat.py"), str(tmp_path),
-         "--rounds", "1", "--items", "20"], cwd=ROOT, capture_output=True, text=True,
-        timeout=300)
+    before = articles_in(archive)
+    result = run_bench("store_flat.py", str(tmp_path), "--rounds", "1", "--items", "20")
     assert result.returncode != 0
     assert "already holds item 600 of the stream" in result.stderr
-    assert count() == before
+    assert articles_in(archive) == before
