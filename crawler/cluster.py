@@ -108,6 +108,8 @@ PAGES_OK = "cluster_pages_ok"  # a worker's stat: pages its sources answered (< 
 # The writer ends a cycle once it has looked done this long: a worker's last stats
 # (sent every heartbeat) arrive before the run rows close.
 SETTLE_S = 3 * HEARTBEAT_S
+SEEN_TTL_S = 2 * 86400  # a cycle's dupefilter set outlives any cycle
+LEFT_TTL_S = 7 * 86400  # and its outstanding count
 KNOWN_BYTES = 8  # 64-bit URL hashes: ~1e-5 chance of one false "known" among 10M URLs
 
 
@@ -188,6 +190,33 @@ end
 redis.call('HSET', KEYS[2], string.sub(r[1], 1, 32), r[1])
 return r[1]
 """
+# Queue a request (KEYS: its host's queue, the hosts with work, its cycle's outstanding
+# count, this worker's in-flight hash, the cycle's dupefilter set, the FIFO sequence;
+# ARGV: member, priority's score, host, fingerprint or '', new 1/0, key, TTLs). One
+# script, so the dupefilter mark and the queueing cannot be parted by a process dying
+# between two round trips: a link marked seen and never queued would be lost for the
+# cycle (whoever read its listing again would drop it as seen).
+_ENQUEUE = """
+if ARGV[4] ~= '' then
+  if redis.call('SADD', KEYS[5], ARGV[4]) == 0 then
+    if ARGV[5] == '0' and redis.call('HDEL', KEYS[4], ARGV[6]) == 1 then
+      redis.call('DECR', KEYS[3])
+    end
+    return 0
+  end
+  redis.call('EXPIRE', KEYS[5], ARGV[7])
+end
+local seq = redis.call('INCR', KEYS[6])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + seq, ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+if ARGV[5] == '1' then
+  redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+else
+  redis.call('HDEL', KEYS[4], ARGV[6])
+end
+return 1
+"""
 # A request done: out of the in-flight hash, and one fewer outstanding in its cycle.
 _ACK = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
@@ -223,6 +252,7 @@ class HostLeaseQueue(Base):
         self.mine: dict[str, tuple[str, int]] = {}  # request key -> (host, cycle)
         self.delay_of = lambda host: 0.0  # set by ClusterWorker: the host's slot delay
         self._pop = server.register_script(_POP)
+        self._enqueue = server.register_script(_ENQUEUE)
         self._ack = server.register_script(_ACK)
         self._renew = server.register_script(_RENEW)
         self._turn = 0
@@ -234,29 +264,30 @@ class HostLeaseQueue(Base):
     def __len__(self):
         return self.server.scard(self.keys.hosts)
 
-    def push(self, request):
-        """Queue ``request`` under its host; a new one counts in its cycle, one of ours
-        coming back (a redirect, a retry) moves from our in-flight hash instead."""
+    def push(self, request, fingerprint: str | None = None) -> bool:
+        """Queue ``request`` under its host, in one step in Redis (a process killed
+        anywhere leaves it queued or not, never half): a new one counts in its cycle,
+        one of ours coming back (a redirect, a retry) moves from our in-flight hash
+        instead. With a ``fingerprint``, the cycle's dupefilter mark is part of that
+        step: a request already seen is not queued (one of ours is then done), and
+        False is returned."""
         key = request.meta.get(KEY)
         new = key is None
         if new:
             key = request.meta[KEY] = uuid.uuid4().hex
-        data = self._encode_request(request)
-        member = key.encode("ascii") + data
+        member = key.encode("ascii") + self._encode_request(request)
         host = request.meta.get("download_slot") or host_of(request.url)
         cycle = request.meta.get(CYCLE, 0)
-        score = -request.priority * 1e12 + self.server.incr(self.keys.seq)  # FIFO per priority
-        pipe = self.server.pipeline(transaction=True)
-        pipe.zadd(self.keys.queue(host), {member: score})
-        pipe.sadd(self.keys.hosts, host)
-        if new:
-            pipe.incr(self.keys.left(cycle))
-            pipe.expire(self.keys.left(cycle), 7 * 86400)
-        else:
-            pipe.hdel(self.keys.inflight(self.worker), key)
-        pipe.execute()
+        queued = self._enqueue(
+            keys=[self.keys.queue(host), self.keys.hosts, self.keys.left(cycle),
+                  self.keys.inflight(self.worker), self.keys.seen(cycle), self.keys.seq],
+            args=[member, repr(-request.priority * 1e12), host, fingerprint or "",
+                  int(new), key, SEEN_TTL_S, LEFT_TTL_S])
         if not new and key in self.mine:
             self._done_locally(key)
+        if new and not queued:
+            del request.meta[KEY]
+        return bool(queued)
 
     def _decode(self, member: bytes):
         return self._decode_request(member[32:])
@@ -375,10 +406,12 @@ class CycleDupeFilter(RFPDupeFilter):
     article linked from two listings are fetched once, by one worker)."""
 
     def request_seen(self, request):
+        """Scrapy's check on its own (the cluster scheduler marks a request in the same
+        step as it queues it: :meth:`HostLeaseQueue.push`)."""
         key = self.key + ":" + str(request.meta.get(CYCLE, 0))
         pipe = self.server.pipeline(transaction=False)
         pipe.sadd(key, self.request_fingerprint(request))
-        pipe.expire(key, 2 * 86400)
+        pipe.expire(key, SEEN_TTL_S)
         added, _ = pipe.execute()
         return added == 0
 
@@ -423,12 +456,11 @@ class ClusterScheduler(Scheduler):
             request.meta[CYCLE] = self.cluster.cycle
         if self.cluster.role == "seeder":
             self.cluster.with_validators(request)
-        if not request.dont_filter and self.df.request_seen(request):
-            self.df.log(request, self.spider)
-            self.queue.ack(request)  # a redirect to a page already taken: done
+        fingerprint = None if request.dont_filter else self.df.request_fingerprint(request)
+        if not self.queue.push(request, fingerprint):
+            self.df.log(request, self.spider)  # seen this cycle (a redirect's: done)
             return False
         self.stats.inc_value("scheduler/enqueued/redis")
-        self.queue.push(request)
         return True
 
     def next_request(self):

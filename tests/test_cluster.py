@@ -26,7 +26,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from testsupport.cluster import ENV, PASSWORD, RedisServer, Worker
+from testsupport.cluster import ENV, PASSWORD, KillingProxy, RedisServer, Worker
 from testsupport.crawl import ROOT, Crawl
 from testsupport.portals import PortalWeb
 
@@ -264,6 +264,37 @@ def test_a_worker_killed_with_requests_in_hand_loses_nothing(crawl, web, rds, wo
     logs = (tmp_path / "seeder.log").read_text() + "".join(
         w.log.read_text(errors="replace") for w in pool if w is not worker)
     assert f"worker {victim} stopped answering" in logs
+
+
+def test_a_worker_killed_between_marking_a_link_seen_and_queueing_it_loses_nothing(
+        crawl, web, rds, workers, tmp_path):
+    """The cycle's dupefilter mark and the queueing of a link are one step in Redis: a
+    worker SIGKILLed right after Redis marked the first link of a listing as seen (by a
+    proxy that kills it as Redis answers, before the worker reads the answer) leaves the
+    link queued, so the others crawl it when they read the listing again. With the mark
+    and the queue apart, the link was marked and never queued: whoever read the listing
+    next dropped it as already seen, and its article was never stored."""
+    proxy = KillingProxy(rds.port, b"dxmon:seen:")
+    victim = Worker(crawl.config_path, proxy.url(rds.url), tmp_path / "victim.log",
+                    settings=[LEASE])
+    proxy.pgid = victim.pid
+    client = rds.client()
+    wait_for(lambda: client.zcard("dxmon:workers") >= 1, 90, "the worker beating")
+    proc = seeder(crawl, tmp_path / "seeder.log")
+    try:
+        assert proxy.killed.wait(120), "the worker never queued a link"
+        victim.process.wait(10)
+        pool = workers(2)
+        assert proc.wait(180) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        victim.kill()
+        proxy.close()
+    assert_stored_once(crawl, web)
+    logs = (tmp_path / "seeder.log").read_text() + "".join(
+        w.log.read_text(errors="replace") for w in pool)
+    assert "stopped answering" in logs
 
 
 def test_a_worker_stopped_hands_its_requests_back_at_once(crawl, web, rds, workers,

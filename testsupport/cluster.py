@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -109,3 +110,71 @@ class Worker:
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+
+
+class KillingProxy:
+    """A TCP proxy between one worker and Redis that SIGKILLs the worker's process group
+    at an exact moment: once Redis has executed the first command naming ``marker`` (its
+    reply has come back) and before the worker reads that reply. So a test kills a
+    worker between two steps it takes, not at whatever instant a sleep ends."""
+
+    def __init__(self, upstream_port: int, marker: bytes):
+        self.upstream_port = upstream_port
+        self.marker = marker
+        self.pgid: int | None = None  # the worker's process group, set once it started
+        self.fired = threading.Event()  # the marked command reached Redis
+        self.killed = threading.Event()
+        self.command = b""  # what the client sent that carried the marker
+        self.armed: socket.socket | None = None
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, redis_url: str) -> str:
+        return redis_url.replace(f":{self.upstream_port}/", f":{self.port}/")
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._down, args=(upstream, client), daemon=True).start()
+
+    def _up(self, client: socket.socket, upstream: socket.socket) -> None:
+        tail = b""
+        while chunk := _recv(client):
+            with self.lock:  # one connection's command at a time reaches Redis
+                if self.fired.is_set():
+                    return  # after the marked command, nothing more of the worker's
+                seen = tail + chunk
+                tail = seen[-len(self.marker):]
+                if self.marker in seen:
+                    self.command = seen
+                    self.armed = upstream  # its reply, when it comes, triggers the kill
+                    self.fired.set()
+                upstream.sendall(chunk)
+
+    def _down(self, upstream: socket.socket, client: socket.socket) -> None:
+        while chunk := _recv(upstream):
+            if self.fired.is_set() and self.armed is upstream:
+                os.killpg(self.pgid, signal.SIGKILL)  # executed, its reply never read
+                self.killed.set()
+                return
+            try:
+                client.sendall(chunk)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
