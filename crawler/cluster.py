@@ -36,7 +36,12 @@ What holds, and how:
   and its articles' delivery to the stream are done (or it is re-queued by a
   redirect/retry). A worker whose heartbeat is older than the lease time is reaped
   by any live process: its in-flight requests go back to their queues (a reliable
-  queue: crawled again by others, stored once because storing is idempotent).
+  queue: crawled again by others, stored once because storing is idempotent). A
+  link is marked seen for the cycle in the same script that queues it, so a worker
+  dying between the two cannot leave a link marked and unqueued; a worker presumed
+  dead that was only stalled finds the requests it held queued again and leaves them
+  to whoever takes them (its retries of them are dropped, its acknowledgements do not
+  count twice).
 * **One writer, exactly once**: stream entries are acknowledged after their batch
   commits; a writer that restarts first re-reads its pending entries. An entry
   stored twice (committed, then the writer died before XACK) stores as "unchanged".
@@ -195,8 +200,15 @@ return r[1]
 # ARGV: member, priority's score, host, fingerprint or '', new 1/0, key, TTLs). One
 # script, so the dupefilter mark and the queueing cannot be parted by a process dying
 # between two round trips: a link marked seen and never queued would be lost for the
-# cycle (whoever read its listing again would drop it as seen).
+# cycle (whoever read its listing again would drop it as seen). One of ours coming back
+# (a retry, a redirect) that is no longer in our in-flight hash was queued again by a
+# reaper while this worker stalled: whoever took it redoes it, so this copy is dropped
+# (-1) before it marks anything (two copies would be acknowledged twice, and the
+# cycle's count would reach 0 with a request still queued).
 _ENQUEUE = """
+if ARGV[5] == '0' and redis.call('HEXISTS', KEYS[4], ARGV[6]) == 0 then
+  return -1
+end
 if ARGV[4] ~= '' then
   if redis.call('SADD', KEYS[5], ARGV[4]) == 0 then
     if ARGV[5] == '0' and redis.call('HDEL', KEYS[4], ARGV[6]) == 1 then
@@ -216,6 +228,27 @@ else
   redis.call('HDEL', KEYS[4], ARGV[6])
 end
 return 1
+"""
+# Put a worker's taken requests back into their queues (KEYS: its in-flight hash, the
+# hosts with work, the live workers, then each request's queue; ARGV: the worker, then
+# per request its key, member, host and score): only those still in the hash as read
+# (one the worker took meanwhile, presumed dead but alive, stays its own), and the
+# worker forgotten only once its hash is empty.
+_REQUEUE = """
+local moved = 0
+for j = 4, #KEYS do
+  local i = 2 + (j - 4) * 4
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[j], ARGV[i + 3], ARGV[i + 1])
+    redis.call('SADD', KEYS[2], ARGV[i + 2])
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    moved = moved + 1
+  end
+end
+if redis.call('HLEN', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return moved
 """
 # A request done: out of the in-flight hash, and one fewer outstanding in its cycle.
 _ACK = """
@@ -287,7 +320,10 @@ class HostLeaseQueue(Base):
             self._done_locally(key)
         if new and not queued:
             del request.meta[KEY]
-        return bool(queued)
+        if queued == -1:
+            logger.warning("cluster: %s was queued again while this worker stalled; "
+                           "left to whoever took it", request.url)
+        return queued == 1
 
     def _decode(self, member: bytes):
         return self._decode_request(member[32:])
@@ -514,8 +550,8 @@ class ClusterState:
 
 def reap_dead_workers(state: ClusterState) -> int:
     """Re-queue what workers that stopped beating had taken; free them. Any process may
-    run it; a lock per dead worker keeps two reapers from doubling work (and a re-add of
-    the same member is a no-op anyway)."""
+    run it; a lock per dead worker keeps two reapers from doubling work (and the
+    requeue moves each request once anyway)."""
     server, keys = state.server, state.keys
     dead = server.zrangebyscore(keys.workers, "-inf", time.time() * 1000 - state.lease * 1000)
     moved = 0
@@ -524,6 +560,8 @@ def reap_dead_workers(state: ClusterState) -> int:
         if not server.set(keys.reap(worker), state.worker, nx=True, px=30_000):
             continue
         n = requeue(state, worker)
+        if server.zscore(keys.workers, worker) is not None:
+            server.delete(keys.reap(worker))  # it took a request meanwhile: next beat
         moved += n
         logger.warning("cluster: worker %s stopped answering; %d requests it had taken "
                        "are queued again", worker, n)
@@ -532,19 +570,18 @@ def reap_dead_workers(state: ClusterState) -> int:
 
 def requeue(state: ClusterState, worker: str) -> int:
     """Put every request ``worker`` had taken back into its host's queue, and forget
-    the worker (a dead one, or this one stopping)."""
+    the worker (a dead one, or this one stopping): in one script, which moves only what
+    is still in its hash as read here and forgets a worker whose hash is empty."""
     server, keys = state.server, state.keys
     taken = server.hgetall(keys.inflight(worker))
-    pipe = server.pipeline(transaction=True)
-    for member in taken.values():
+    queues, args = [], [worker]
+    for field, member in taken.items():
         data = pickle.loads(member[32:])
         host = queue_host(data)
-        pipe.zadd(keys.queue(host), {member: -data.get("priority", 0) * 1e12})
-        pipe.sadd(keys.hosts, host)
-    pipe.delete(keys.inflight(worker))
-    pipe.zrem(keys.workers, worker)
-    pipe.execute()
-    return len(taken)
+        queues.append(keys.queue(host))
+        args += [field, member, host, repr(-data.get("priority", 0) * 1e12)]
+    script = server.register_script(_REQUEUE)
+    return script(keys=[keys.inflight(worker), keys.hosts, keys.workers, *queues], args=args)
 
 
 # --- worker side -------------------------------------------------------------------

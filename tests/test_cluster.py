@@ -432,3 +432,85 @@ def test_a_bad_cluster_table_is_refused(tmp_path):
     for bad in ('redis_url_env = "redis://x"', 'redis_url = "redis://h"', 'prefix = ""'):
         with pytest.raises(ConfigError):
             parse_config(f"[cluster]\n{bad}\n")
+
+
+def cluster_queue(rds):
+    """One process's side of the cluster on the real Redis, without a crawl: its state
+    and its host queue (a worker's, which takes requests)."""
+    from scrapy import Spider
+
+    from crawler.cluster import ClusterState, HostLeaseQueue
+
+    state = ClusterState(rds.url, "dxmon", "worker", lease=3.0)
+    spider = Spider(name="news")
+    spider.cluster = state
+    state.queue = HostLeaseQueue(state.server, spider, "dxmon:q:news")
+    state.queue.ready = True
+    state.server.zadd("dxmon:workers", {state.worker: time.time() * 1000})
+    return state, state.queue
+
+
+def page(n: int):
+    from scrapy import Request
+
+    from crawler.cluster import CYCLE
+
+    return Request(f"http://127.0.0.1:9/tin-tuc/bai-{n}.html", meta={CYCLE: 1})
+
+
+def test_a_request_queued_again_while_its_worker_stalled_is_crawled_and_counted_once(rds):
+    """A worker stalls past the lease: a reaper queues what it had taken again. When it
+    wakes, its retry of that request is dropped (whoever takes the queued one redoes it),
+    so the cycle's count reaches 0 only once nothing is queued: two copies would be
+    acknowledged twice, and the writer would end the cycle with one still queued."""
+    from crawler.cluster import requeue
+
+    _, seeder = cluster_queue(rds)
+    a_state, a = cluster_queue(rds)
+    b_state, b = cluster_queue(rds)
+    client = rds.client()
+    assert seeder.push(page(1), "fp-1")
+    taken = a.pop()
+    assert taken.url == page(1).url
+    assert requeue(b_state, a_state.worker) == 1  # a presumed dead: its request queued again
+    assert not a.push(taken.replace(dont_filter=True))  # a wakes, its fetch failed: a retry
+    assert client.zcard("dxmon:q:127.0.0.1:9") == 1
+    assert int(client.get("dxmon:left:1")) == 1
+    for lease in client.scan_iter("dxmon:lease:*"):  # a's lease of the host runs out
+        client.delete(lease)
+    again = b.pop()
+    assert again.url == page(1).url and b.pop() is None
+    b.ack(again)
+    assert int(client.get("dxmon:left:1")) == 0
+    assert not client.exists("dxmon:q:127.0.0.1:9")
+
+
+def test_a_reaper_leaves_a_request_its_worker_took_while_being_reaped(rds):
+    """A worker presumed dead but alive takes a request between the reaper's read of its
+    in-flight hash and the requeue: that request stays the worker's (and the worker
+    stays known), so its acknowledgement counts; dropped with the hash, it would be
+    outstanding for ever and the cycle would never end."""
+    from crawler.cluster import requeue
+
+    _, seeder = cluster_queue(rds)
+    a_state, a = cluster_queue(rds)
+    reaper, _ = cluster_queue(rds)
+    client = rds.client()
+    assert seeder.push(page(1), "fp-1") and seeder.push(page(2), "fp-2")
+    first = a.pop()
+    later = []
+    read = reaper.server.hgetall
+
+    def hgetall(key):
+        held = read(key)
+        later.append(a.pop())  # the worker, alive, takes the next one meanwhile
+        return held
+
+    reaper.server.hgetall = hgetall
+    assert requeue(reaper, a_state.worker) == 1
+    assert later[0].url != first.url
+    assert client.hlen(f"dxmon:inflight:{a_state.worker}") == 1
+    assert client.zscore("dxmon:workers", a_state.worker) is not None
+    a.ack(later[0])
+    assert int(client.get("dxmon:left:1")) == 1  # the first one, queued again: outstanding
+    assert client.zcard("dxmon:q:127.0.0.1:9") == 1
