@@ -273,6 +273,9 @@ class Window:
         # the writer's CPU time too: on a busy machine wall time also counts waiting
         # for a core; CPU time does not count waiting for the disk
         self.dxmon_cpu_s = self.plain_cpu_s = 0.0
+        # the search index's merge after each batch (a crawl's after-crawl step: FTS5's
+        # automerge no longer runs in the store path's commits; plain's still does)
+        self.merge_cpu_s = 0.0
         # the whole step's time the writer waited for prepared articles: high, the
         # preparing workers are the bottleneck (--prep-workers); low, the writer is
         self.waited_s = 0.0
@@ -282,6 +285,8 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
          workers: int, log=print) -> tuple[Window, float, int]:
     """Store items position..``target`` through the store path and the baseline; time
     the writer over items from ``window_start``. Returns (window, wall s, failures)."""
+    from storage.maintenance import merge_search_index
+
     start = position(plain)
     window, failures = Window(), 0
     began = time.perf_counter()
@@ -316,6 +321,9 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
                 c1, t1 = time.thread_time(), time.perf_counter()
                 failures += failed
                 mark_processed(db, results)  # before the position moves on; not timed
+                m0 = time.thread_time()
+                merge_search_index(db, full=False)  # what after_crawl does, timed apart
+                m1 = time.thread_time()
                 end = first + b + len(part)
                 c2, t2 = time.thread_time(), time.perf_counter()
                 plain_batch(plain, [p[1] for p in part], end)
@@ -326,6 +334,7 @@ def grow(db, writer: Writer, plain, seed: int, target: int, window_start: int,
                     window.plain_s += t3 - t2
                     window.dxmon_cpu_s += c1 - c0
                     window.plain_cpu_s += c3 - c2
+                    window.merge_cpu_s += m1 - m0
             if time.perf_counter() - last_log > 30:
                 last_log = time.perf_counter()
                 done = end - start
@@ -469,6 +478,7 @@ def fill_write(db, writer: Writer, parts: list[tuple], rng) -> tuple[int, int]:
     import numpy as np
 
     from storage.crawl_state import _NEXT_CHECK
+    from storage.maintenance import merge_search_index
     from storage.neardup import ADD_BAND_SQL, NUM_PERM, band_keys_of, epoch_of
     from storage.schema import transaction
 
@@ -517,6 +527,7 @@ def fill_write(db, writer: Writer, parts: list[tuple], rng) -> tuple[int, int]:
         if failed:
             raise RuntimeError(f"an edit failed to store: {item['url']}")
         mark_processed(db, ids_)
+    merge_search_index(db, full=False)  # as after a crawl (not timed: the filler's)
     return len(rows), len(edits)
 
 
@@ -824,6 +835,12 @@ def measure(size: int, archive: Path, plain_path: Path, db, plain, window: Windo
                              if window.items else None,
                              "plain": window.plain_cpu_s / window.items * 1000
                              if window.items else None},
+            "merge_cpu_ms": {"dxmon": window.merge_cpu_s / window.items * 1000
+                             if window.items else None, "plain": None},
+            "store_merge_cpu_ms": {"dxmon": (window.dxmon_cpu_s + window.merge_cpu_s)
+                                   / window.items * 1000 if window.items else None,
+                                   "plain": window.plain_cpu_s / window.items * 1000
+                                   if window.items else None},
             "bytes_per_article": {"dxmon": file_bytes(archive, db.conn) / max(articles, 1),
                                   "plain": file_bytes(plain_path, plain.conn) / max(plain_rows, 1)}}
     search = measure_search(archive, plain_path, args.search_runs)
@@ -852,6 +869,9 @@ def measure(size: int, archive: Path, plain_path: Path, db, plain, window: Windo
 METRICS = (
     ("store_ms", "store ms/article (writer, last window)", "{:.2f}"),
     ("store_cpu_ms", "  the same, writer thread CPU ms/article", "{:.2f}"),
+    ("merge_cpu_ms", "  search-index merge after the crawl, CPU ms/article (plain: in its "
+     "commits)", "{:.2f}"),
+    ("store_merge_cpu_ms", "  store + merge, CPU ms/article", "{:.2f}"),
     ("bytes_per_article", "KiB/article (file+WAL)", "kib"),
     ("crawl_wall_s", "unchanged re-crawl, whole process s (plain: 1 article known)", "{:.2f}"),
     ("crawl_elapsed_s", "  of it the crawl, spider open to close s", "{:.2f}"),

@@ -8,7 +8,9 @@ Given archives built by ``benchmarks/scale.py`` (each ``--dir`` holds archive.db
 plain.db of one size), this stores the next ``--items`` items of the scale stream into
 each in turn, round after round, through the crawl's own store pipeline (scale.py's
 ``Writer``) and into the plain SQLite + FTS5 baseline beside it, timing the writer
-thread's CPU per article. Each round visits every size within a few seconds, so the
+thread's CPU per article; and, apart, the search index's merge after each batch (what
+a crawl's after-crawl step does: FTS5's automerge no longer runs in dxmon's commits,
+while plain's commits still merge). Each round visits every size within a few seconds, so the
 ratios between sizes, and against plain, are measured on the same machine speed.
 
     python benchmarks/store_flat.py /tmp/s10k /tmp/s100k /tmp/s1m --rounds 7 --items 300
@@ -33,6 +35,7 @@ import scale  # noqa: E402
 import scale_corpus  # noqa: E402
 
 from storage.articles import known_url  # noqa: E402
+from storage.maintenance import merge_search_index  # noqa: E402
 from storage.schema import open_db  # noqa: E402
 
 
@@ -47,6 +50,7 @@ class Archive:
         self._refuse_known(seed)
         self.dxmon: list[float] = []
         self.baseline: list[float] = []
+        self.merges: list[float] = []  # the search index's merge after each batch
         self.faults: list[float] = []  # major page faults a dxmon article
         self.disk: list[float] = []  # KiB read from the disk a dxmon article
 
@@ -64,7 +68,7 @@ class Archive:
 
     def round(self, seed: int, items: int) -> None:
         prepared = scale.prepare_chunk(seed, self.at, self.at + items)
-        dxmon = plain = 0.0
+        dxmon = plain = merge = 0.0
         faults = blocks = 0
         for b in range(0, len(prepared), scale.BATCH):
             part = prepared[b:b + scale.BATCH]
@@ -77,11 +81,15 @@ class Archive:
             if failed:
                 raise RuntimeError(f"{failed} items failed to store in {self.folder}")
             scale.mark_processed(self.db, results)
+            m0 = time.thread_time()
+            merge_search_index(self.db, full=False)  # the after-crawl step, timed apart
+            merge += time.thread_time() - m0
             c2 = time.thread_time()
             scale.plain_batch(self.plain, [p[1] for p in part], self.at + b + len(part))
             dxmon, plain = dxmon + c1 - c0, plain + time.thread_time() - c2
         self.dxmon.append(dxmon / len(prepared) * 1000)
         self.baseline.append(plain / len(prepared) * 1000)
+        self.merges.append(merge / len(prepared) * 1000)
         self.faults.append(faults / len(prepared))
         self.disk.append(blocks * 512 / 1024 / len(prepared))
         self.at += items
@@ -109,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {a.size:>10,} items: {d:.2f} / {p:.2f} (dxmon {d / p:.2f}x plain); "
               f"dxmon x{d / statistics.median(small.dxmon):.2f}, "
               f"plain x{p / statistics.median(small.baseline):.2f} of {small.size:,}")
+    print("\nthe search index's merge after each batch (what after_crawl does; FTS5's "
+          "automerge runs in plain's commits, so plain's figures above include it): CPU "
+          "ms/article, and store + merge against the smallest size")
+    for a in archives:
+        m = statistics.median(a.merges)
+        both = [d + x for d, x in zip(a.dxmon, a.merges, strict=True)]
+        base = [d + x for d, x in zip(small.dxmon, small.merges, strict=True)]
+        print(f"  {a.size:>10,} items: merge {m:.2f}, store + merge "
+              f"{statistics.median(both):.2f}, x{statistics.median(both) / statistics.median(base):.2f}"
+              f" of {small.size:,}")
     print("\nwhat dxmon's writer waited on the disk for, a stored article (median): major page "
           "faults (a page of the memory map the OS had to read back) and KiB read")
     for a in archives:

@@ -138,7 +138,8 @@ def cmd_crawl(args) -> int:
               "processed_articles": report.processed.articles if report else 0,
               "new_sessions": len(report.processed.new_sessions) if report else 0,
               "alerting_sessions": len(report.processed.alerted_sessions) if report else 0,
-              "delivery": str(report.dispatched) if report and report.dispatched else None}
+              "delivery": str(report.dispatched) if report and report.dispatched else None,
+              "search_merge_steps": report.merge_steps if report else 0}
     if args.json:
         print(_dumps(result))
     else:

@@ -64,6 +64,7 @@ class CrawlOutcome:
 class CycleReport:
     processed: ProcessReport
     dispatched: object | None  # notifier.outbox.DispatchReport
+    merge_steps: int = 0  # the search index's merge steps after the crawl
 
 
 def log_dir(config: Config) -> Path:
@@ -253,9 +254,13 @@ def _running_from(start: datetime | None) -> Callable[[], datetime]:
 
 def after_crawl(db: sqlite_utils.Database, config: Config, *, now: datetime | None = None,
                 deliver: bool = True) -> CycleReport:
-    """Detect and group what the crawl stored, judge the crawled sources' health, then
-    deliver due alerts."""
+    """Detect and group what the crawl stored, judge the crawled sources' health,
+    deliver due alerts, then merge the search index's new segments (what FTS5 would
+    have merged inside the crawl's commits: see migration 0014)."""
+    from storage.maintenance import merge_search_index
+
     processed = process_articles(db, config, now=now)
     judge_sources(db, config, now=now)
     dispatched = deliver_due(db, config, now=now) if deliver else None
-    return CycleReport(processed, dispatched)
+    merged = merge_search_index(db, full=False)
+    return CycleReport(processed, dispatched, merged)

@@ -139,14 +139,25 @@ def check_search_index(path: str | Path) -> list[str]:
     return []
 
 
-def merge_search_index(db, *, pages: int = MERGE_PAGES,
-                       pause: float = 0.0) -> int:
-    """Merge the search index's segments toward one, ``pages`` at a time, each step its
-    own transaction; the number of steps. FTS5: a negative ``merge`` starts merging
-    every level (an incremental ``optimize``), positive ones continue it, and a step
-    that changes fewer than two rows had nothing left to do."""
+def merge_search_index(db, *, pages: int = MERGE_PAGES, pause: float = 0.0,
+                       full: bool = True) -> int:
+    """Merge the search index's segments, ``pages`` at a time, each step its own
+    transaction; the number of steps. A step that changes fewer than two rows had
+    nothing left to do (FTS5's ``merge`` contract).
+
+    ``full`` (``dxmon maintenance``): toward one segment. A negative ``merge`` starts
+    merging every level (an incremental ``optimize``), positive ones continue it.
+
+    Otherwise (after each crawl, :func:`monitor.cycle.after_crawl`): only the merging
+    FTS5's ``automerge`` would have done inside the crawl's commits, which migration
+    ``0014_search_merge_after_crawl`` turned off: positive steps, which merge a level
+    holding ``usermerge`` (4) segments or more, or continue a merge begun. The work is
+    the same; it is no longer paid by the store path, whose commits then write only the
+    new articles' segment (at 1M articles automerge was a third of a commit's CPU, and
+    the pages it read back made the store cost grow with the archive).
+    """
     steps = 0
-    amount = -pages
+    amount = -pages if full else pages
     while steps < MAX_MERGE_STEPS:
         before = db.conn.total_changes
         with transaction(db):

@@ -824,6 +824,16 @@ def _band_weeks(db: sqlite_utils.Database) -> None:
         last = rows[-1][0]
 
 
+def _search_merge_after_crawl(db: sqlite_utils.Database) -> None:
+    """issue 16: the search index's segments are no longer merged inside the store
+    path's commits (FTS5 ``automerge`` 0, a setting kept in the index itself) but after
+    each crawl, by :func:`storage.maintenance.merge_search_index` (``full=False``),
+    which does the same merging. ``crisismerge`` stays FTS5's 16: should nothing merge
+    for a long time (crawls run with ``DXMON_PROCESS_AFTER_CRAWL=False``), a level that
+    reaches 16 segments is still merged by the commit that makes it so."""
+    db.execute("INSERT INTO articles_search(articles_search, rank) VALUES ('automerge', 0)")
+
+
 # (a string: the read commands defer importing sqlite-utils, see storage.lite)
 Migration = tuple[str, Callable[["sqlite_utils.Database"], None]]
 
@@ -842,6 +852,7 @@ MIGRATIONS: list[Migration] = [
     ("0011_compact", _compact),
     ("0012_query_indexes", _query_indexes),
     ("0013_band_weeks", _band_weeks),
+    ("0014_search_merge_after_crawl", _search_merge_after_crawl),
 ]
 
 
