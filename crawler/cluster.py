@@ -841,6 +841,7 @@ class ClusterWriter:
         self.retry = False  # a batch failed: its entries (pending) are read again first
         self.cpu = 0.0  # CPU seconds spent storing stream entries (benchmarks/cluster_bench)
         self.entries = 0
+        self.since_merge = 0  # entries stored since the search index was last merged
         self.validators: dict[str, tuple] = {}
         self.dirty: set[str] = set()
         self.last_report = time.monotonic()
@@ -952,6 +953,22 @@ class ClusterWriter:
                 return done
             self._store(entries)
             done += len(entries)
+            self._merge_if_due(len(entries))
+
+    def _merge_if_due(self, stored: int) -> None:
+        """A long cycle merges the search index as it goes (as crawler.pipelines does)."""
+        from storage.maintenance import MERGE_EVERY, merge_search_index
+
+        self.since_merge += stored
+        if self.since_merge >= self.crawler.settings.getint("DXMON_MERGE_EVERY", MERGE_EVERY):
+            self.since_merge = 0
+            try:
+                merge_search_index(self.context.db, full=False)
+            except Exception as exc:  # noqa: BLE001 - stored and acknowledged: merged later
+                logger.warning("cluster: could not merge the search index (%s: %s)",
+                               type(exc).__name__, exc)
+                return
+            self.crawler.stats.inc_value("dxmon/search_index_merges")
 
     def _store(self, entries) -> None:
         began = time.process_time()

@@ -71,6 +71,9 @@ DXMON_MAX_HOST_DELAY = 60.0
 DXMON_EXTRACT_WORKERS = 0  # page-reading processes (crawler.reader); 0 = one per CPU
 DXMON_STORE_BATCH = 50  # articles per write transaction, at most (crawler.pipelines)
 DXMON_STORE_WAIT = 0.2  # seconds an article waits for others to share its transaction
+# a long crawl merges the search index every this many stored articles (between
+# batches; a short one leaves it to after_crawl): storage.maintenance.MERGE_EVERY
+DXMON_MERGE_EVERY = 500
 DXMON_HOST_FAILURE_LIMIT = 8  # consecutive failures before a host is left for this crawl
 DXMON_SHAPE_LIMIT = 12  # links of one digit-masked shape followed from non-article pages
 # sitemap discovery (issue 12): an index, its child indexes, their sitemaps; and at most

@@ -45,13 +45,18 @@ from pathlib import Path
 from core.errors import StorageError
 from storage.schema import BUSY_TIMEOUT_S, storage_failure, transaction
 
-__all__ = ["backup", "check", "check_search_index", "merge_search_index", "prune_versions",
-           "prune_runs", "MaintenanceReport"]
+__all__ = ["backup", "check", "check_search_index", "merge_search_index", "MERGE_EVERY",
+           "prune_versions", "prune_runs", "MaintenanceReport"]
 
 # Pages of the search index merged per transaction: FTS5 merges ~this many leaf pages
 # (4 KiB each) a step, a few ms to tens of ms, so the crawl's writer waits at most one
 # step; the busy timeout (30 s) is three orders of magnitude above it
 MERGE_PAGES = 500
+# A crawl storing more than this many articles merges the search index as it goes
+# (between batches: crawler.pipelines, crawler.cluster's writer), every this many, so
+# no level of it reaches FTS5's crisis merge (16 segments of one level merged in one
+# commit); fewer are merged by after_crawl
+MERGE_EVERY = 500
 # A bound on the merge loop (500 pages x 20,000 steps = 40 GB of index rewritten)
 MAX_MERGE_STEPS = 20_000
 
