@@ -957,13 +957,14 @@ class ClusterWriter:
 
     def _merge_if_due(self, stored: int) -> None:
         """A long cycle merges the search index as it goes (as crawler.pipelines does)."""
-        from storage.maintenance import MERGE_EVERY, merge_search_index
+        from storage.maintenance import MERGE_EVERY, MERGE_STEPS_BETWEEN_BATCHES, merge_search_index
 
         self.since_merge += stored
         if self.since_merge >= self.crawler.settings.getint("DXMON_MERGE_EVERY", MERGE_EVERY):
             self.since_merge = 0
             try:
-                merge_search_index(self.context.db, full=False)
+                merge_search_index(self.context.db, full=False,
+                                   max_steps=MERGE_STEPS_BETWEEN_BATCHES)
             except Exception as exc:  # noqa: BLE001 - stored and acknowledged: merged later
                 logger.warning("cluster: could not merge the search index (%s: %s)",
                                type(exc).__name__, exc)

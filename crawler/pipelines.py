@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from crawler.addon import CrawlContext, crawl_context
 from storage.articles import Prepared, record_url_variants, store_article, store_batch
 from storage.crawl_state import record_validators, schedule_revisit
-from storage.maintenance import MERGE_EVERY, merge_search_index
+from storage.maintenance import MERGE_EVERY, MERGE_STEPS_BETWEEN_BATCHES, merge_search_index
 from storage.schema import utcnow_iso
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class StorePipeline:
             return
         self.since_merge = 0
         try:
-            merge_search_index(self.db, full=False)
+            merge_search_index(self.db, full=False, max_steps=MERGE_STEPS_BETWEEN_BATCHES)
             self.crawler.stats.inc_value("dxmon/search_index_merges")
         except Exception as exc:  # noqa: BLE001 - the articles are stored; merged later
             logger.warning("could not merge the search index (%s: %s); after the crawl",

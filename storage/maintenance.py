@@ -46,6 +46,7 @@ from core.errors import StorageError
 from storage.schema import BUSY_TIMEOUT_S, storage_failure, transaction
 
 __all__ = ["backup", "check", "check_search_index", "merge_search_index", "MERGE_EVERY",
+           "MERGE_STEPS_BETWEEN_BATCHES",
            "prune_versions", "prune_runs", "MaintenanceReport"]
 
 # Pages of the search index merged per transaction: FTS5 merges ~this many leaf pages
@@ -57,6 +58,10 @@ MERGE_PAGES = 500
 # no level of it reaches FTS5's crisis merge (16 segments of one level merged in one
 # commit); fewer are merged by after_crawl
 MERGE_EVERY = 500
+# ... at most this many steps at a time (the crawl's reactor waits for them): 4,000
+# pages, about three times what 500 articles' postings take to merge through every
+# level on average, so the merging keeps up; an unfinished merge continues next time
+MERGE_STEPS_BETWEEN_BATCHES = 8
 # A bound on the merge loop (500 pages x 20,000 steps = 40 GB of index rewritten)
 MAX_MERGE_STEPS = 20_000
 
@@ -145,7 +150,7 @@ def check_search_index(path: str | Path) -> list[str]:
 
 
 def merge_search_index(db, *, pages: int = MERGE_PAGES, pause: float = 0.0,
-                       full: bool = True) -> int:
+                       full: bool = True, max_steps: int = MAX_MERGE_STEPS) -> int:
     """Merge the search index's segments, ``pages`` at a time, each step its own
     transaction; the number of steps. A step that changes fewer than two rows had
     nothing left to do (FTS5's ``merge`` contract).
