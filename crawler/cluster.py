@@ -42,8 +42,11 @@ What holds, and how:
   dead that was only stalled finds the requests it held queued again and leaves them
   to whoever takes them (its retries of them are dropped, its acknowledgements do not
   count twice).
-* **One writer, exactly once**: stream entries are acknowledged after their batch
-  commits; a writer that restarts first re-reads its pending entries. An entry
+* **One writer, exactly once**: one seeder at a time writes a stream (a lock,
+  ``<prefix>:writer``, renewed while its cycle runs; a second seeder on the same stream,
+  such as two ``dxmon serve`` crawls at once, waits for it), so a cycle's articles,
+  validators, withheld listings and stats all reach the process that owns its run
+  rows. Stream entries are acknowledged after their batch commits; a writer that restarts first re-reads its pending entries. An entry
   stored twice (committed, then the writer died before XACK) stores as "unchanged".
 * **Known articles without SQLite**: the writer adds a 64-bit hash of each stored
   article's URLs (canonical form) to ``<prefix>:known`` after commit (filled once from
@@ -115,6 +118,7 @@ PAGES_OK = "cluster_pages_ok"  # a worker's stat: pages its sources answered (< 
 SETTLE_S = 3 * HEARTBEAT_S
 SEEN_TTL_S = 2 * 86400  # a cycle's dupefilter set outlives any cycle
 LEFT_TTL_S = 7 * 86400  # and its outstanding count
+WRITER_WAIT_S = 0.5  # a seeder waiting for the stream's writer looks this often
 KNOWN_BYTES = 8  # 64-bit URL hashes: ~1e-5 chance of one false "known" among 10M URLs
 
 
@@ -150,6 +154,7 @@ class Keys:
     known_ready = property(lambda self: f"{self.p}:known:ready")
     stream = property(lambda self: f"{self.p}:stream")
     delays = property(lambda self: f"{self.p}:delays")  # host -> delay learned (s)
+    writer = property(lambda self: f"{self.p}:writer")  # the one writer's lock
 
 
 def redacted(url: str) -> str:
@@ -255,6 +260,13 @@ _ACK = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
   redis.call('DECR', KEYS[2])
   return 1
+end
+return 0
+"""
+# Let a lock go, if it is still ours.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -842,6 +854,12 @@ class ClusterWriter:
         self.cpu = 0.0  # CPU seconds spent storing stream entries (benchmarks/cluster_bench)
         self.entries = 0
         self.since_merge = 0  # entries stored since the search index was last merged
+        # one writer a stream: a lock held while the cycle runs, renewed every tick, run
+        # out after three lease times if the process dies
+        self._lock_ms = int(3 * self.state.lease * 1000)
+        self._renew = self.state.server.register_script(_RENEW)
+        self._release = self.state.server.register_script(_RELEASE)
+        self.lost = False
         self.validators: dict[str, tuple] = {}
         self.dirty: set[str] = set()
         self.last_report = time.monotonic()
@@ -860,8 +878,28 @@ class ClusterWriter:
                    wait=crawler.settings.getfloat("DXMON_STORE_WAIT"))
 
     def spider_opened(self, spider):
+        """Once this process is the stream's one writer (another seeder's cycle on the
+        same stream, a second ``dxmon serve`` crawl at once, is waited for): a new
+        cycle, the known URLs, and what a writer that died left unacknowledged. (A
+        Deferred: Scrapy starts the crawl once it fires.)"""
+        return self._open()
+
+    @defer.inlineCallbacks
+    def _open(self):
+        from twisted.internet import reactor
+
         state = self.state
         server = state.server
+        waited = False
+        while not server.set(state.keys.writer, state.worker, nx=True, px=self._lock_ms):
+            if not waited:
+                logger.info("cluster: another writer (%s) is storing its cycle on this "
+                            "stream; waiting for it to finish",
+                            (server.get(state.keys.writer) or b"?").decode())
+                waited = True
+            yield task.deferLater(reactor, WRITER_WAIT_S, lambda: None)
+        if waited:
+            logger.info("cluster: the stream is ours now")
         try:
             server.xgroup_create(state.keys.stream, WRITER, id="0", mkstream=True)
         except redis.ResponseError as exc:  # BUSYGROUP: made by an earlier writer
@@ -901,6 +939,12 @@ class ClusterWriter:
         if self.closing:
             return
         try:
+            if not self._renew(keys=[self.state.keys.writer],
+                               args=[self.state.worker, self._lock_ms]) and not self.lost:
+                self.lost = True  # stalled past the lock's time: another may write too
+                logger.error("cluster: this writer's lock on the stream ran out (the "
+                             "process stalled for %.0f s); another seeder may be writing",
+                             self._lock_ms / 1000)
             self.drain(pending=self.retry)
             self.retry = False
             reap_dead_workers(self.state)
@@ -1070,6 +1114,10 @@ class ClusterWriter:
                 self.drain()
             except redis.RedisError:
                 pass
+        try:  # the next seeder on this stream may write now
+            self._release(keys=[self.state.keys.writer], args=[self.state.worker])
+        except redis.RedisError:
+            pass  # it runs out after its time
         logger.info("cluster: writer stored %d stream entries in %.3f s of CPU", self.entries,
                     self.cpu)
 

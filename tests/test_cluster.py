@@ -104,10 +104,10 @@ def workers(crawl, rds, tmp_path):
         w.stop()
 
 
-def seeder(crawl: Crawl, log: Path) -> subprocess.Popen:
+def seeder(crawl: Crawl, log: Path, *args: str) -> subprocess.Popen:
     """The process owning the archive: ``scrapy crawl news`` in cluster mode."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", "news", "-s", LEASE,
-           "-s", "DXMON_PROCESS_AFTER_CRAWL=False", "-s", "DXMON_STORE_BATCH=3"]
+           "-s", "DXMON_PROCESS_AFTER_CRAWL=False", "-s", "DXMON_STORE_BATCH=3", *args]
     return subprocess.Popen(cmd, cwd=ROOT, env=crawl.env(), stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -326,6 +326,35 @@ def test_a_worker_stopped_hands_its_requests_back_at_once(crawl, web, rds, worke
             proc.kill()
     assert_stored_once(crawl, web)
     assert "unfinished requests queued again" in first.log.read_text(errors="replace")
+
+
+def test_two_seeders_on_one_stream_write_one_after_the_other(crawl, web, rds, workers,
+                                                             tmp_path):
+    """Two crawls of the archive at once in cluster mode (``dxmon serve`` runs two
+    sources' crawls in parallel): one stream, so one writer at a time. The second waits
+    for the first's cycle, and each run row counts its own source's articles: sharing
+    the stream, each writer stored (and counted) whatever entries it read, the other
+    source's among them, and withheld listings and validators could part."""
+    workers(2)
+    a, b = SITES[0], SITES[1]
+    first = seeder(crawl, tmp_path / "a.log", "-a", f"source={a}")
+    second = seeder(crawl, tmp_path / "b.log", "-a", f"source={b}")
+    try:
+        assert first.wait(180) == 0 and second.wait(180) == 0
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
+    for site in (a, b):
+        stats = crawl.last_run_stats(site)
+        assert stats["articles_new"] == 9, (site, stats)
+    stored = {r["url"] for r in crawl.query("SELECT url FROM article_urls")}
+    expected = {web.url(x.site, x.slug) for x in web.all_articles() if x.site in (a, b)}
+    assert expected <= stored
+    (n,) = crawl.query("SELECT count(*) AS n FROM articles")
+    assert n["n"] == 18
+    logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
+    assert "waiting for it to finish" in logs and "the stream is ours now" in logs
 
 
 def pickle_url(member: bytes) -> str:
