@@ -8,6 +8,7 @@ the crawl process itself, through the post-crawl hook (:mod:`monitor.after_crawl
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -30,6 +31,8 @@ from storage.schema import abandon_dead_runs, open_db
 
 __all__ = ["CrawlOutcome", "CycleReport", "run_crawl", "crawl_cycle", "after_crawl",
            "deliver_due"]
+
+logger = logging.getLogger(__name__)
 
 # Cap on one crawl log file; the log is cut back to nothing past this size so a
 # service running for years never fills the disk with Scrapy output.
@@ -262,5 +265,10 @@ def after_crawl(db: sqlite_utils.Database, config: Config, *, now: datetime | No
     processed = process_articles(db, config, now=now)
     judge_sources(db, config, now=now)
     dispatched = deliver_due(db, config, now=now) if deliver else None
-    merged = merge_search_index(db, full=False)
+    try:
+        merged = merge_search_index(db, full=False)
+    except Exception as exc:  # noqa: BLE001 - stored, detected and alerted: merged next time
+        logger.warning("could not merge the search index (%s: %s); the next crawl will",
+                       type(exc).__name__, exc)
+        merged = 0
     return CycleReport(processed, dispatched, merged)
