@@ -836,7 +836,7 @@ def measure(size: int, archive: Path, plain_path: Path, db, plain, window: Windo
                              "plain": window.plain_cpu_s / window.items * 1000
                              if window.items else None},
             "merge_cpu_ms": {"dxmon": window.merge_cpu_s / window.items * 1000
-                             if window.items else None, "plain": None},
+                             if window.items else None, "plain": 0.0},  # in its commits
             "store_merge_cpu_ms": {"dxmon": (window.dxmon_cpu_s + window.merge_cpu_s)
                                    / window.items * 1000 if window.items else None,
                                    "plain": window.plain_cpu_s / window.items * 1000

@@ -51,6 +51,9 @@ def test_every_metric_is_reported_at_every_size_next_to_the_baseline(built):
         for key, _, _ in METRICS:
             for who in ("dxmon", "plain"):
                 value = step[key][who]
+                if (key, who) == ("merge_cpu_ms", "plain"):
+                    assert value == 0  # plain merges inside its commits: in its store cost
+                    continue
                 assert isinstance(value, int | float) and value > 0, (size, key, who, value)
         assert step["store_failures"] == 0
         assert step["window_items"] == 200

