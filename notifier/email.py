@@ -15,8 +15,10 @@ trickles its replies cannot hold the dispatcher or outlive the outbox lease.
 from __future__ import annotations
 
 import html
+import ipaddress
 import os
 import smtplib
+import socket
 import ssl
 import threading
 from email.message import EmailMessage
@@ -144,16 +146,82 @@ class EmailNotifier:
 
 
 class _Guarded:
-    """Mixed into an SMTP class: its socket is handed to a watchdog as soon as it exists."""
+    """Mixed into an SMTP class: its socket is handed to a watchdog as soon as it exists,
+    and the two name lookups smtplib makes before there is a socket to cut (this host's
+    own name for EHLO, the server's address) are bounded by the same deadline."""
 
     def __init__(self, watchdog: Watchdog, **kwargs):
         self.watchdog = watchdog
-        super().__init__(**kwargs)
+        super().__init__(local_hostname=_local_name(watchdog.remaining()), **kwargs)
 
     def _get_socket(self, host, port, timeout):
-        sock = super()._get_socket(host, port, timeout)
-        self.watchdog.guard(sock)
-        return sock
+        error: OSError | None = None
+        for address in _resolve(host, port, self.watchdog.remaining()):  # each in turn,
+            try:  # as socket.create_connection tries them (TLS still checks the name)
+                sock = super()._get_socket(address, port, timeout)
+            except OSError as exc:
+                error = exc
+                continue
+            self.watchdog.guard(sock)
+            return sock
+        raise error or OSError(f"no address for {host}")
+
+
+# This host's name for EHLO: smtplib asks socket.getfqdn(), a reverse lookup that waits
+# for the resolver's timeouts on a host whose DNS is broken (seconds to minutes, before
+# any deadline could apply). Looked up once per process in a thread of its own; a send
+# waits for it at most LOCAL_NAME_WAIT_S (and never past its deadline), then says the
+# plain host name, as smtplib would with no dotted name.
+LOCAL_NAME_WAIT_S = 2.0
+_local_name_found: list[str] = []
+_local_name_lock = threading.Lock()
+_local_name_lookup: threading.Thread | None = None
+
+
+def _local_name(remaining: float) -> str:
+    global _local_name_lookup
+
+    def look() -> None:
+        try:
+            name = socket.getfqdn()
+        except OSError:
+            name = ""
+        _local_name_found.append(name if "." in name else (socket.gethostname() or "localhost"))
+
+    with _local_name_lock:
+        if _local_name_lookup is None:
+            _local_name_lookup = threading.Thread(target=look, name="dxmon-ehlo-name",
+                                                  daemon=True)
+            _local_name_lookup.start()
+        lookup = _local_name_lookup
+    lookup.join(max(0.0, min(remaining / 2, LOCAL_NAME_WAIT_S)))
+    return _local_name_found[0] if _local_name_found else (socket.gethostname() or "localhost")
+
+
+def _resolve(host: str, port: int, remaining: float) -> list[str]:
+    """``host``'s addresses, looked up within ``remaining`` seconds (an address is
+    itself); a lookup that takes longer is a TimeoutError, the send's deadline passed."""
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
+    found: list = []
+
+    def look() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            found.append(exc)
+
+    lookup = threading.Thread(target=look, name="dxmon-smtp-lookup", daemon=True)
+    lookup.start()
+    lookup.join(max(remaining, 0.0))
+    if not found:
+        raise TimeoutError(f"looking up {host} took longer than the send's deadline")
+    if isinstance(found[0], OSError):
+        raise found[0]
+    return list(dict.fromkeys(info[4][0] for info in found[0]))
 
 
 class _GuardedSMTP(_Guarded, smtplib.SMTP):

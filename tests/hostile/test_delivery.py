@@ -256,6 +256,60 @@ def test_an_smtp_server_that_trickles_its_greeting_is_given_up_at_the_deadline()
         tarpit.stop()
 
 
+def test_a_host_whose_own_name_never_resolves_still_sends_within_the_deadline(
+        smtp_server, monkeypatch):
+    """smtplib names this host in EHLO with socket.getfqdn(), a reverse lookup that, on
+    a host with broken DNS, waits for the resolver's timeouts before any socket exists.
+    Here it takes 30 s: the send goes out within its deadline, EHLO saying the plain
+    host name, and the lookup is asked once per process, not once per send."""
+    import socket
+
+    import notifier.email as email
+
+    slow = threading.Event()
+
+    def getfqdn(name=""):
+        slow.set()
+        time.sleep(SEND_BOUND_S)
+        return "never.answered"
+
+    monkeypatch.setattr(socket, "getfqdn", getfqdn)
+    monkeypatch.setattr(email, "_local_name_lookup", None)
+    monkeypatch.setattr(email, "_local_name_found", [])
+    channel = EmailNotifier(EmailConfig(name="mail", host="127.0.0.1", port=smtp_server.port,
+                                        security="none", sender="dxmon@localhost",
+                                        to=["team@localhost"], timeout=DEADLINE_S))
+    for _ in range(2):
+        began = time.monotonic()
+        assert channel.send(sample_alert("mail")).startswith("sent")
+        assert time.monotonic() - began < DEADLINE_S + 1
+    assert slow.is_set() and len(smtp_server.messages) == 2
+    assert smtp_server.helo_names == [socket.gethostname()] * 2
+
+
+def test_an_smtp_server_whose_name_never_resolves_is_given_up_at_the_deadline(monkeypatch):
+    """The server's address is looked up before there is a socket for the watchdog to
+    cut: a resolver that never answers is given up at the deadline, as a transient
+    error that says so."""
+    import socket
+
+    lookup = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "smtp.dxmon.invalid":
+            time.sleep(SEND_BOUND_S)
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    channel = EmailNotifier(EmailConfig(name="mail", host="smtp.dxmon.invalid", port=25,
+                                        security="none", sender="dxmon@localhost",
+                                        to=["team@localhost"], timeout=DEADLINE_S))
+    began = time.monotonic()
+    with pytest.raises(TransientDeliveryError, match="deadline"):
+        channel.send(sample_alert("mail"))
+    assert time.monotonic() - began < DEADLINE_S + 1
+
+
 # --- issue 13: webhook redirects ------------------------------------------------------------
 
 @pytest.mark.parametrize("status", [301, 308, 307])
