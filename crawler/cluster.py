@@ -46,8 +46,9 @@ What holds, and how:
   ``<prefix>:writer``, renewed while its cycle runs; a second seeder on the same stream,
   such as two ``dxmon serve`` crawls at once, waits for it), so a cycle's articles,
   validators, withheld listings and stats all reach the process that owns its run
-  rows. Stream entries are acknowledged after their batch commits; a writer that restarts first re-reads its pending entries. An entry
-  stored twice (committed, then the writer died before XACK) stores as "unchanged".
+  rows. Stream entries are acknowledged after their batch commits; a writer that
+  restarts first re-reads its pending entries. An entry stored twice (committed, then
+  the writer died before XACK) stores as "unchanged".
 * **Known articles without SQLite**: the writer adds a 64-bit hash of each stored
   article's URLs (canonical form) to ``<prefix>:known`` after commit (filled once from
   SQLite when missing); workers ask for a listing's article links in one SMISMEMBER
