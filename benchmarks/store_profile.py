@@ -83,7 +83,8 @@ def main(path: str, start: int, n: int, in_memory: bool = False) -> None:
     items = [it for it in (item(SEED, i) for i in range(start, start + n)) if it.kind != "edit"]
     prepared = [(it, prepare(it.extracted)) for it in items]
     cost, count = collections.Counter(), collections.Counter()
-    db.conn = Timed(db.conn, cost, count)
+    raw = db.conn
+    timed = db.conn = Timed(raw, cost, count)
     window = timedelta(days=7)
     began, wall, merged = time.process_time(), time.perf_counter(), 0.0
     for b in range(0, len(prepared), 50):
@@ -92,11 +93,11 @@ def main(path: str, start: int, n: int, in_memory: bool = False) -> None:
                 stored = store_article(db, it.source, p, now=it.stored_at, urls=it.variants)
                 schedule_revisit(db, stored.article_id, it.stored_at, window)
                 record_validators(db, it.extracted.url, None, None, utcnow_iso(it.stored_at))
-        db.conn = db.conn.conn  # the merge after each batch (after_crawl's), timed apart
+        db.conn = raw  # the merge after each batch (after_crawl's), timed apart
         m0 = time.process_time()
         merge_search_index(db, full=False)
         merged += time.process_time() - m0
-        db.conn = Timed(db.conn, cost, count)
+        db.conn = timed
     total = time.process_time() - began - merged
     print(f"{len(prepared)} articles: {total / len(prepared) * 1000:.2f} ms CPU/article, "
           f"wall {(time.perf_counter() - wall) / len(prepared) * 1000:.2f}; the search "

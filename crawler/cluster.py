@@ -842,6 +842,8 @@ class ClusterWriter:
     the crawl once the cycle is done (nothing outstanding, the stream drained)."""
 
     def __init__(self, crawler, context, *, batch: int, wait: float):
+        from storage.maintenance import MERGE_EVERY, MergeAsYouGo
+
         self.crawler = crawler
         self.context = context
         self.state: ClusterState = context.cluster
@@ -854,7 +856,9 @@ class ClusterWriter:
         self.retry = False  # a batch failed: its entries (pending) are read again first
         self.cpu = 0.0  # CPU seconds spent storing stream entries (benchmarks/cluster_bench)
         self.entries = 0
-        self.since_merge = 0  # entries stored since the search index was last merged
+        # a long cycle merges the search index between batches (crawler.pipelines too)
+        self.merges = MergeAsYouGo(context.db, crawler.settings.getint("DXMON_MERGE_EVERY",
+                                                                        MERGE_EVERY))
         # one writer a stream: a lock held while the cycle runs, renewed every tick, run
         # out after three lease times if the process dies
         self._lock_ms = int(3 * self.state.lease * 1000)
@@ -998,23 +1002,8 @@ class ClusterWriter:
                 return done
             self._store(entries)
             done += len(entries)
-            self._merge_if_due(len(entries))
-
-    def _merge_if_due(self, stored: int) -> None:
-        """A long cycle merges the search index as it goes (as crawler.pipelines does)."""
-        from storage.maintenance import MERGE_EVERY, MERGE_STEPS_BETWEEN_BATCHES, merge_search_index
-
-        self.since_merge += stored
-        if self.since_merge >= self.crawler.settings.getint("DXMON_MERGE_EVERY", MERGE_EVERY):
-            self.since_merge = 0
-            try:
-                merge_search_index(self.context.db, full=False,
-                                   max_steps=MERGE_STEPS_BETWEEN_BATCHES)
-            except Exception as exc:  # noqa: BLE001 - stored and acknowledged: merged later
-                logger.warning("cluster: could not merge the search index (%s: %s)",
-                               type(exc).__name__, exc)
-                return
-            self.crawler.stats.inc_value("dxmon/search_index_merges")
+            if self.merges.stored(len(entries)):
+                self.crawler.stats.inc_value("dxmon/search_index_merges")
 
     def _store(self, entries) -> None:
         began = time.process_time()

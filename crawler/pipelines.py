@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from crawler.addon import CrawlContext, crawl_context
 from storage.articles import Prepared, record_url_variants, store_article, store_batch
 from storage.crawl_state import record_validators, schedule_revisit
-from storage.maintenance import MERGE_EVERY, MERGE_STEPS_BETWEEN_BATCHES, merge_search_index
+from storage.maintenance import MERGE_EVERY, MergeAsYouGo
 from storage.schema import utcnow_iso
 
 logger = logging.getLogger(__name__)
@@ -43,8 +43,7 @@ class StorePipeline:
         self.size = size
         self.wait = wait
         self.window = timedelta(days=context.config.revisit_days)  # young: revisited
-        self.since_merge = 0  # articles stored since the search index was last merged
-        self.merge_every = merge_every
+        self.merges = MergeAsYouGo(self.db, merge_every)  # a long crawl's, between batches
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -76,26 +75,11 @@ class StorePipeline:
         self.batch.append((item, future))
         if len(self.batch) >= self.size:
             self._flush()
-            self._merge_if_due()
+            if self.merges.stored(self.size):
+                self.crawler.stats.inc_value("dxmon/search_index_merges")
         elif self.timer is None:
             self.timer = loop.call_later(self.wait, self._flush)
         return await future
-
-    def _merge_if_due(self) -> None:
-        """A long crawl (a backfill) merges the search index as it goes, every
-        MERGE_EVERY articles, in bounded steps between batches: its commits no longer
-        do (migration 0014), and FTS5's crisis merge would otherwise take a whole level
-        in one commit (``DXMON_MERGE_EVERY``). A short crawl leaves it to after_crawl."""
-        self.since_merge += self.size
-        if self.since_merge < self.merge_every:
-            return
-        self.since_merge = 0
-        try:
-            merge_search_index(self.db, full=False, max_steps=MERGE_STEPS_BETWEEN_BATCHES)
-            self.crawler.stats.inc_value("dxmon/search_index_merges")
-        except Exception as exc:  # noqa: BLE001 - the articles are stored; merged later
-            logger.warning("could not merge the search index (%s: %s); after the crawl",
-                           type(exc).__name__, exc)
 
     def _flush(self) -> None:
         if self.timer is not None:

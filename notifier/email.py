@@ -6,8 +6,9 @@ the evidence sentence and a link to every report, and a ``Message-ID`` derived f
 the delivery id, so a resend after a crash is recognisably the same message.
 SMTP 4xx answers and network failures are transient; 5xx answers are permanent.
 
-``timeout`` (default 30 s) is the total deadline of one send — connecting, the whole
-SMTP conversation up to the server's acceptance of the message — enforced by a
+``timeout`` (default 30 s) is the total deadline of one send — the name lookups,
+connecting, the whole SMTP conversation up to the server's acceptance of the message —
+enforced by a
 watchdog that shuts the socket down (:mod:`notifier.deadline`), so a server that
 trickles its replies cannot hold the dispatcher or outlive the outbox lease.
 """
@@ -167,35 +168,45 @@ class _Guarded:
         raise error or OSError(f"no address for {host}")
 
 
+def _in_thread(call, name: str) -> tuple[threading.Thread, list]:
+    """``call()`` in a daemon thread: the thread, and a list that gets its result or the
+    OSError it raised (empty while it runs): a lookup nobody has to wait for."""
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except OSError as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _plain_name() -> str:
+    return socket.gethostname() or "localhost"
+
+
 # This host's name for EHLO: smtplib asks socket.getfqdn(), a reverse lookup that waits
 # for the resolver's timeouts on a host whose DNS is broken (seconds to minutes, before
 # any deadline could apply). Looked up once per process in a thread of its own; a send
-# waits for it at most LOCAL_NAME_WAIT_S (and never past its deadline), then says the
-# plain host name, as smtplib would with no dotted name.
+# waits for it at most LOCAL_NAME_WAIT_S (and half its time left), then says the plain
+# host name, as smtplib does when the answer has no dot.
 LOCAL_NAME_WAIT_S = 2.0
-_local_name_found: list[str] = []
 _local_name_lock = threading.Lock()
-_local_name_lookup: threading.Thread | None = None
+_local_name_lookup: tuple[threading.Thread, list] | None = None
 
 
 def _local_name(remaining: float) -> str:
     global _local_name_lookup
-
-    def look() -> None:
-        try:
-            name = socket.getfqdn()
-        except OSError:
-            name = ""
-        _local_name_found.append(name if "." in name else (socket.gethostname() or "localhost"))
-
     with _local_name_lock:
         if _local_name_lookup is None:
-            _local_name_lookup = threading.Thread(target=look, name="dxmon-ehlo-name",
-                                                  daemon=True)
-            _local_name_lookup.start()
-        lookup = _local_name_lookup
-    lookup.join(max(0.0, min(remaining / 2, LOCAL_NAME_WAIT_S)))
-    return _local_name_found[0] if _local_name_found else (socket.gethostname() or "localhost")
+            _local_name_lookup = _in_thread(socket.getfqdn, "dxmon-ehlo-name")
+        thread, found = _local_name_lookup
+    thread.join(max(0.0, min(remaining / 2, LOCAL_NAME_WAIT_S)))
+    name = found[0] if found else ""
+    return name if isinstance(name, str) and "." in name else _plain_name()
 
 
 def _resolve(host: str, port: int, remaining: float) -> list[str]:
@@ -206,17 +217,9 @@ def _resolve(host: str, port: int, remaining: float) -> list[str]:
         return [host]
     except ValueError:
         pass
-    found: list = []
-
-    def look() -> None:
-        try:
-            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except OSError as exc:
-            found.append(exc)
-
-    lookup = threading.Thread(target=look, name="dxmon-smtp-lookup", daemon=True)
-    lookup.start()
-    lookup.join(max(remaining, 0.0))
+    thread, found = _in_thread(
+        lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), "dxmon-smtp-lookup")
+    thread.join(max(remaining, 0.0))
     if not found:
         raise TimeoutError(f"looking up {host} took longer than the send's deadline")
     if isinstance(found[0], OSError):

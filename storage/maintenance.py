@@ -35,6 +35,7 @@ the run its health was judged on stay.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -45,9 +46,10 @@ from pathlib import Path
 from core.errors import StorageError
 from storage.schema import BUSY_TIMEOUT_S, storage_failure, transaction
 
-__all__ = ["backup", "check", "check_search_index", "merge_search_index", "MERGE_EVERY",
-           "MERGE_STEPS_BETWEEN_BATCHES",
-           "prune_versions", "prune_runs", "MaintenanceReport"]
+__all__ = ["backup", "check", "check_search_index", "merge_search_index", "MergeAsYouGo",
+           "MERGE_EVERY", "prune_versions", "prune_runs", "MaintenanceReport"]
+
+logger = logging.getLogger(__name__)
 
 # Pages of the search index merged per transaction: FTS5 merges ~this many leaf pages
 # (4 KiB each) a step, a few ms to tens of ms, so the crawl's writer waits at most one
@@ -180,6 +182,33 @@ def merge_search_index(db, *, pages: int = MERGE_PAGES, pause: float = 0.0,
         if pause:
             time.sleep(pause)
     return steps
+
+
+class MergeAsYouGo:
+    """A long crawl's (or cluster cycle's) merging of the search index between its
+    batches: every ``every`` stored articles, at most MERGE_STEPS_BETWEEN_BATCHES steps
+    (an unfinished merge continues next time), so no level waits for FTS5's crisis
+    merge inside a commit. A short crawl leaves it all to after_crawl."""
+
+    def __init__(self, db, every: int = MERGE_EVERY):
+        self.db = db
+        self.every = every
+        self.since = 0  # articles stored since the last merge
+
+    def stored(self, n: int) -> bool:
+        """``n`` more articles committed; whether the index was merged now. A merge that
+        fails is logged: the articles are stored, and the next one merges."""
+        self.since += n
+        if self.since < self.every:
+            return False
+        self.since = 0
+        try:
+            merge_search_index(self.db, full=False, max_steps=MERGE_STEPS_BETWEEN_BATCHES)
+        except Exception as exc:  # noqa: BLE001 - stored already; merged later
+            logger.warning("could not merge the search index (%s: %s); later",
+                           type(exc).__name__, exc)
+            return False
+        return True
 
 
 def prune_versions(db, keep: int) -> int:

@@ -274,8 +274,7 @@ def test_a_host_whose_own_name_never_resolves_still_sends_within_the_deadline(
         return "never.answered"
 
     monkeypatch.setattr(socket, "getfqdn", getfqdn)
-    monkeypatch.setattr(email, "_local_name_lookup", None)
-    monkeypatch.setattr(email, "_local_name_found", [])
+    monkeypatch.setattr(email, "_local_name_lookup", None)  # this process's lookup: anew
     channel = EmailNotifier(EmailConfig(name="mail", host="127.0.0.1", port=smtp_server.port,
                                         security="none", sender="dxmon@localhost",
                                         to=["team@localhost"], timeout=DEADLINE_S))
