@@ -8,9 +8,8 @@ SMTP 4xx answers and network failures are transient; 5xx answers are permanent.
 
 ``timeout`` (default 30 s) is the total deadline of one send — the name lookups,
 connecting, the whole SMTP conversation up to the server's acceptance of the message —
-enforced by a
-watchdog that shuts the socket down (:mod:`notifier.deadline`), so a server that
-trickles its replies cannot hold the dispatcher or outlive the outbox lease.
+enforced by a watchdog that shuts the socket down (:mod:`notifier.deadline`), so a
+server that trickles its replies cannot hold the dispatcher or outlive the outbox lease.
 """
 
 from __future__ import annotations
